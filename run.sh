@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The one entry point: `bash run.sh demo` | `bash run.sh test [pytest args]` | `bash run.sh setup`.
+set -euo pipefail
+cd "$(dirname "$0")"
+VENV="${MEDGRPO_VENV:-.venv}"
+PY="$VENV/bin/python"
+STAMP="$VENV/.medgrpo-requirements.sha256"
+
+setup() {
+  [ -x "$PY" ] || python3.11 -m venv "$VENV" 2>/dev/null || python3 -m venv "$VENV"
+  local want
+  want="$(cat requirements-torch.txt requirements.txt | sha256sum | cut -d' ' -f1)"
+  if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
+    echo "[run.sh] installing requirements into $VENV (first run takes a few minutes)"
+    "$PY" -m pip install -q --upgrade pip
+    "$PY" -m pip install -q -r requirements-torch.txt
+    "$PY" -m pip install -q -r requirements.txt
+    echo "$want" > "$STAMP"
+  fi
+  export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+  export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+}
+
+cmd="${1:-demo}"; shift || true
+case "$cmd" in
+  setup) setup ;;
+  test)  setup; "$PY" -m ruff check . && "$PY" -m pytest "$@" ;;
+  demo)  setup; "$PY" -m evaluation.demo "$@" ;;
+  *) echo "usage: bash run.sh {demo|test|setup} [args]" >&2; exit 2 ;;
+esac
