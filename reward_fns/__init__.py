@@ -1,0 +1,1 @@
+"""MedGRPO reward functions: task registry, parsers, metrics, similarity, judge, normalization."""

@@ -1,0 +1,42 @@
+"""VS and RC: free-text captions judged against the reference caption (LLM judge + similarity)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from reward_fns.reference import Reference
+from reward_fns.registry import CaptionPair, Parsed, SampleResult, Task, register_task
+from reward_fns.tasks.common import clip01, text_of, unparsed
+
+
+def parse_caption(answer: object) -> Parsed:
+    """The stripped caption; an empty answer is unparsed."""
+    text = text_of(answer).strip()
+    return Parsed(text, ok=True) if text else unparsed("empty answer", "")
+
+
+def caption_pairs(parsed: Parsed, ref: Reference) -> list[CaptionPair]:
+    """One pair: the whole prediction against the whole reference answer."""
+    return [CaptionPair(parsed.value or "", ref.answer.strip(), group="caption")]
+
+
+def evaluate(parsed: Parsed, ref: Reference, strict: bool = False) -> SampleResult:
+    """The rule part is empty: these columns come from the judge (or the similarity fallback)."""
+    return SampleResult(counted=True, reason=parsed.reason)
+
+
+def reward(parsed: Parsed, ref: Reference, caption_scores: Sequence[float] = ()) -> float:
+    """The caption reward of the single pair (0 for an empty answer)."""
+    if not parsed.ok or not caption_scores:
+        return 0.0
+    return clip01(caption_scores[0])
+
+
+VS = register_task(Task(
+    name="VS", qa_types=("video_summary_gpt", "video_summary_gemini"),
+    parse=parse_caption, evaluate=evaluate, reward=reward, caption_pairs=caption_pairs,
+))
+RC = register_task(Task(
+    name="RC", qa_types=("region_caption_gpt", "region_caption_gemini"),
+    parse=parse_caption, evaluate=evaluate, reward=reward, caption_pairs=caption_pairs,
+))

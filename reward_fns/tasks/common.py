@@ -1,0 +1,35 @@
+"""Small pieces shared by the task modules."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from reward_fns.registry import Parsed
+
+NUM = r"\d+(?:\.\d+)?"  # the spec's `N`: digits with an optional `.digits`
+
+
+def mean(values: Sequence[float]) -> float:
+    """Arithmetic mean, 0.0 for an empty sequence."""
+    return float(sum(values) / len(values)) if values else 0.0
+
+
+def unparsed(reason: str, empty: object = None) -> Parsed:
+    """A parse failure carrying its reason (parsers never raise)."""
+    return Parsed(value=empty, ok=False, reason=reason)
+
+
+def clip01(value: float) -> float:
+    """Clamp a reward into [0, 1] (NaN becomes 0)."""
+    if value != value:  # NaN
+        return 0.0
+    return min(1.0, max(0.0, float(value)))
+
+
+def text_of(answer: object) -> str:
+    """Model output as a string; anything else (None, bytes, numbers) is coerced without raising."""
+    if isinstance(answer, str):
+        return answer
+    if isinstance(answer, bytes):
+        return answer.decode("utf-8", errors="replace")
+    return "" if answer is None else str(answer)

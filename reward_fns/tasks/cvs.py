@@ -1,0 +1,61 @@
+"""CVS (`cvs_assessment`): three 0-2 criteria read from comma-separated `Name: value` parts."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+from reward_fns.reference import Reference
+from reward_fns.registry import Parsed, SampleResult, Task, register_task
+from reward_fns.tasks.common import clip01, text_of, unparsed
+
+COMPONENTS: dict[str, str] = {  # answer name -> struc_info key
+    "two structures": "two_structures",
+    "cystic plate": "cystic_plate",
+    "hepatocystic triangle": "hepatocystic_triangle",
+}
+_VALUE = {name: re.compile(re.escape(name) + r":\s*(\d+)") for name in COMPONENTS}
+
+
+def parse_components(answer: object) -> Parsed:
+    """{component: int} from comma-separated parts; each part names at most one component."""
+    found: dict[str, int] = {}
+    for part in text_of(answer).split(","):
+        lowered = part.strip().lower()
+        name = next((n for n in COMPONENTS if n in lowered), None)
+        if name is None:
+            continue
+        match = _VALUE[name].search(lowered)
+        if match:
+            found[name] = int(match.group(1))
+    if not found:
+        return unparsed("no 'Two structures: N, Cystic plate: N, Hepatocystic triangle: N' score found", {})
+    return Parsed(found, ok=True)
+
+
+def gt_components(ref: Reference) -> dict[str, int]:
+    """struc_info `cvs_scores` (three components), else the reference text parsed like an answer."""
+    for item in ref.struc_info:
+        scores = item.get("cvs_scores") if isinstance(item, Mapping) else None
+        if isinstance(scores, Mapping):
+            return {name: int(scores[key]) for name, key in COMPONENTS.items() if key in scores}
+    return dict(parse_components(ref.answer).value)
+
+
+def evaluate(parsed: Parsed, ref: Reference, strict: bool = False) -> SampleResult:
+    """Per-component correctness where predicted (all GT components with `strict`)."""
+    gt, pred = gt_components(ref), parsed.value or {}
+    names = [n for n in gt if strict or n in pred]
+    checks = {n: pred.get(n) == gt[n] for n in names}
+    return SampleResult(counted=bool(checks), checks=checks, reason=parsed.reason)
+
+
+def reward(parsed: Parsed, ref: Reference, caption_scores: Sequence[float] = ()) -> float:
+    """Fraction of the 3 components exactly right; a missing component counts as wrong."""
+    gt, pred = gt_components(ref), parsed.value or {}
+    return clip01(sum(pred.get(n) == v for n, v in gt.items()) / len(COMPONENTS))
+
+
+TASK = register_task(Task(
+    name="CVS", qa_types=("cvs_assessment",), parse=parse_components, evaluate=evaluate, reward=reward,
+))

@@ -1,0 +1,70 @@
+"""SA (`skill_assessment`): JIGSAWS GRS aspects written as `Aspect: k/5`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+from reward_fns.reference import Reference
+from reward_fns.registry import Parsed, SampleResult, Task, register_task
+from reward_fns.tasks.common import clip01, text_of, unparsed
+
+ASPECTS: tuple[str, ...] = (
+    "Respect for tissue", "Suture/needle handling", "Time and motion",
+    "Flow of operation", "Overall performance", "Quality of final product",
+)
+_HAS_SCORE = re.compile(r"\d/5")
+_ASPECT = re.compile(r"([^:]*):\s*(\d+)/5")
+
+
+def parse_aspects(answer: object) -> Parsed:
+    """{aspect: score} from comma-separated parts; answers without any `d/5` are not read at all."""
+    text = text_of(answer)
+    if not _HAS_SCORE.search(text):
+        return unparsed("no 'k/5' score in the answer", {})
+    found: dict[str, int] = {}
+    for part in text.split(","):
+        match = _ASPECT.search(part.strip())
+        if match:
+            found[match.group(1).strip()] = int(match.group(2))
+    if not found:
+        return unparsed("no 'Aspect: k/5' pair found", {})
+    return Parsed(found, ok=True)
+
+
+def gt_aspects(ref: Reference) -> dict[str, int] | None:
+    """GT aspect scores, or None when the record has no skill level (it is then left out).
+
+    Scores come from struc_info `skill_scores`, else from the reference text's `Aspect: k/5` pairs.
+    """
+    for item in ref.struc_info:
+        if isinstance(item, Mapping) and item.get("skill_level"):
+            scores = item.get("skill_scores")
+            if isinstance(scores, Mapping):
+                return {str(k): int(v) for k, v in scores.items()}
+            break
+    from_text = parse_aspects(ref.answer)
+    return dict(from_text.value) if from_text.ok else None
+
+
+def evaluate(parsed: Parsed, ref: Reference, strict: bool = False) -> SampleResult:
+    """Skipped unless the answer has a `d/5` (or `strict`); aspects compared where predicted."""
+    gt = gt_aspects(ref)
+    if gt is None:
+        return SampleResult(counted=False, reason="ground truth has no skill level")
+    if not parsed.ok and not strict:
+        return SampleResult(counted=False, reason=parsed.reason)
+    pred = parsed.value or {}
+    checks = {a: pred.get(a) == v for a, v in gt.items() if strict or a in pred}
+    return SampleResult(counted=bool(checks), checks=checks, reason=parsed.reason)
+
+
+def reward(parsed: Parsed, ref: Reference, caption_scores: Sequence[float] = ()) -> float:
+    """Fraction of the GT aspects (6 in JIGSAWS) exactly right; a missing aspect counts as wrong."""
+    gt, pred = gt_aspects(ref) or {}, parsed.value or {}
+    return clip01(sum(pred.get(a) == v for a, v in gt.items()) / len(gt)) if gt else 0.0
+
+
+TASK = register_task(Task(
+    name="SA", qa_types=("skill_assessment",), parse=parse_aspects, evaluate=evaluate, reward=reward,
+))

@@ -1,0 +1,108 @@
+"""STG (`stg`): spatio-temporal grounding, `T seconds: [x1, y1, x2, y2]` boxes scored by mean IoU."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+from reward_fns.reference import Reference
+from reward_fns.registry import Parsed, SampleResult, Task, register_task
+from reward_fns.tasks.common import NUM, clip01, mean, text_of, unparsed
+
+Box = list[float]
+ZERO_BOX: Box = [0.0, 0.0, 0.0, 0.0]
+
+_ENTRY = re.compile(rf"({NUM})\s+seconds:\s*\[([^\]]+)\]")
+_FALLBACK_BOX = re.compile(r"\[\[\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*\]\]")
+
+
+def _box_from_body(body: str) -> Box | None:
+    """4 floats from a `[...]` body split on commas, or None."""
+    try:
+        numbers = [float(piece.strip().lstrip("[").rstrip("]")) for piece in body.split(",")]
+    except ValueError:
+        return None
+    return numbers if len(numbers) == 4 else None
+
+
+def parse_boxes(answer: object) -> Parsed:
+    """Predicted boxes keyed by `str(float(T))` (spec section 3, STG).
+
+    Fallback boxes (only when no entry matched) are returned under the key `_fallback` as a list,
+    because they are assigned to the ground-truth keys in order at scoring time.
+    """
+    text = text_of(answer)
+    entries = _ENTRY.findall(text)
+    if entries:
+        boxes: dict[str, Box] = {}
+        last_good: Box | None = None
+        for seconds, body in entries:
+            box = _box_from_body(body)
+            if box is None:
+                box = last_good
+            else:
+                last_good = box
+            if box is not None:
+                boxes[str(float(seconds))] = box
+        if boxes:
+            return Parsed({"boxes": boxes}, ok=True)
+        return unparsed("every 'T seconds: [...]' entry failed to give 4 numbers", empty={"boxes": {}})
+    fallback = [[float(v) for v in match] for match in _FALLBACK_BOX.findall(text)]
+    if fallback:
+        return Parsed({"fallback": fallback}, ok=True)
+    return unparsed("no 'T seconds: [x1, y1, x2, y2]' entry found", empty={"boxes": {}})
+
+
+def gt_boxes(ref: Reference) -> dict[str, Box]:
+    """`struc_info[0].bbox_dict` (keys as written, e.g. '1.0')."""
+    if not ref.struc_info or not isinstance(ref.struc_info[0], Mapping):
+        return {}
+    bbox = ref.struc_info[0].get("bbox_dict") or {}
+    return {str(k): [float(v) for v in box] for k, box in bbox.items()}
+
+
+def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """inter / max(union, 1e-6) with clipped overlaps."""
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / max(union, 1e-6)
+
+
+def _prediction_lookup(value: Mapping, gt_keys: Sequence[str]) -> dict[str, Box]:
+    if "fallback" in value:
+        return dict(zip(gt_keys, value["fallback"], strict=False))
+    return dict(value.get("boxes") or {})
+
+
+def sample_miou(value: Mapping, gt: Mapping[str, Box]) -> float:
+    """Mean IoU over GT keys; missing or all-zero predictions reuse the previous key's box."""
+    predicted = _prediction_lookup(value, list(gt))
+    previous = ZERO_BOX
+    ious = []
+    for key, gt_box in gt.items():
+        box = predicted.get(f"{float(key):.1f}")
+        if box is None or all(v == 0 for v in box):
+            box = previous
+        previous = box
+        ious.append(box_iou(box, gt_box))
+    return mean(ious)
+
+
+def evaluate(parsed: Parsed, ref: Reference, strict: bool = False) -> SampleResult:
+    """Records with an empty box dict are left out."""
+    gt = gt_boxes(ref)
+    if not gt:
+        return SampleResult(counted=False, reason="ground truth has an empty bbox_dict")
+    return SampleResult(counted=True, scores={"miou": sample_miou(parsed.value or {}, gt)},
+                        reason=parsed.reason)
+
+
+def reward(parsed: Parsed, ref: Reference, caption_scores: Sequence[float] = ()) -> float:
+    """Raw reward: the sample mIoU."""
+    gt = gt_boxes(ref)
+    return clip01(sample_miou(parsed.value or {}, gt)) if gt else 0.0
+
+
+TASK = register_task(Task(name="STG", qa_types=("stg",), parse=parse_boxes, evaluate=evaluate, reward=reward))

@@ -1,0 +1,91 @@
+"""TAG (`tal`): temporal action grounding, parsed and matched exactly like the leaderboard."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from reward_fns.reference import Reference
+from reward_fns.registry import Parsed, SampleResult, Task, register_task
+from reward_fns.tasks.common import NUM, clip01, mean, text_of, unparsed
+
+Span = tuple[float, float]
+
+_DASH_SPAN = re.compile(rf"({NUM})\s*-\s*({NUM})")
+_UNIT = r"(?:s|\s?seconds?)?"  # glued `12s` or one space + second(s)
+_TO_SPAN = re.compile(rf"({NUM}){_UNIT}\s*to\s*({NUM}){_UNIT}", re.IGNORECASE)
+_HMS = r"(\d+):(\d+):(\d+)"
+_HMS_SPAN = re.compile(rf"{_HMS}\s+to\s+{_HMS}", re.IGNORECASE)
+THRESHOLDS: tuple[float, ...] = (0.3, 0.5)
+
+
+def parse_spans(answer: object) -> Parsed:
+    """Predicted (start, end) spans in seconds, in text order (spec section 3, TAG)."""
+    text = text_of(answer)
+    spans = [(float(a), float(b)) for a, b in _DASH_SPAN.findall(text)]
+    if spans:
+        return Parsed(spans, ok=True)
+    spans = [(round(float(a), 2), round(float(b), 2)) for a, b in _TO_SPAN.findall(text)]
+    for h1, m1, s1, h2, m2, s2 in _HMS_SPAN.findall(text):
+        spans.append((int(h1) * 3600 + int(m1) * 60 + int(s1), int(h2) * 3600 + int(m2) * 60 + int(s2)))
+    if spans:
+        return Parsed(spans, ok=True)
+    return unparsed("no time span found (expected 's-e' or 'from s to e')", empty=[])
+
+
+def gt_spans(ref: Reference) -> list[Span]:
+    """All spans of all struc_info items, in struc_info order (never sorted)."""
+    spans: list[Span] = []
+    for item in ref.struc_info:
+        if isinstance(item, dict):
+            for span in item.get("spans") or []:
+                spans.append((float(span["start"]), float(span["end"])))
+    return spans
+
+
+def span_iou(a: Span, b: Span) -> float:
+    """Temporal IoU as the leaderboard computes it (0 when the hull is empty)."""
+    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
+    hull = max(a[1], b[1]) - min(a[0], b[0])
+    return inter / hull if hull != 0 else 0.0
+
+
+def matched_miou(pred: Sequence[Span], gt: Sequence[Span], threshold: float) -> float:
+    """Greedy matching in GT order; mean IoU of matched pairs, 0 when nothing matches."""
+    used: set[int] = set()
+    matched: list[float] = []
+    for g in gt:
+        best, best_j = 0.0, -1
+        for j, p in enumerate(pred):
+            if j in used:
+                continue
+            iou = span_iou(p, g)
+            if iou > best:
+                best, best_j = iou, j
+        if best_j >= 0 and best >= threshold:
+            used.add(best_j)
+            matched.append(best)
+    return mean(matched)
+
+
+def _scaled(spans: Sequence[Span], fps: float) -> list[Span]:
+    return [(s * fps, e * fps) for s, e in spans]
+
+
+def evaluate(parsed: Parsed, ref: Reference, strict: bool = False) -> SampleResult:
+    """Sample mIoU at each threshold; every TAG record is counted."""
+    pred, gt = _scaled(parsed.value or [], ref.fps), _scaled(gt_spans(ref), ref.fps)
+    scores = {f"miou@{t}": matched_miou(pred, gt, t) for t in THRESHOLDS}
+    return SampleResult(counted=True, scores=scores, reason=parsed.reason)
+
+
+def reward(parsed: Parsed, ref: Reference, caption_scores: Sequence[float] = ()) -> float:
+    """Raw reward: mean of the sample scores at t = 0.3 and t = 0.5 (our choice, spec section 6)."""
+    result = evaluate(parsed, ref)
+    return clip01(mean(list(result.scores.values())))
+
+
+TASK = register_task(Task(
+    name="TAG", qa_types=("tal",), parse=parse_spans, evaluate=evaluate, reward=reward,
+    options={"thresholds": THRESHOLDS},
+))
