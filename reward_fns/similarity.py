@@ -42,7 +42,9 @@ class Embedder:
 
     @property
     def dimension(self) -> int:
-        return int(self._model.get_sentence_embedding_dimension())
+        getter = getattr(self._model, "get_embedding_dimension", None) or \
+            self._model.get_sentence_embedding_dimension
+        return int(getter())
 
     def cosine(self, left: Sequence[str], right: Sequence[str]) -> np.ndarray:
         """Row-wise cosine similarity of pairs (left[i], right[i])."""

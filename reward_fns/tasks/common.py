@@ -14,6 +14,14 @@ def mean(values: Sequence[float]) -> float:
     return float(sum(values) / len(values)) if values else 0.0
 
 
+def group_mean(groups: Sequence[str], scores: Sequence[float]) -> float | None:
+    """Mean per group, then mean over the groups present (None when there are no scores)."""
+    by_group: dict[str, list[float]] = {}
+    for group, score in zip(groups, scores, strict=True):
+        by_group.setdefault(group, []).append(score)
+    return mean([mean(v) for v in by_group.values()]) if by_group else None
+
+
 def unparsed(reason: str, empty: object = None) -> Parsed:
     """A parse failure carrying its reason (parsers never raise)."""
     return Parsed(value=empty, ok=False, reason=reason)

@@ -61,24 +61,15 @@ def caption_pairs(parsed: Parsed, ref: Reference) -> list[CaptionPair]:
     return matched_pairs(parsed.value or [], ref)
 
 
-def caption_mean(pairs: Sequence[CaptionPair], scores: Sequence[float]) -> float | None:
-    """Mean per threshold of the pair scores, then mean over thresholds that had pairs (DVC llm)."""
-    per_threshold = [
-        mean([s for p, s in zip(pairs, scores, strict=True) if p.group == f"iou@{t}"])
-        for t in THRESHOLDS
-        if any(p.group == f"iou@{t}" for p in pairs)
-    ]
-    return mean(per_threshold) if per_threshold else None
-
-
 def evaluate(parsed: Parsed, ref: Reference, strict: bool = False) -> SampleResult:
     """F1 when both sides have events; with `strict`, an unparsed answer scores F1 = 0."""
     pred = to_frames(parsed.value or [], ref.fps)
     f1 = f1_score(pred, to_frames(gt_segments(ref.struc_info), ref.fps))
     if f1 is None and strict and gt_segments(ref.struc_info):
         f1 = 0.0
-    scores = {} if f1 is None else {"f1": f1}
-    return SampleResult(counted=True, scores=scores, reason=parsed.reason)
+    if f1 is None:
+        return SampleResult(counted=False, reason=parsed.reason or "ground truth has no events")
+    return SampleResult(counted=True, scores={"f1": f1}, reason=parsed.reason)
 
 
 def reward(parsed: Parsed, ref: Reference, caption_scores: Sequence[float] = ()) -> float:

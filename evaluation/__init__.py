@@ -1,0 +1,1 @@
+"""MedVidBench evaluation: leaderboard-exact scoring, submission export, reports."""

@@ -1,0 +1,71 @@
+"""CLI: score a leaderboard submission against MedVidBench ground truth.
+
+    python -m evaluation.score --gt GT.json --pred PRED.json --out metrics.json \
+        [--judge none|similarity|openai] [--join position|id] [--strict]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from evaluation.captions import make_backend
+from evaluation.io import load_json_list
+from evaluation.join import JOINS, JoinError
+from evaluation.report import markdown_table, similarity_note
+from evaluation.scorer import ScoreReport, score
+from reward_fns.atomic_io import write_json_atomic
+from reward_fns.reference import RecordError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m evaluation.score", description=__doc__.split("\n")[0])
+    p.add_argument("--gt", required=True, help="MedVidBench JSON list (ground truth)")
+    p.add_argument("--pred", required=True, help="submission JSON list [{id, qa_type, prediction}]")
+    p.add_argument("--out", help="metrics JSON to write (atomically)")
+    p.add_argument("--judge", default="none", choices=["none", "similarity", "openai"],
+                   help="caption columns: none (null), similarity (MiniLM cosine, 0-1), openai (LLM judge)")
+    p.add_argument("--judge-config", help="YAML/JSON judge settings for --judge openai")
+    p.add_argument("--join", default="position", choices=sorted(JOINS),
+                   help="position (leaderboard default, id/qa_type checked) or id (id, qa_type, occurrence)")
+    p.add_argument("--strict", action="store_true",
+                   help="unparsable predictions count as 0 instead of being left out (CVS, SA, DVC F1)")
+    return p
+
+
+def run(argv: list[str] | None = None) -> ScoreReport:
+    args = _parser().parse_args(argv)
+    gt = load_json_list(args.gt, "ground-truth")
+    preds = load_json_list(args.pred, "prediction")
+    try:
+        texts = JOINS[args.join](gt, preds)
+        captions = make_backend(args.judge, args.judge_config)
+        has_nap = any(isinstance(r, dict) and r.get("qa_type") == "next_action" for r in gt)
+        snapper = _snapper() if has_nap else None
+        report = score(gt, texts, strict=args.strict, captions=captions, snapper=snapper, where=args.gt)
+    except (JoinError, RecordError) as err:
+        raise SystemExit(f"error: {err}") from None
+    report.settings = {"gt": args.gt, "pred": args.pred, "judge": args.judge, "join": args.join,
+                       "strict": args.strict}
+    if args.out:
+        write_json_atomic(args.out, report.to_json())
+    print(markdown_table({"submission": report.columns}))
+    note = similarity_note(report.columns)
+    if note:
+        print(note)
+    return report
+
+
+def _snapper():
+    from evaluation.nap_snap import BatchedSnapper
+    from reward_fns.similarity import shared_embedder
+
+    return BatchedSnapper(shared_embedder())
+
+
+def main() -> None:
+    run(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Score predictions against MedVidBench records with the shared task registry."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from evaluation.aggregate import CAPTION_COLUMNS, ScoredSample, aggregate
+from evaluation.captions import CaptionBackend
+from reward_fns.reference import RecordError, Reference, reference_from_record
+from reward_fns.registry import CaptionPair, Parsed, Task, task_for_qa_type
+from reward_fns.tasks import nap
+from reward_fns.tasks.common import group_mean
+
+
+@dataclass
+class ScoreReport:
+    """The benchmark's columns plus breakdowns."""
+
+    columns: dict[str, float | None]
+    per_source: dict[str, dict[str, float]]
+    counts: dict[str, dict[str, int]]
+    caption_scale: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.columns, "per_source": self.per_source, "counts": self.counts,
+                "caption_scale": self.caption_scale, "settings": self.settings}
+
+
+def build_references(records: Sequence[Mapping[str, Any]], where: str = "") -> list[Reference]:
+    """References with NAP class lists resolved against the whole file (EgoSurgery needs its answers)."""
+    nap_answers: dict[str, list[str]] = defaultdict(list)
+    base = [reference_from_record(r, i, where) for i, r in enumerate(records)]
+    for i, ref in enumerate(base):
+        try:
+            task_for_qa_type(ref.qa_type)
+        except KeyError as err:
+            raise RecordError(i, "qa_type", str(err.args[0]), where) from None
+        if ref.qa_type == "next_action":
+            nap_answers[ref.data_source].append(ref.answer)
+    return [
+        Reference(**{**ref.__dict__, "nap_classes": nap.resolve_nap_classes(
+            ref.data_source, ref.question, nap_answers[ref.data_source])})
+        if ref.qa_type == "next_action" else ref
+        for ref in base
+    ]
+
+
+def _caption_score(pairs: list[CaptionPair], scores: list[float | None]) -> float | None:
+    """Mean per pair group (DVC: per IoU threshold), then over groups; failed judgements left out."""
+    kept = [(p.group, s) for p, s in zip(pairs, scores, strict=True) if s is not None]
+    return group_mean([g for g, _ in kept], [s for _, s in kept])
+
+
+def score(
+    records: Sequence[Mapping[str, Any]],
+    predictions: Sequence[str],
+    strict: bool = False,
+    captions: CaptionBackend | None = None,
+    snapper: nap.Snapper | None = None,
+    where: str = "",
+) -> ScoreReport:
+    """Evaluate every record; `predictions[i]` answers `records[i]`."""
+    refs = build_references(records, where)
+    tasks = [task_for_qa_type(ref.qa_type) for ref in refs]
+    parsed: list[Parsed] = [t.parse(p) for t, p in zip(tasks, predictions, strict=True)]
+    if snapper is not None and hasattr(snapper, "prefetch"):
+        snapper.prefetch(p.value or "" for t, p in zip(tasks, parsed, strict=True) if t.name == "NAP")
+    nap.set_snapper(snapper)
+    try:
+        results = [t.evaluate(p, r, strict) for t, p, r in zip(tasks, parsed, refs, strict=True)]
+    finally:
+        nap.set_snapper(None)
+    caption_scores = _score_captions(tasks, parsed, refs, captions)
+    samples = [
+        ScoredSample(i, t.name, r.data_source, res, p.ok, caption_scores.get(i))
+        for i, (t, p, r, res) in enumerate(zip(tasks, parsed, refs, results, strict=True))
+    ]
+    columns, per_source = aggregate(samples)
+    if captions is None:
+        columns.update(dict.fromkeys(CAPTION_COLUMNS))
+        for values in per_source.values():
+            for key in CAPTION_COLUMNS:
+                values.pop(key, None)
+    elif captions.scale != "judge_1_5":  # similarity is reported on its own scale, never as *_llm
+        for key in CAPTION_COLUMNS:
+            columns[key.replace("_llm", "_sim")] = columns.pop(key)
+            for values in per_source.values():
+                if key in values:
+                    values[key.replace("_llm", "_sim")] = values.pop(key)
+        columns.update(dict.fromkeys(CAPTION_COLUMNS))
+    return ScoreReport(columns, per_source, _counts(samples), captions.scale if captions else None)
+
+
+def _score_captions(
+    tasks: Sequence[Task], parsed: Sequence[Parsed], refs: Sequence[Reference],
+    captions: CaptionBackend | None,
+) -> dict[int, float | None]:
+    """Per-record caption score (judge 1-5 or cosine), for records whose task has caption pairs."""
+    if captions is None:
+        return {}
+    jobs = [(i, t.caption_pairs(p, r)) for i, (t, p, r) in enumerate(zip(tasks, parsed, refs, strict=True))
+            if p.ok]
+    flat = [pair for _, pairs in jobs for pair in pairs]
+    scores = captions.score_pairs(flat)
+    out, at = {}, 0
+    for i, pairs in jobs:
+        if pairs:
+            out[i] = _caption_score(pairs, scores[at: at + len(pairs)])
+        at += len(pairs)
+    return out
+
+
+def _counts(samples: Sequence[ScoredSample]) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    for s in samples:
+        c = counts.setdefault(s.task, {"records": 0, "counted": 0, "unparsable": 0})
+        c["records"] += 1
+        c["counted"] += int(s.result.counted)
+        c["unparsable"] += int(not s.parse_ok)
+    return dict(sorted(counts.items()))

@@ -1,0 +1,20 @@
+"""The medical LLM judge (spec section 5): prompt, reply parser, injection guard, cache, client."""
+
+from reward_fns.judge.cache import JudgeCache, cache_key
+from reward_fns.judge.client import JudgeConfig, JudgeResult, MedicalJudge
+from reward_fns.judge.injection import detect_injection
+from reward_fns.judge.prompt import PROMPT_VERSION, build_messages
+from reward_fns.judge.reply import JudgeReply, parse_reply
+
+__all__ = [
+    "PROMPT_VERSION",
+    "JudgeCache",
+    "JudgeConfig",
+    "JudgeReply",
+    "JudgeResult",
+    "MedicalJudge",
+    "build_messages",
+    "cache_key",
+    "detect_injection",
+    "parse_reply",
+]

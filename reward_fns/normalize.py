@@ -1,0 +1,214 @@
+"""Logistic reward normalization per (data_source, task) (spec section 6).
+
+    r = 1 / (1 + exp(-k * (x - p50) / max(p75 - p25, eps)))
+
+p25/p50/p75 are quantiles of the raw reward x of the SFT model's rollouts on the training split,
+so r = 0.5 at the median for every dataset. Stats file (JSON), written by `RewardStats.save`:
+
+    {"version": 1,
+     "k": 2.0,                                  # optional default steepness (null = use 2.0)
+     "stats": {"<data_source>": {"<task>": {"p25": 0.1, "p50": 0.3, "p75": 0.6, "n": 640}}}}
+
+Tasks are registry names (CVS, NAP, SA, STG, TAG, DVC, VS, RC); quantiles are finite with
+p25 <= p50 <= p75, and n (number of rollouts) is a non-negative integer.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+STATS_VERSION = 1
+TASK_NAMES: tuple[str, ...] = ("CVS", "NAP", "SA", "STG", "TAG", "DVC", "VS", "RC")
+_QUANTILES = ("p25", "p50", "p75")
+
+
+class StatsError(ValueError):
+    """A stats file or mapping is invalid; the message names the file, source, task and field."""
+
+
+class MissingStatsError(KeyError):
+    """Normalization was asked for (source, task) pairs that have no stats."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "missing reward stats"
+
+
+@dataclass(frozen=True)
+class TaskStats:
+    """Quantiles of one (source, task)'s raw rewards."""
+
+    p25: float
+    p50: float
+    p75: float
+    n: int
+
+    @property
+    def iqr(self) -> float:
+        return self.p75 - self.p25
+
+
+def quantile_stats(values: Iterable[float]) -> dict[str, float | int]:
+    """{"p25", "p50", "p75", "n"} of raw rewards (numpy linear percentiles); needs one value."""
+    arr = np.asarray(list(values), dtype=np.float64)
+    if arr.size == 0:
+        raise ValueError("quantile_stats needs at least one value")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("quantile_stats got a non-finite value")
+    p25, p50, p75 = np.percentile(arr, [25, 50, 75], method="linear")
+    return {"p25": float(p25), "p50": float(p50), "p75": float(p75), "n": int(arr.size)}
+
+
+@dataclass
+class RewardStats:
+    """All (source, task) stats plus an optional default k."""
+
+    stats: dict[str, dict[str, TaskStats]] = field(default_factory=dict)
+    k: float | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "reward stats",
+                  task_names: Sequence[str] = TASK_NAMES) -> RewardStats:
+        """Validate a parsed stats document; errors name `where`, the source, task and field."""
+        if not isinstance(data, Mapping):
+            raise StatsError(f"{where}: top level must be an object")
+        if data.get("version") != STATS_VERSION:
+            raise StatsError(f"{where}: field 'version' must be {STATS_VERSION}, got {data.get('version')!r}")
+        k = data.get("k")
+        if k is not None and (not _is_number(k) or not math.isfinite(k) or k <= 0):
+            raise StatsError(f"{where}: field 'k' must be a positive number or null, got {k!r}")
+        raw = data.get("stats")
+        if not isinstance(raw, Mapping):
+            raise StatsError(f"{where}: field 'stats' must be an object {{source: {{task: {{...}}}}}}")
+        out: dict[str, dict[str, TaskStats]] = {}
+        for source, tasks in raw.items():
+            if not isinstance(tasks, Mapping):
+                raise StatsError(f"{where}: source {source!r}: must be an object {{task: {{...}}}}")
+            out[str(source)] = {
+                str(task): _task_stats(entry, f"{where}: source {source!r} task {task!r}", task, task_names)
+                for task, entry in tasks.items()
+            }
+        return cls(out, None if k is None else float(k))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], task_names: Sequence[str] = TASK_NAMES) -> RewardStats:
+        """Read and validate a stats file."""
+        where = os.fspath(path)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = json.load(handle)
+        except json.JSONDecodeError as exc:
+            raise StatsError(f"{where}: not valid JSON: {exc}") from exc
+        return cls.from_dict(data, where, task_names)
+
+    def to_dict(self) -> dict[str, Any]:
+        stats = {source: {task: {"p25": s.p25, "p50": s.p50, "p75": s.p75, "n": s.n}
+                          for task, s in sorted(tasks.items())}
+                 for source, tasks in sorted(self.stats.items())}
+        return {"version": STATS_VERSION, "k": self.k, "stats": stats}
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write atomically (temp file in the same folder, then os.replace)."""
+        target = os.fspath(path)
+        folder = os.path.dirname(os.path.abspath(target))
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".reward_stats.", suffix=".tmp", dir=folder)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(self.to_dict(), handle, indent=2, sort_keys=False)
+                handle.write("\n")
+            os.replace(tmp, target)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    def get(self, source: str, task: str) -> TaskStats | None:
+        return self.stats.get(source, {}).get(task)
+
+    def set(self, source: str, task: str, values: Iterable[float]) -> TaskStats:
+        """Compute and store the stats of one pair from its raw rewards."""
+        entry = TaskStats(**quantile_stats(values))  # type: ignore[arg-type]
+        self.stats.setdefault(source, {})[task] = entry
+        return entry
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _task_stats(entry: object, where: str, task: str, task_names: Sequence[str]) -> TaskStats:
+    if task not in task_names:
+        raise StatsError(f"{where}: unknown task (known: {', '.join(task_names)})")
+    if not isinstance(entry, Mapping):
+        raise StatsError(f"{where}: must be an object with p25, p50, p75, n")
+    for name in (*_QUANTILES, "n"):
+        if name not in entry:
+            raise StatsError(f"{where}: field '{name}' is missing")
+    for name in _QUANTILES:
+        if not _is_number(entry[name]) or not math.isfinite(entry[name]):
+            raise StatsError(f"{where}: field '{name}' must be a finite number, got {entry[name]!r}")
+    n = entry["n"]
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise StatsError(f"{where}: field 'n' must be a non-negative integer, got {n!r}")
+    stats = TaskStats(float(entry["p25"]), float(entry["p50"]), float(entry["p75"]), n)
+    if not stats.p25 <= stats.p50 <= stats.p75:
+        raise StatsError(f"{where}: fields must satisfy p25 <= p50 <= p75, got {stats.p25}, {stats.p50}, "
+                         f"{stats.p75}")
+    return stats
+
+
+def logistic(z: float) -> float:
+    """1 / (1 + exp(-z)) without overflow; exactly within [0, 1]."""
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-min(z, 745.0)))
+    e = math.exp(max(z, -745.0))
+    return e / (1.0 + e)
+
+
+class LogisticNormalizer:
+    """Maps raw rewards to (0, 1) per (source, task); `missing` says what to do without stats."""
+
+    def __init__(self, stats: RewardStats, k: float | None = 2.0, eps: float = 1e-3,
+                 missing: Literal["error", "identity"] = "error"):
+        k = stats.k if k is None else k
+        k = 2.0 if k is None else float(k)
+        if not (math.isfinite(k) and k > 0):
+            raise ValueError(f"k must be a positive number, got {k}")
+        if not (math.isfinite(eps) and eps > 0):
+            raise ValueError(f"eps must be a positive number, got {eps}")
+        if missing not in ("error", "identity"):
+            raise ValueError(f"missing must be 'error' or 'identity', got {missing!r}")
+        self.stats, self.k, self.eps, self.missing = stats, k, float(eps), missing
+
+    def missing_pairs(self, pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+        """The (source, task) pairs, in first-seen order, that have no stats."""
+        return [pair for pair in dict.fromkeys(pairs) if self.stats.get(*pair) is None]
+
+    def check_pairs(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Start-up check: raise listing every pair lacking stats (unless missing='identity')."""
+        absent = self.missing_pairs(pairs)
+        if absent and self.missing == "error":
+            listed = ", ".join(f"({source}, {task})" for source, task in absent)
+            raise MissingStatsError(
+                f"no reward stats for {len(absent)} (data_source, task) pair(s): {listed}. Compute them "
+                "from SFT rollouts (RewardStats.set + save) or set missing='identity' to use raw rewards.")
+
+    def normalize(self, source: str, task: str, x: float) -> float:
+        """r in [0, 1]; NaN maps to 0. Without stats: error, or x itself when missing='identity'."""
+        stats = self.stats.get(source, task)
+        if stats is None:
+            if self.missing == "identity":
+                return float(x)
+            raise MissingStatsError(f"no reward stats for ({source}, {task})")
+        x = float(x)
+        if math.isnan(x):
+            return 0.0
+        return logistic(self.k * (x - stats.p50) / max(stats.iqr, self.eps))
