@@ -46,7 +46,7 @@ def to_submission(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
     if all("index" in row for row in rows):
         indices = [int(row["index"]) for row in rows]
         if sorted(indices) != list(range(len(rows))):
-            raise ValueError("prediction 'index' values must be 0..N-1, each once (resume left gaps or repeats?)")
+            raise ValueError("prediction 'index' values must be 0..N-1, each exactly once")
         rows = sorted(rows, key=lambda row: int(row["index"]))
     return [{"id": str(r["id"]), "qa_type": str(r["qa_type"]),
              "prediction": "" if r["prediction"] is None else str(r["prediction"])} for r in rows]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -72,6 +73,7 @@ def parse_segments(answer: object) -> Parsed:
     """Predicted events after header parsing (or the loose fallback) and overlap splitting."""
     text = text_of(answer)
     segments = _strict_segments(text) or _loose_segments(text)
+    segments = [s for s in segments if math.isfinite(s.start) and math.isfinite(s.end)]  # '999...9' overflows
     if not segments:
         return unparsed("no 's-e seconds: caption' event found", empty=[])
     return Parsed(split_overlaps(segments), ok=True)

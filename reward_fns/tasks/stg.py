@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 
@@ -67,7 +68,8 @@ def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
     ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = iw * ih
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / max(union, 1e-6)
+    iou = inter / max(union, 1e-6)
+    return iou if math.isfinite(iou) else 0.0  # absurd coordinates (inf) score 0 instead of NaN
 
 
 def _prediction_lookup(value: Mapping, gt_keys: Sequence[str]) -> dict[str, Box]:
