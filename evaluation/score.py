@@ -13,7 +13,7 @@ from evaluation.captions import make_backend
 from evaluation.io import load_json_list
 from evaluation.join import JOINS, JoinError
 from evaluation.report import markdown_table, similarity_note
-from evaluation.scorer import ScoreReport, score
+from evaluation.scorer import ScoreReport, build_references, score
 from reward_fns.atomic_io import write_json_atomic
 from reward_fns.reference import RecordError
 
@@ -38,11 +38,11 @@ def run(argv: list[str] | None = None) -> ScoreReport:
     gt = load_json_list(args.gt, "ground-truth")
     preds = load_json_list(args.pred, "prediction")
     try:
+        refs = build_references(gt, where=args.gt)
         texts = JOINS[args.join](gt, preds)
         captions = make_backend(args.judge, args.judge_config)
-        has_nap = any(isinstance(r, dict) and r.get("qa_type") == "next_action" for r in gt)
-        snapper = _snapper() if has_nap else None
-        report = score(gt, texts, strict=args.strict, captions=captions, snapper=snapper, where=args.gt)
+        snapper = _snapper() if any(r.qa_type == "next_action" for r in refs) else None
+        report = score(refs, texts, strict=args.strict, captions=captions, snapper=snapper)
     except (JoinError, RecordError) as err:
         raise SystemExit(f"error: {err}") from None
     report.settings = {"gt": args.gt, "pred": args.pred, "judge": args.judge, "join": args.join,

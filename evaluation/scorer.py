@@ -56,15 +56,13 @@ def _caption_score(pairs: list[CaptionPair], scores: list[float | None]) -> floa
 
 
 def score(
-    records: Sequence[Mapping[str, Any]],
+    refs: Sequence[Reference],
     predictions: Sequence[str],
     strict: bool = False,
     captions: CaptionBackend | None = None,
     snapper: nap.Snapper | None = None,
-    where: str = "",
 ) -> ScoreReport:
-    """Evaluate every record; `predictions[i]` answers `records[i]`."""
-    refs = build_references(records, where)
+    """Evaluate every record; `predictions[i]` answers `refs[i]` (see `build_references`)."""
     tasks = [task_for_qa_type(ref.qa_type) for ref in refs]
     parsed: list[Parsed] = [t.parse(p) for t, p in zip(tasks, predictions, strict=True)]
     if snapper is not None and hasattr(snapper, "prefetch"):

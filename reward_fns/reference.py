@@ -105,6 +105,8 @@ def reference_from_record(
     nap_classes: tuple[str, ...] | None = None,
 ) -> Reference:
     """Build a Reference, raising RecordError naming the field when the record is malformed."""
+    if not isinstance(record, Mapping):
+        raise RecordError(index, "<record>", f"must be a JSON object, got {type(record).__name__}", where)
     for key in ("qa_type", "data_source"):
         if not isinstance(record.get(key), str) or not record.get(key):
             raise RecordError(index, key, "missing or not a non-empty string", where)
