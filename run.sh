@@ -11,10 +11,14 @@ setup() {
   local want
   want="$(cat requirements-torch.txt requirements.txt | sha256sum | cut -d' ' -f1)"
   if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
-    echo "[run.sh] installing requirements into $VENV (first run takes a few minutes)"
-    "$PY" -m pip install -q --upgrade pip
-    "$PY" -m pip install -q -r requirements-torch.txt
-    "$PY" -m pip install -q -r requirements.txt
+    echo "[run.sh] installing requirements into $VENV (first run takes a few minutes; log: $VENV/install.log)"
+    if ! { "$PY" -m pip install --upgrade pip \
+           && "$PY" -m pip install -r requirements-torch.txt \
+           && "$PY" -m pip install -r requirements.txt; } > "$VENV/install.log" 2>&1; then
+      tail -n 40 "$VENV/install.log" >&2
+      echo "[run.sh] pip install failed; full log in $VENV/install.log" >&2
+      exit 1
+    fi
     echo "$want" > "$STAMP"
   fi
   export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
