@@ -168,8 +168,8 @@ def _task_stats(entry: object, where: str, task: str, task_names: Sequence[str])
 def logistic(z: float) -> float:
     """1 / (1 + exp(-z)) without overflow; exactly within [0, 1]."""
     if z >= 0:
-        return 1.0 / (1.0 + math.exp(-min(z, 745.0)))
-    e = math.exp(max(z, -745.0))
+        return 1.0 / (1.0 + math.exp(-z))  # exp of a non-positive number never overflows
+    e = math.exp(z)
     return e / (1.0 + e)
 
 

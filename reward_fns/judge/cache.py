@@ -40,7 +40,7 @@ class JudgeCache:
     """Key -> JSON value store on SQLite; `get` returns None on a miss."""
 
     def __init__(self, path: str | os.PathLike[str]):
-        self.path = os.fspath(path)
+        self.path = os.path.expanduser(os.fspath(path))
         parent = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(parent, exist_ok=True)
         self._lock = threading.Lock()

@@ -34,6 +34,7 @@ from reward_fns.judge.prompt import DIMENSION_KEYS, extract_captions
 FAULTS: tuple[str, ...] = ("429", "500", "503", "hang", "malformed", "invalid_json", "drop")
 _WORD = re.compile(r"[a-z0-9]+")
 _JSON = "application/json"
+_MALFORMED = "The prediction looks reasonable overall."  # no R-lines
 _STYLES = ("{key}: {value}", "**{key}**: {value}", "{key} = {value}", "{key}:{value}")
 
 
@@ -76,7 +77,8 @@ class FaultPlan:
 
 
 class JudgeTestServer:
-    """The server; counters: `requests` (all HTTP), `completions`, `faults_served`, `bodies`."""
+    """The server. Counters: `requests` (all HTTP), `completions`, `faults_served`, `in_flight`,
+    `max_in_flight`; records: `bodies` (request JSON), `authorizations` (Authorization headers)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, latency_s: float = 0.0,
                  plan: FaultPlan | None = None, retry_after: str | None = "1", hang_s: float = 60.0,
@@ -88,6 +90,9 @@ class JudgeTestServer:
         self.completions = 0
         self.faults_served: Counter[str] = Counter()
         self.bodies: list[dict[str, Any]] = []
+        self.authorizations: list[str] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._runner: web.AppRunner | None = None
         self._closing: asyncio.Event | None = None
 
@@ -141,7 +146,12 @@ class JudgeTestServer:
     @web.middleware
     async def _count(self, request: web.Request, handler: Any) -> web.StreamResponse:
         self.requests += 1
-        return await handler(request)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await handler(request)
+        finally:
+            self.in_flight -= 1
 
     async def _models(self, request: web.Request) -> web.Response:
         model = {"id": self.model, "object": "model", "created": 0, "owned_by": "medgrpo-test"}
@@ -155,6 +165,7 @@ class JudgeTestServer:
         except (json.JSONDecodeError, UnicodeDecodeError):
             return _error(400, "request body is not JSON")
         self.bodies.append(body)
+        self.authorizations.append(request.headers.get("Authorization", ""))
         fault = self.plan.pick(index)
         self.faults_served[fault or "none"] += 1
         if self.latency_s > 0:
@@ -175,10 +186,7 @@ class JudgeTestServer:
             raise asyncio.CancelledError  # nothing can be written to a dropped connection
         if fault == "invalid_json":
             return web.Response(text='{"id": "chatcmpl-broken", "choices": [', content_type=_JSON)
-        if fault == "malformed":
-            content = "The prediction looks reasonable overall."
-        else:
-            content = self._reply(body, index)
+        content = _MALFORMED if fault == "malformed" else self._reply(body, index)
         return web.json_response(_completion(index, str(body.get("model", self.model)), content))
 
     def _reply(self, body: Mapping[str, Any], index: int) -> str:

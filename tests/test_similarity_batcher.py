@@ -1,0 +1,132 @@
+"""SimilarityBatcher with the real MiniLM embedder: concurrent awaits share one encode call."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from reward_fns.similarity import Embedder, shared_embedder
+from reward_fns.similarity_batcher import SimilarityBatcher
+
+PAIRS = [(f"the surgeon dissects tissue layer {i}", f"dissection of tissue plane {i % 7}") for i in range(64)]
+
+
+class RecordingEmbedder:
+    """The real embedder, recording what each encode call was given."""
+
+    def __init__(self, inner: Embedder):
+        self.inner = inner
+        self.calls: list[list[str]] = []
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls.append(list(texts))
+        return self.inner.encode(texts)
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Embedder:
+    return shared_embedder()
+
+
+def test_concurrent_calls_share_one_encode(embedder: Embedder) -> None:
+    batcher = SimilarityBatcher(embedder)
+
+    async def body() -> list[float]:
+        return list(await asyncio.gather(*(batcher.cosine(a, b) for a, b in PAIRS)))
+
+    values = asyncio.run(body())
+    assert batcher.encode_calls == 1 and batcher.pairs_scored == 64
+    expected = embedder.cosine([a for a, _ in PAIRS], [b for _, b in PAIRS])
+    assert np.allclose(values, expected, atol=1e-5)
+
+
+def test_max_batch_splits_and_flushes_without_waiting(embedder: Embedder) -> None:
+    batcher = SimilarityBatcher(embedder, max_batch=16, max_wait_ms=10_000)
+
+    async def body() -> list[float]:
+        return await batcher.cosines(PAIRS)
+
+    start = time.monotonic()
+    assert len(asyncio.run(body())) == 64
+    assert batcher.encode_calls == 4 and time.monotonic() - start < 5
+
+
+def test_repeated_texts_are_encoded_once(embedder: Embedder) -> None:
+    recorder = RecordingEmbedder(embedder)
+    batcher = SimilarityBatcher(recorder)
+    reference = "the grasper retracts the gallbladder"
+    preds = ["grasper retracts gallbladder", "hook cauterizes", "grasper retracts gallbladder"]
+
+    async def body() -> list[float]:
+        return await batcher.cosines([(p, reference) for p in preds])
+
+    values = asyncio.run(body())
+    assert recorder.calls == [[*dict.fromkeys(preds), reference]]
+    assert values[0] == pytest.approx(values[2]) and values[0] > values[1]
+
+
+def test_lone_call_waits_at_most_the_window(embedder: Embedder) -> None:
+    batcher = SimilarityBatcher(embedder, max_wait_ms=5)
+
+    async def body() -> float:
+        start = time.monotonic()
+        value = await batcher.cosine("clip the duct", "clip the duct")
+        assert value == pytest.approx(1.0, abs=1e-4)
+        return time.monotonic() - start
+
+    assert asyncio.run(body()) < 1.0
+
+
+def test_event_loop_keeps_running_while_encoding(embedder: Embedder) -> None:
+    batcher = SimilarityBatcher(embedder)
+    long_pairs = [(" ".join(["suturing the mesh to the abdominal wall"] * 3) + str(i), "suture") for i in range(96)]
+
+    async def body() -> int:
+        ticks = 0
+        done = False
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while not done:
+                ticks += 1
+                await asyncio.sleep(0.001)
+
+        task = asyncio.create_task(ticker())
+        await batcher.cosines(long_pairs)
+        done = True
+        await task
+        return ticks
+
+    assert asyncio.run(body()) >= 3 and batcher.encode_calls == 1
+
+
+def test_created_outside_a_loop_and_used_from_several_loops(embedder: Embedder) -> None:
+    batcher = SimilarityBatcher(embedder)
+    for _ in range(3):
+        values = asyncio.run(batcher.cosines(PAIRS[:8]))
+        assert len(values) == 8
+    assert batcher.encode_calls == 3
+
+
+class BrokenEncoder:
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        raise RuntimeError("encoder exploded")
+
+
+def test_encoder_errors_reach_every_waiter() -> None:
+    batcher = SimilarityBatcher(BrokenEncoder())
+
+    async def body() -> list[object]:
+        return await asyncio.gather(*(batcher.cosine("a", "b") for _ in range(4)), return_exceptions=True)
+
+    results = asyncio.run(body())
+    assert all(isinstance(r, RuntimeError) for r in results)
+
+
+def test_bad_settings_are_rejected(embedder: Embedder) -> None:
+    with pytest.raises(ValueError):
+        SimilarityBatcher(embedder, max_batch=0)
