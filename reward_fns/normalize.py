@@ -18,12 +18,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+
+from reward_fns.atomic_io import write_json_atomic
 
 STATS_VERSION = 1
 TASK_NAMES: tuple[str, ...] = ("CVS", "NAP", "SA", "STG", "TAG", "DVC", "VS", "RC")
@@ -116,19 +117,7 @@ class RewardStats:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write atomically (temp file in the same folder, then os.replace)."""
-        target = os.fspath(path)
-        folder = os.path.dirname(os.path.abspath(target))
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".reward_stats.", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(self.to_dict(), handle, indent=2, sort_keys=False)
-                handle.write("\n")
-            os.replace(tmp, target)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        write_json_atomic(path, self.to_dict())
 
     def get(self, source: str, task: str) -> TaskStats | None:
         return self.stats.get(source, {}).get(task)

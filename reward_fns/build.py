@@ -1,0 +1,60 @@
+"""Build the reward pipeline (embedder, judge, normalizer, scorer) from a MedGRPORewardConfig."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from reward_fns.caption_reward import CaptionScorer
+from reward_fns.config import MedGRPORewardConfig, RewardConfigError
+from reward_fns.judge.cache import JudgeCache
+from reward_fns.judge.client import MedicalJudge
+from reward_fns.nap_snap import BatchedSnapper
+from reward_fns.normalize import LogisticNormalizer, RewardStats
+from reward_fns.registry import SOURCES, get_task
+from reward_fns.scoring import RewardScorer
+from reward_fns.similarity import shared_embedder
+from reward_fns.similarity_batcher import SimilarityBatcher
+from reward_fns.tasks import nap
+
+
+def build_normalizer(config: MedGRPORewardConfig) -> LogisticNormalizer | None:
+    norm = config.normalization
+    if not norm.enabled:
+        return None
+    stats = RewardStats.load(norm.stats_path) if norm.stats_path else RewardStats()
+    return LogisticNormalizer(stats, k=norm.k, eps=norm.eps, missing=norm.missing)  # type: ignore[arg-type]
+
+
+def build_judge(config: MedGRPORewardConfig) -> MedicalJudge | None:
+    if not config.judge.enabled:
+        return None
+    cache = JudgeCache(config.judge.cache_path) if config.judge.cache_path else None
+    return MedicalJudge(config.judge, cache)
+
+
+def build_scorer(config: MedGRPORewardConfig, with_captions: bool = True) -> RewardScorer:
+    """The RewardScorer; also installs the memoising NAP snapper on the shared embedder."""
+    embedder = shared_embedder(config.similarity.model_path)
+    nap.set_snapper(BatchedSnapper(embedder))
+    captions = None
+    if with_captions:
+        batcher = SimilarityBatcher(embedder, config.similarity.max_batch, config.similarity.max_wait_ms)
+        captions = CaptionScorer(build_judge(config), batcher)
+    return RewardScorer(dict(config.tasks), build_normalizer(config), captions)
+
+
+def check_pairs(pairs: Iterable[tuple[str, str]], normalizer: LogisticNormalizer | None) -> None:
+    """Start-up check of the (data_source, task) pairs the data holds: known source, known task, stats."""
+    pairs = list(dict.fromkeys(pairs))
+    problems = []
+    for source, task in pairs:
+        if source not in SOURCES:
+            problems.append(f"unknown data_source {source!r} (known: {', '.join(SOURCES)})")
+        try:
+            get_task(task)
+        except KeyError as err:
+            problems.append(str(err.args[0]))
+    if problems:
+        raise RewardConfigError("reward data check failed: " + "; ".join(dict.fromkeys(problems)))
+    if normalizer is not None:
+        normalizer.check_pairs(pairs)

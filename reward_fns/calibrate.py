@@ -1,0 +1,130 @@
+"""CLI: logistic-normalization stats from SFT-model rollouts.
+
+    python -m reward_fns.calibrate --data rl_train.parquet --rollouts rollouts.jsonl \
+        --out stats.json [--plot stats.png] [--config reward.yaml] [--k 2.0]
+
+rollouts.jsonl: one line per response, `{"index": <extra_info.index of the parquet row>, "response": "..."}`
+(several lines per index allowed). Raw rewards are computed exactly as in training (same tasks,
+same caption reward: judge + similarity when `--config` enables the judge, similarity alone otherwise),
+then p25 / p50 / p75 per (data_source, task) are written as a versioned stats file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from reward_fns.build import build_scorer
+from reward_fns.config import MedGRPORewardConfig
+from reward_fns.normalize import RewardStats
+from reward_fns.reference import Reference
+
+RawRewards = dict[tuple[str, str], list[float]]
+
+
+class CalibrationError(ValueError):
+    """Bad calibration input; the message names the file and line."""
+
+
+def load_references(parquet: str | Path) -> dict[int, Reference]:
+    """extra_info.index -> Reference, from an RL parquet file."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(parquet, columns=["reward_model", "extra_info"])
+    refs = {}
+    for row, (rm, extra) in enumerate(zip(table["reward_model"].to_pylist(), table["extra_info"].to_pylist(),
+                                          strict=True)):
+        try:
+            refs[int(extra["index"])] = Reference.from_json(rm["ground_truth"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise CalibrationError(f"{parquet}: row {row}: unreadable reward_model/extra_info: {err}") from None
+    return refs
+
+
+def load_rollouts(path: str | Path, refs: dict[int, Reference]) -> list[tuple[int, str]]:
+    """(index, response) pairs; every index must exist in the parquet."""
+    rollouts = []
+    with open(path, encoding="utf-8") as handle:
+        for n, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                index, response = int(item["index"]), item["response"]
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+                raise CalibrationError(f"{path}:{n}: expected {{\"index\": int, \"response\": str}}: {err}") from None
+            if index not in refs:
+                raise CalibrationError(f"{path}:{n}: index {index} is not an extra_info.index of the parquet")
+            rollouts.append((index, response if isinstance(response, str) else str(response)))
+    if not rollouts:
+        raise CalibrationError(f"{path}: no rollouts")
+    return rollouts
+
+
+async def raw_rewards(rollouts: list[tuple[int, str]], refs: dict[int, Reference],
+                      config: MedGRPORewardConfig) -> RawRewards:
+    """Raw rewards grouped by (data_source, task), computed concurrently like the trainer does."""
+    scorer = build_scorer(config)
+    scorer.normalizer = None
+    outcomes = await asyncio.gather(*(scorer.score(resp, refs[i]) for i, resp in rollouts))
+    grouped: RawRewards = defaultdict(list)
+    for outcome in outcomes:
+        grouped[(outcome.source, outcome.task)].append(outcome.raw)
+    return dict(grouped)
+
+
+def compute_stats(grouped: RawRewards, k: float | None) -> RewardStats:
+    stats = RewardStats(k=k)
+    for (source, task), values in sorted(grouped.items()):
+        stats.set(source, task, values)
+    return stats
+
+
+def _load_config(path: str | None) -> MedGRPORewardConfig:
+    data: dict[str, Any] = {}
+    if path:
+        from omegaconf import OmegaConf
+
+        loaded = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+        data = loaded.get("medgrpo", {}).get("reward", loaded) if isinstance(loaded, dict) else {}
+    data = dict(data)
+    data["normalization"] = {"enabled": False}
+    data["check_data"] = False
+    return MedGRPORewardConfig.from_mapping(data)
+
+
+def main(argv: list[str] | None = None) -> RewardStats:
+    p = argparse.ArgumentParser(prog="python -m reward_fns.calibrate", description=__doc__.split("\n")[0])
+    p.add_argument("--data", required=True, help="RL parquet (rl_train.parquet)")
+    p.add_argument("--rollouts", required=True, help="JSONL of {index, response}")
+    p.add_argument("--out", required=True, help="stats JSON to write")
+    p.add_argument("--plot", help="PNG of the raw-reward distributions with median and IQR")
+    p.add_argument("--config", help="YAML with a medgrpo.reward block (judge, similarity)")
+    p.add_argument("--k", type=float, default=2.0, help="default steepness stored in the stats file")
+    args = p.parse_args(argv)
+    try:
+        refs = load_references(args.data)
+        rollouts = load_rollouts(args.rollouts, refs)
+    except (CalibrationError, FileNotFoundError) as err:
+        raise SystemExit(f"error: {err}") from None
+    grouped = asyncio.run(raw_rewards(rollouts, refs, _load_config(args.config)))
+    stats = compute_stats(grouped, args.k)
+    stats.save(args.out)
+    for source, task in sorted(grouped):
+        s = stats.get(source, task)
+        print(f"{source:14s} {task:4s} n={s.n:5d} p25={s.p25:.3f} p50={s.p50:.3f} p75={s.p75:.3f}")
+    if args.plot:
+        from reward_fns.stats_plot import plot_distributions
+
+        plot_distributions(grouped, stats, args.plot)
+        print(f"plot: {args.plot}")
+    print(f"stats: {args.out}")
+    return stats
+
+
+if __name__ == "__main__":
+    main()

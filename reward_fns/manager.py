@@ -1,0 +1,86 @@
+"""MedGRPO reward manager for verl 0.9.1's reward loop.
+
+Select it with
+    reward.reward_manager.source=importlib
+    reward.reward_manager.module.path=pkg://reward_fns.manager
+    reward.reward_manager.name=MedGRPORewardManager
+(or `source=register name=medgrpo` once this module is imported). Settings: `medgrpo.reward`
+(see reward_fns/config.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from verl import DataProto
+from verl.experimental.reward_loop.reward_manager import register
+from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
+
+from reward_fns.build import build_scorer, check_pairs
+from reward_fns.config import MedGRPORewardConfig
+from reward_fns.reference import Reference
+from reward_fns.scoring import RewardOutcome
+
+logger = logging.getLogger(__name__)
+
+
+def data_pairs(files: Iterable[str]) -> list[tuple[str, str]]:
+    """(data_source, task) pairs of RL parquet files, reading only two columns."""
+    import pyarrow.parquet as pq
+
+    pairs: dict[tuple[str, str], None] = {}
+    for path in files:
+        table = pq.read_table(path, columns=["data_source", "ability"])
+        for source, task in zip(table["data_source"].to_pylist(), table["ability"].to_pylist(), strict=True):
+            pairs[(str(source), str(task))] = None
+    return list(pairs)
+
+
+def _files(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return [str(value)] if isinstance(value, str) else [str(v) for v in value]
+
+
+@register("medgrpo")
+class MedGRPORewardManager(RewardManagerBase):
+    """Decodes each response, routes it by task, and returns the normalized reward with a log."""
+
+    def __init__(self, config: Any, tokenizer: Any, compute_score: Any = None,
+                 reward_router_address: str | None = None, reward_model_tokenizer: Any = None, **_: Any):
+        super().__init__(config, tokenizer, compute_score)
+        self.settings = MedGRPORewardConfig.from_trainer_config(config)
+        self.scorer = build_scorer(self.settings)
+        if self.settings.check_data:
+            data = config.get("data") or {}
+            files = _files(data.get("train_files")) + _files(data.get("val_files"))
+            check_pairs(data_pairs(files), self.scorer.normalizer)
+
+    def decode(self, data_item: Any) -> str:
+        response_ids = data_item.batch["responses"]
+        valid = int(data_item.batch["attention_mask"][-response_ids.shape[-1]:].sum())
+        return self.tokenizer.decode(response_ids[:valid], skip_special_tokens=True)
+
+    async def _score(self, response: str, ref: Reference) -> RewardOutcome:
+        try:
+            return await self.scorer.score(response, ref)
+        except Exception as err:  # a scorer bug must not kill a multi-day run; it is logged loudly
+            logger.exception("medgrpo reward: scoring failed for %s/%s", ref.data_source, ref.qa_type)
+            return RewardOutcome("?", ref.data_source, 0.0, 0.0, False, reason=f"scoring error: {err!r}")
+
+    async def run_single(self, data: DataProto) -> dict:
+        item = data[-1:][0]  # multi-sequence outputs: the last sequence carries the answer
+        info = item.non_tensor_batch
+        try:
+            ref = Reference.from_json(info["reward_model"]["ground_truth"])
+        except (KeyError, TypeError, ValueError) as err:
+            # a broken row is a data bug: say so loudly, but keep the run alive with a zero reward
+            logger.error("medgrpo reward: unreadable ground truth for data_source=%s: %s",
+                         info.get("data_source"), err)
+            outcome = RewardOutcome("?", str(info.get("data_source")), 0.0, 0.0, False,
+                                    reason=f"unreadable ground truth: {err}")
+        else:
+            outcome = await self._score(self.decode(item), ref)
+        return {"reward_score": outcome.normalized, "reward_extra_info": outcome.extra_info()}
