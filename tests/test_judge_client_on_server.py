@@ -233,3 +233,20 @@ def test_a_broken_cache_is_skipped_not_raised(tmp_path: Path) -> None:
         assert result.ok and not result.cached and server.completions == 1
 
     run_on_server(check)
+
+
+def test_concurrent_identical_requests_share_one_http_call() -> None:
+    async def body() -> tuple[list, int]:
+        async with JudgeTestServer(latency_s=0.05) as server:
+            judge = MedicalJudge(JudgeConfig.from_dict({"base_url": server.base_url, "timeout_s": 2}))
+            try:
+                results = await asyncio.gather(*(judge.score("the surgeon clips the duct", "a clip on the duct")
+                                                 for _ in range(8)))
+            finally:
+                await judge.aclose()
+            return results, server.requests
+
+    results, requests = asyncio.run(body())
+    assert requests == 1
+    assert all(r.ok and r.score == results[0].score for r in results)
+    assert sum(r.http_calls for r in results) == 1 and sum(r.cached for r in results) == 7

@@ -20,7 +20,7 @@ import sqlite3
 import time
 import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import openai
@@ -113,6 +113,7 @@ class JudgeResult:
 class _LoopState:
     client: openai.AsyncOpenAI
     semaphore: asyncio.Semaphore
+    inflight: dict[str, asyncio.Future[JudgeResult]] = field(default_factory=dict)
 
 
 class MedicalJudge:
@@ -154,6 +155,24 @@ class MedicalJudge:
         if flagged:
             return JudgeResult(1.0, ok=True, injection=True, reason=f"injection: {why}")
         key = cache_key(self.config.model, reference, prediction)
+        inflight = self._state().inflight
+        if key in inflight:  # the same pair is being judged right now (GRPO groups repeat answers)
+            shared = await asyncio.shield(inflight[key])
+            return replace(shared, cached=shared.ok, http_calls=0)
+        future: asyncio.Future[JudgeResult] = asyncio.get_running_loop().create_future()
+        inflight[key] = future
+        try:
+            result = await self._judge_uncached(key, reference, prediction)
+            future.set_result(result)
+            return result
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters re-raise it themselves
+            raise
+        finally:
+            inflight.pop(key, None)
+
+    async def _judge_uncached(self, key: str, reference: str, prediction: str) -> JudgeResult:
         hit = await self._cache_call("get", key)
         if isinstance(hit, dict) and isinstance(hit.get("score"), (int, float)):
             return JudgeResult(float(hit["score"]), ok=True, cached=True)
