@@ -3,7 +3,9 @@
 Calls made within `max_wait_ms` of the first pending one (or until `max_batch` pairs are waiting)
 are encoded together in a worker thread, so the event loop keeps running. Repeated texts in a
 batch (a GRPO group shares its reference) are encoded once. The batcher can be created outside a
-loop and used from several event loops in turn: pending work is kept per loop.
+loop and used from several event loops in turn: pending work is kept per loop. Embeddings are kept
+in an LRU cache (`cache_size` texts), so a pair whose texts were seen before costs no encoding at
+all (resumed runs, repeated references, repeated answers within a GRPO group).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -33,7 +36,8 @@ class _Pending:
 class SimilarityBatcher:
     """`await cosine(a, b)` with cross-call batching; `encode_calls` counts embedder calls."""
 
-    def __init__(self, embedder: TextEncoder, max_batch: int = 256, max_wait_ms: float = 5.0):
+    def __init__(self, embedder: TextEncoder, max_batch: int = 256, max_wait_ms: float = 5.0,
+                 cache_size: int = 20_000):
         if max_batch < 1 or max_wait_ms < 0:
             raise ValueError(f"need max_batch >= 1 and max_wait_ms >= 0, got {max_batch}, {max_wait_ms}")
         self.embedder = embedder
@@ -41,6 +45,8 @@ class SimilarityBatcher:
         self.max_wait_s = max_wait_ms / 1000.0
         self.encode_calls = 0
         self.pairs_scored = 0
+        self.cache_size = cache_size
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
         self._tasks: set[asyncio.Task[None]] = set()  # strong refs until each batch finishes
         self._pending: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pending] = (
@@ -48,6 +54,9 @@ class SimilarityBatcher:
 
     async def cosine(self, left: str, right: str) -> float:
         """Cosine similarity of two texts, batched with concurrent calls on this loop."""
+        cached = self._cached_cosine(left, right)
+        if cached is not None:
+            return cached
         loop = asyncio.get_running_loop()
         future: asyncio.Future[float] = loop.create_future()
         with self._lock:
@@ -88,14 +97,29 @@ class SimilarityBatcher:
             if not future.done():
                 future.set_result(value)
 
-    def _compute(self, lefts: list[str], rights: list[str]) -> list[float]:
-        """Encode the unique texts once, then take row-wise dot products (rows are unit length)."""
-        unique = list(dict.fromkeys(lefts + rights))
-        index = {text: i for i, text in enumerate(unique)}
-        rows = np.asarray(self.embedder.encode(unique), dtype=np.float32)
+    def _cached_cosine(self, left: str, right: str) -> float | None:
         with self._lock:
-            self.encode_calls += 1
+            a, b = self._vectors.get(left), self._vectors.get(right)
+            if a is None or b is None:
+                return None
+            self._vectors.move_to_end(left)
+            self._vectors.move_to_end(right)
+            self.pairs_scored += 1
+        return float(np.dot(a, b))
+
+    def _compute(self, lefts: list[str], rights: list[str]) -> list[float]:
+        """Encode the unique uncached texts once, then take row-wise dot products (unit rows)."""
+        with self._lock:
+            vectors = {t: self._vectors[t] for t in dict.fromkeys(lefts + rights) if t in self._vectors}
+        missing = [t for t in dict.fromkeys(lefts + rights) if t not in vectors]
+        if missing:
+            rows = np.asarray(self.embedder.encode(missing), dtype=np.float32)
+            vectors.update(zip(missing, rows, strict=True))
+        with self._lock:
+            self.encode_calls += int(bool(missing))
             self.pairs_scored += len(lefts)
-        left_rows = rows[[index[t] for t in lefts]]
-        right_rows = rows[[index[t] for t in rights]]
-        return [float(v) for v in np.sum(left_rows * right_rows, axis=1)]
+            for text in missing:
+                self._vectors[text] = vectors[text]
+            while len(self._vectors) > self.cache_size:
+                self._vectors.popitem(last=False)
+        return [float(np.dot(vectors[a], vectors[b])) for a, b in zip(lefts, rights, strict=True)]

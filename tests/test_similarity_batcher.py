@@ -106,10 +106,22 @@ def test_event_loop_keeps_running_while_encoding(embedder: Embedder) -> None:
 
 def test_created_outside_a_loop_and_used_from_several_loops(embedder: Embedder) -> None:
     batcher = SimilarityBatcher(embedder)
-    for _ in range(3):
-        values = asyncio.run(batcher.cosines(PAIRS[:8]))
+    for loop_number in range(3):
+        values = asyncio.run(batcher.cosines(PAIRS[8 * loop_number: 8 * loop_number + 8]))
         assert len(values) == 8
     assert batcher.encode_calls == 3
+
+
+def test_seen_texts_are_not_encoded_again_and_cache_is_bounded(embedder: Embedder) -> None:
+    recorder = RecordingEmbedder(embedder)
+    batcher = SimilarityBatcher(recorder, cache_size=20)
+    first = asyncio.run(batcher.cosines(PAIRS[:8]))
+    again = asyncio.run(batcher.cosines(PAIRS[:8]))
+    assert again == pytest.approx(first, abs=1e-6) and batcher.encode_calls == 1
+    asyncio.run(batcher.cosines(PAIRS[8:40]))  # 32 new left texts evict the oldest entries
+    assert len(batcher._vectors) == 20
+    asyncio.run(batcher.cosines(PAIRS[:1]))
+    assert batcher.encode_calls == 3 and PAIRS[0][0] in recorder.calls[-1]
 
 
 class BrokenEncoder:
