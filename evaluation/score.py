@@ -57,7 +57,7 @@ def run(argv: list[str] | None = None) -> ScoreReport:
 
 
 def _snapper():
-    from evaluation.nap_snap import BatchedSnapper
+    from reward_fns.nap_snap import BatchedSnapper
     from reward_fns.similarity import shared_embedder
 
     return BatchedSnapper(shared_embedder())

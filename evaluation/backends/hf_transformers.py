@@ -1,0 +1,56 @@
+"""Transformers backend (CPU or GPU): `AutoModelForImageTextToText` + `AutoProcessor`, greedy, batched.
+
+Engine arguments go to `from_pretrained` (e.g. `dtype=bfloat16`, `attn_implementation=flash_attention_2`),
+except `device` (default: cuda when available, else cpu).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from evaluation.backends import BackendConfig, vision_inputs
+
+if TYPE_CHECKING:
+    from evaluation.infer_requests import Request
+
+
+class TransformersBackend:
+    """Greedy generation with a Hugging Face Qwen-VL checkpoint."""
+
+    def __init__(self, config: BackendConfig):
+        import torch
+        from transformers import AutoModelForImageTextToText, AutoProcessor, GenerationConfig
+
+        self.config = config
+        kwargs = dict(config.engine_args)
+        self.device = kwargs.pop("device", "cuda" if torch.cuda.is_available() else "cpu")
+        kwargs.setdefault("dtype", "auto")
+        self.processor = AutoProcessor.from_pretrained(config.model)
+        self.processor.tokenizer.padding_side = "left"  # decoder-only batches pad on the left
+        self.model = AutoModelForImageTextToText.from_pretrained(config.model, **kwargs).to(self.device).eval()
+        base = self.model.generation_config
+        tokenizer = self.processor.tokenizer
+        # a fresh config: pure greedy, not the checkpoint's sampling / repetition-penalty defaults
+        self.generation = GenerationConfig(
+            max_new_tokens=config.max_new_tokens, do_sample=False, num_beams=1,
+            eos_token_id=base.eos_token_id if base.eos_token_id is not None else tokenizer.eos_token_id,
+            pad_token_id=base.pad_token_id if base.pad_token_id is not None else tokenizer.pad_token_id,
+            bos_token_id=base.bos_token_id)
+        self._torch = torch
+
+    def generate(self, requests: Sequence[Request]) -> list[str]:
+        if not requests:
+            return []
+        processor = self.processor
+        texts = [processor.apply_chat_template(r.messages(), tokenize=False, add_generation_prompt=True)
+                 for r in requests]
+        videos, metadata = vision_inputs(requests, self.config.spec.image_patch_size)
+        lo, hi = self.config.processor_pixels
+        inputs = processor(text=texts, videos=videos or None, video_metadata=metadata or None,
+                           do_sample_frames=False, min_pixels=lo, max_pixels=hi, padding=True, return_tensors="pt")
+        inputs = inputs.to(self.device)
+        with self._torch.inference_mode():
+            output = self.model.generate(**inputs, generation_config=self.generation)
+        new_tokens = output[:, inputs["input_ids"].shape[1]:]
+        return processor.batch_decode(new_tokens, skip_special_tokens=True, clean_up_tokenization_spaces=False)
