@@ -53,7 +53,7 @@ def test_gt_off_the_list_is_left_out():
 @pytest.mark.parametrize("answer, expected", [("Tying", "tying"), ("the surgeon is tying a knot", "tying"),
                                               ("cut", "cutting")])
 def test_minilm_snapping(embedder, answer, expected):
-    from evaluation.nap_snap import BatchedSnapper
+    from reward_fns.nap_snap import BatchedSnapper
 
     snapper = BatchedSnapper(embedder)
     assert snapper(answer, ("cutting", "tying", "suturing")) == expected
