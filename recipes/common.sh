@@ -1,0 +1,109 @@
+# Shared by the recipes/*.sh launchers (sourced, not run): environment defaults, the multi-node
+# rule and the launch itself, its dry run or its printout. Every variable can be set by the caller:
+#
+#   MODEL_PATH      model to train: SFT an instruct model (folder or hub id), RL the SFT model (HF folder)
+#   DATA_DIR        output of `python -m data_preprocess.medvidbench` (rl_*.parquet, sft_*.parquet, manifest.json)
+#   OUTPUT_DIR      checkpoints, logs, judge cache, reward stats; a run writes to $OUTPUT_DIR/$EXPERIMENT
+#   NNODES, GPUS_PER_NODE   cluster shape (NNODES > 1 joins the Ray cluster at $RAY_ADDRESS)
+#   PROJECT, EXPERIMENT     tracking names (EXPERIMENT defaults to the launcher's name)
+#   REWARD_STATS    logistic-normalization stats (written by recipes/calibrate_reward_stats.sh)
+#   JUDGE_BASE_URL  OpenAI-compatible judge endpoint (empty: api.openai.com)
+#   JUDGE_MODEL     judge model name; JUDGE_API_KEY_ENV: NAME of the variable holding its key
+#   JUDGE_CACHE     SQLite judge cache shared by runs
+#   DRY_RUN         1: compose + validate the full config, print it, launch nothing (CPU only);
+#                   print: print the launch command(s) only
+#   PREFLIGHT       1 (default): run the dry-run checks (quietly) before a real launch; 0: skip
+#   PYTHON          interpreter (default: the repo's .venv/bin/python, else python3)
+
+RECIPES_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(dirname "$RECIPES_DIR")"
+
+_medgrpo_abs() { case "$1" in /*) printf '%s' "$1" ;; *) printf '%s/%s' "$PWD" "$1" ;; esac; }
+
+DATA_DIR="$(_medgrpo_abs "${DATA_DIR:-$REPO_ROOT/data/medvidbench}")"
+OUTPUT_DIR="$(_medgrpo_abs "${OUTPUT_DIR:-$REPO_ROOT/outputs}")"
+NNODES="${NNODES:-1}"
+GPUS_PER_NODE="${GPUS_PER_NODE:-8}"
+PROJECT="${PROJECT:-medgrpo}"
+REWARD_STATS="$(_medgrpo_abs "${REWARD_STATS:-$OUTPUT_DIR/reward_stats.json}")"
+JUDGE_BASE_URL="${JUDGE_BASE_URL:-}"
+JUDGE_MODEL="${JUDGE_MODEL:-gpt-4.1}"
+JUDGE_API_KEY_ENV="${JUDGE_API_KEY_ENV:-OPENAI_API_KEY}"
+JUDGE_CACHE="$(_medgrpo_abs "${JUDGE_CACHE:-$OUTPUT_DIR/judge_cache.sqlite}")"
+DRY_RUN="${DRY_RUN:-0}"
+PREFLIGHT="${PREFLIGHT:-1}"
+if [[ -z "${PYTHON:-}" ]]; then
+  if [[ -x "$REPO_ROOT/.venv/bin/python" ]]; then PYTHON="$REPO_ROOT/.venv/bin/python"; else PYTHON=python3; fi
+fi
+export PYTHONPATH="$REPO_ROOT${PYTHONPATH:+:$PYTHONPATH}"
+
+# A Hydra override value, single-quoted (so paths and URLs with ':', '=', ',' or spaces stay strings).
+hq() { local v="${1//\'/\\\'}"; printf "'%s'" "$v"; }
+
+# medgrpo_args KIND CONFIG [OVERRIDES...]: fills MEDGRPO_ARGS with the verl CLI arguments (KIND: ppo | sft).
+medgrpo_args() {
+  local kind="$1" config="$2"; shift 2
+  : "${MODEL_PATH:?set MODEL_PATH (see recipes/README.md)}"
+  : "${EXPERIMENT:?set EXPERIMENT}"
+  [[ "$NNODES" =~ ^[1-9][0-9]*$ && "$GPUS_PER_NODE" =~ ^[1-9][0-9]*$ ]] \
+    || { echo "error: NNODES ($NNODES) and GPUS_PER_NODE ($GPUS_PER_NODE) must be positive integers" >&2; exit 2; }
+  local model="$MODEL_PATH"
+  [[ -e "$model" ]] && model="$(_medgrpo_abs "$model")"
+  MEDGRPO_ARGS=(--config-path "$RECIPES_DIR/config" --config-name "$config"
+    "trainer.project_name=$(hq "$PROJECT")" "trainer.experiment_name=$(hq "$EXPERIMENT")"
+    "trainer.nnodes=$NNODES" "trainer.n_gpus_per_node=$GPUS_PER_NODE"
+    "trainer.default_local_dir=$(hq "$OUTPUT_DIR/$EXPERIMENT")")
+  if [[ "$kind" == ppo ]]; then
+    local url=null
+    [[ -n "$JUDGE_BASE_URL" ]] && url="$(hq "$JUDGE_BASE_URL")"
+    MEDGRPO_ARGS+=("actor_rollout_ref.model.path=$(hq "$model")"
+      "data.train_files=$(hq "$DATA_DIR/rl_train.parquet")" "data.val_files=$(hq "$DATA_DIR/rl_val.parquet")"
+      "medgrpo.reward.normalization.stats_path=$(hq "$REWARD_STATS")"
+      "medgrpo.reward.judge.base_url=$url" "medgrpo.reward.judge.model=$(hq "$JUDGE_MODEL")"
+      "medgrpo.reward.judge.api_key_env=$(hq "$JUDGE_API_KEY_ENV")"
+      "medgrpo.reward.judge.cache_path=$(hq "$JUDGE_CACHE")"
+      "++ray_kwargs.ray_init.runtime_env.env_vars.PYTHONPATH=$(hq "$REPO_ROOT")")
+  else
+    MEDGRPO_ARGS+=("model.path=$(hq "$model")"
+      "data.train_files=$(hq "$DATA_DIR/sft_train.parquet")" "data.val_files=$(hq "$DATA_DIR/sft_val.parquet")")
+  fi
+  MEDGRPO_ARGS+=("$@")
+}
+
+# Multi-node runs join an existing Ray cluster; this script never starts Ray on any node.
+medgrpo_require_ray() {
+  if (( NNODES > 1 )) && [[ -z "${RAY_ADDRESS:-}" ]]; then
+    echo "error: NNODES=$NNODES needs a running Ray cluster: run 'ray start --head' on this node and" \
+         "'ray start --address=<head>:6379' on the others, then export RAY_ADDRESS=<head>:6379" \
+         "(recipes/README.md, Multi-node)" >&2
+    exit 2
+  fi
+}
+
+# medgrpo_run KIND CONFIG [OVERRIDES...]: dry run, printout or launch of verl.
+medgrpo_run() {
+  local kind="$1"
+  medgrpo_args "$@"
+  local -a cmd
+  if [[ "$kind" == ppo ]]; then
+    cmd=("$PYTHON" -m verl.trainer.main_ppo)
+  elif (( NNODES > 1 )); then
+    cmd=("$PYTHON" -m verl.trainer.sft_trainer_ray)
+  else
+    cmd=("$PYTHON" -m torch.distributed.run --standalone --nnodes=1 --nproc_per_node="$GPUS_PER_NODE"
+         -m verl.trainer.sft_trainer)
+  fi
+  cmd+=("${MEDGRPO_ARGS[@]}" "hydra.run.dir=$(hq "$OUTPUT_DIR/$EXPERIMENT/hydra")")
+  case "$DRY_RUN" in
+    1|true|yes) "$PYTHON" -m recipes.dry_run --kind "$kind" "${MEDGRPO_ARGS[@]}"; return ;;
+    print) printf '%q ' "${cmd[@]}"; printf '\n'; return ;;
+    0|false|no) ;;
+    *) echo "error: DRY_RUN must be 0, 1 or print (got '$DRY_RUN')" >&2; exit 2 ;;
+  esac
+  medgrpo_require_ray
+  if [[ "$PREFLIGHT" == 1 ]]; then
+    "$PYTHON" -m recipes.dry_run --kind "$kind" --quiet "${MEDGRPO_ARGS[@]}"
+  fi
+  mkdir -p "$OUTPUT_DIR/$EXPERIMENT"
+  "${cmd[@]}"
+}

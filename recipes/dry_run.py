@@ -1,0 +1,100 @@
+"""Dry run of a recipe: compose the full verl config, validate it as verl does, check the inputs.
+
+    python -m recipes.dry_run --kind ppo|sft --config-name NAME [--config-path recipes/config]
+        [--emit-reward-config PATH] [--quiet] [Hydra overrides ...]
+
+The launchers run this when DRY_RUN=1, with exactly the overrides of the real launch. It needs no
+GPU, Ray, vLLM or model weights.
+1. Hydra composes the config as verl's entry point does; a misspelt key fails here with Hydra's
+   own message (exit 2).
+2. verl's own checks: `validate_config` as `verl.trainer.main_ppo` calls it (ppo), or the config
+   dataclass conversions and profiler-interval check of `SFTTrainer._build_config` (sft).
+3. MedGRPO checks (all reported together, exit 1): keys the launcher sets are set; the reward
+   manager class resolves through verl's `resolve_reward_manager_cls`; `medgrpo.reward` validates
+   (`MedGRPORewardConfig`); with normalization on, the stats file loads and covers every
+   (data_source, task) of the data; the data files exist with the expected columns;
+   `medgrpo.video` is a valid VideoSpec equal to the data's manifest.json and to the model's patch size.
+4. The resolved config is printed as YAML on stdout (unless --quiet); findings go to stderr.
+
+Model path: a local path must exist and hold a config.json (read for its vision patch size);
+a hub id (`org/name`) that is not a local folder is not looked up (this may run offline).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from recipes.checks import KINDS, run_checks, select
+
+CONFIG_DIR = Path(__file__).resolve().parent / "config"
+
+
+def compose(config_name: str, overrides: list[str], config_dir: str | Path = CONFIG_DIR) -> Any:
+    """The config verl would get: Hydra composition of `config_dir/config_name.yaml` + overrides."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(Path(config_dir).resolve()), version_base=None):
+        return hydra_compose(config_name=config_name, overrides=list(overrides))
+
+
+def _summary(cfg: Any, kind: str) -> str:
+    if kind == "ppo":
+        arr = cfg.actor_rollout_ref
+        return (f"adv_estimator={cfg.algorithm.adv_estimator} rollout={arr.rollout.name} n={arr.rollout.n} "
+                f"strategy={arr.actor.strategy} lr={arr.actor.optim.lr} kl={arr.actor.kl_loss_type}:"
+                f"{arr.actor.kl_loss_coef} batch={cfg.data.train_batch_size} "
+                f"nodes={cfg.trainer.nnodes}x{cfg.trainer.n_gpus_per_node}")
+    return (f"engine={cfg.engine.strategy} lr={cfg.optim.lr} batch={cfg.data.train_batch_size} "
+            f"max_length={cfg.data.max_length} nodes={cfg.trainer.nnodes}x{cfg.trainer.n_gpus_per_node}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m recipes.dry_run", description=__doc__.split("\n")[0])
+    p.add_argument("--kind", choices=KINDS, required=True, help="ppo: verl.trainer.main_ppo; sft: sft_trainer")
+    p.add_argument("--config-path", default=str(CONFIG_DIR), help="folder of the recipe YAML files")
+    p.add_argument("--config-name", required=True, help="e.g. medgrpo_grpo or medgrpo_sft")
+    p.add_argument("--emit-reward-config", metavar="PATH", help="also write the resolved medgrpo.reward as YAML")
+    p.add_argument("--quiet", action="store_true", help="do not print the resolved config")
+    p.add_argument("overrides", nargs="*", help="Hydra overrides, as given to verl")
+    args = p.parse_intermixed_args(argv)
+
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    tag = f"[dry-run] {args.config_name} ({args.kind})"
+    try:
+        cfg = compose(args.config_name, args.overrides, args.config_path)
+        resolved = OmegaConf.to_yaml(cfg, resolve=True)
+    except (HydraException, OmegaConfBaseException) as err:
+        cause = f"\n  {err.__cause__}" if err.__cause__ is not None and str(err.__cause__) not in str(err) else ""
+        print(f"{tag}: Hydra could not compose the config:\n  {err}{cause}", file=sys.stderr)
+        return 2
+    report = run_checks(cfg, args.kind)
+    if not args.quiet:
+        sys.stdout.write(resolved)
+        sys.stdout.flush()
+    for note in report.notes:
+        print(f"{tag}: {note}", file=sys.stderr)
+    for warning in report.warnings:
+        print(f"{tag}: warning: {warning}", file=sys.stderr)
+    for error in report.errors:
+        print(f"{tag}: error: {error}", file=sys.stderr)
+    if report.errors:
+        print(f"{tag}: FAILED ({len(report.errors)} error(s))", file=sys.stderr)
+        return 1
+    if args.emit_reward_config:
+        block = {"medgrpo": {"reward": select(cfg, "medgrpo.reward")}}
+        Path(args.emit_reward_config).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.emit_reward_config).write_text(OmegaConf.to_yaml(OmegaConf.create(block)))
+        print(f"{tag}: wrote {args.emit_reward_config}", file=sys.stderr)
+    print(f"{tag}: OK: {_summary(cfg, args.kind)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
