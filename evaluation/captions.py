@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -52,10 +53,49 @@ def _similarity(judge_config: str | None = None) -> CaptionBackend:
     return SimilarityBackend(shared_embedder())
 
 
+class JudgeBackend:
+    """The medical LLM judge (1-5) over an OpenAI-compatible endpoint; failed judgements are None."""
+
+    scale = "judge_1_5"
+
+    def __init__(self, judge: Any):
+        self._judge = judge
+
+    def score_pairs(self, pairs: Sequence[CaptionPair]) -> list[float | None]:
+        async def run() -> list[float | None]:
+            try:
+                results = await asyncio.gather(*(self._judge.score(p.reference, p.prediction) for p in pairs))
+            finally:
+                await self._judge.aclose()
+            return [r.score if r.ok else None for r in results]
+
+        return asyncio.run(run()) if pairs else []
+
+
+def load_judge_config(path: str) -> dict[str, Any]:
+    """JudgeConfig keys from YAML/JSON: top level, or under `judge:` / `medgrpo.reward.judge`."""
+    from omegaconf import OmegaConf
+
+    data = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    for key in ("medgrpo", "reward", "judge"):
+        if isinstance(data, dict) and isinstance(data.get(key), dict):
+            data = data[key]
+    if not isinstance(data, dict):
+        raise JudgeNotConfigured(f"{path}: expected a mapping of judge settings")
+    return data
+
+
 @register_backend("openai")
 def _openai(judge_config: str | None = None) -> CaptionBackend:
-    raise JudgeNotConfigured("the OpenAI-compatible judge backend is not configured yet; "
-                             "use --judge none or --judge similarity")
+    from reward_fns.judge.client import JudgeConfig, MedicalJudge
+
+    if not judge_config:
+        raise JudgeNotConfigured("--judge openai needs --judge-config FILE (base_url, model, api_key_env, ...)")
+    try:
+        config = JudgeConfig.from_dict({**load_judge_config(judge_config), "enabled": True})
+    except (TypeError, ValueError) as err:
+        raise JudgeNotConfigured(f"{judge_config}: {err}") from None
+    return JudgeBackend(MedicalJudge(config))
 
 
 def make_backend(name: str, judge_config: str | None = None) -> CaptionBackend | None:

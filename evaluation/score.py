@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from evaluation.captions import make_backend
+from evaluation.captions import JudgeNotConfigured, make_backend
 from evaluation.io import load_json_list
 from evaluation.join import JOINS, JoinError
 from evaluation.report import markdown_table, similarity_note
@@ -43,7 +43,7 @@ def run(argv: list[str] | None = None) -> ScoreReport:
         captions = make_backend(args.judge, args.judge_config)
         snapper = _snapper() if any(r.qa_type == "next_action" for r in refs) else None
         report = score(refs, texts, strict=args.strict, captions=captions, snapper=snapper)
-    except (JoinError, RecordError) as err:
+    except (JoinError, RecordError, JudgeNotConfigured) as err:
         raise SystemExit(f"error: {err}") from None
     report.settings = {"gt": args.gt, "pred": args.pred, "judge": args.judge, "join": args.join,
                        "strict": args.strict}

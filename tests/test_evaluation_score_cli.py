@@ -80,8 +80,29 @@ def test_similarity_fallback_is_reported_on_its_own_scale(tmp_path):
 
 
 def test_openai_judge_without_config_is_a_clear_error():
-    with pytest.raises(Exception, match="judge"):
+    with pytest.raises(SystemExit, match="--judge openai needs --judge-config"):
         score_cli.run(["--gt", str(GT), "--pred", str(PRED), "--judge", "openai"])
+
+
+def test_openai_judge_columns_from_the_test_server(tmp_path):
+    from reward_fns.testing.judge_server import JudgeTestServer, expected_score
+
+    gt, preds = json.loads(GT.read_text()), json.loads(PRED.read_text())
+    with JudgeTestServer().run_in_thread() as server:
+        config = tmp_path / "judge.yaml"
+        config.write_text(f"judge:\n  base_url: {server.base_url}\n  model: med-judge\n")
+        out = tmp_path / "m.json"
+        score_cli.run(["--gt", str(GT), "--pred", str(PRED), "--out", str(out), "--judge", "openai",
+                       "--judge-config", str(config)])
+    metrics = json.loads(out.read_text())
+    vs = next(i for i, r in enumerate(gt) if r["qa_type"].startswith("video_summary"))
+    rc = next(i for i, r in enumerate(gt) if r["qa_type"].startswith("region_caption"))
+    assert metrics["caption_scale"] == "judge_1_5"
+    assert metrics["vs_llm"] == expected_score(gt[vs]["conversations"][1]["value"], preds[vs]["prediction"])
+    assert metrics["rc_llm"] == expected_score(gt[rc]["conversations"][1]["value"], preds[rc]["prediction"])
+    assert 1.0 <= metrics["dvc_llm"] <= 5.0
+    rule = {k: v for k, v in EXPECTED.items() if k not in ("dvc_llm", "vs_llm", "rc_llm")}
+    assert {k: metrics[k] for k in rule} == pytest.approx(rule)
 
 
 def test_module_entry_point_runs(tmp_path):
