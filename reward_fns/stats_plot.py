@@ -34,7 +34,7 @@ def plot_distributions(grouped: Mapping[tuple[str, str], Sequence[float]], stats
         ax.axis("off")
     fig.suptitle("Raw reward of SFT rollouts per (data_source, task): logistic normalization maps the "
                  "median to 0.5", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
