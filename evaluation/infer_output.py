@@ -4,6 +4,10 @@ Each finished batch is appended, flushed and fsynced, so a crash loses at most t
 On restart the log is read back; a torn last line (a crash mid-write) is cut off, and rows are checked
 against the ground truth (same `id` and `qa_type` at that index) so a log is never mixed with the
 predictions of another file. The index is the key: MedVidBench ids are not unique.
+
+Two formats share the log: `predictions` (one `prediction` row per index, for scoring) and `rollouts`
+(`response` rows, several per index, for `reward_fns.calibrate`); an index is done when it has its
+N rows.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 from reward_fns.atomic_io import write_json_atomic
 
 ROW_KEYS = ("index", "id", "qa_type", "data_source", "prediction")
+FORMATS = {"predictions": "prediction", "rollouts": "response"}  # format -> the row's text key
 
 
 class OutputError(ValueError):
@@ -30,14 +35,18 @@ def progress_path(out: str | os.PathLike[str]) -> Path:
 
 
 class PredictionLog:
-    """Append-only JSONL of prediction rows."""
+    """Append-only JSONL of output rows (`key`: "prediction" or "response"), several allowed per index."""
 
-    def __init__(self, path: str | os.PathLike[str]):
-        self.path = Path(path)
-        self.rows: dict[int, dict[str, Any]] = {}
+    def __init__(self, path: str | os.PathLike[str], key: str = "prediction"):
+        self.path, self.key = Path(path), key
+        self.rows: dict[int, list[dict[str, Any]]] = {}
 
-    def load(self) -> dict[int, dict[str, Any]]:
-        """Rows already written, by index (a torn last line is removed from the file)."""
+    def count(self, index: int) -> int:
+        """Rows written for `index`."""
+        return len(self.rows.get(index, ()))
+
+    def load(self) -> dict[int, list[dict[str, Any]]]:
+        """Rows already written, by index, in file order (a torn last line is removed from the file)."""
         self.rows = {}
         if not self.path.exists():
             return self.rows
@@ -60,16 +69,18 @@ class PredictionLog:
                 row = json.loads(line)
             except ValueError as exc:
                 raise OutputError(f"{self.path}:{number}: not valid JSON ({exc}); fix or remove the line") from None
-            if not isinstance(row, Mapping) or not isinstance(row.get("index"), int) or "prediction" not in row:
-                raise OutputError(f"{self.path}:{number}: not a prediction row (needs int 'index' and 'prediction')")
-            self.rows[row["index"]] = dict(row)
+            if not isinstance(row, Mapping) or not isinstance(row.get("index"), int) or self.key not in row:
+                raise OutputError(f"{self.path}:{number}: not a {self.key} row (needs int 'index' and "
+                                  f"'{self.key}'): is --out of another --format?")
+            self.rows.setdefault(row["index"], []).append(dict(row))
         return self.rows
 
     def check_against(self, expected: Mapping[int, tuple[str, str]]) -> None:
         """Every row whose index is in `expected` must carry that (id, qa_type)."""
-        for index, row in sorted(self.rows.items()):
+        for index, rows in sorted(self.rows.items()):
             want = expected.get(index)
-            if want is not None and (row.get("id"), row.get("qa_type")) != want:
+            row = next((r for r in rows if (r.get("id"), r.get("qa_type")) != want), None)
+            if want is not None and row is not None:
                 raise OutputError(
                     f"{self.path}: row for record {index} has id {row.get('id')!r} / qa_type {row.get('qa_type')!r} "
                     f"but the ground truth has {want[0]!r} / {want[1]!r}: is --out from another --data file?")
@@ -85,11 +96,12 @@ class PredictionLog:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        self.rows.update((r["index"], r) for r in rows)
+        for row in rows:
+            self.rows.setdefault(row["index"], []).append(row)
 
     def ordered(self) -> list[dict[str, Any]]:
-        """All rows sorted by index."""
-        return [self.rows[i] for i in sorted(self.rows)]
+        """One row per index (the last written), sorted by index."""
+        return [self.rows[i][-1] for i in sorted(self.rows)]
 
 
 def write_final_json(out: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]]) -> None:

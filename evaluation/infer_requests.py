@@ -7,6 +7,10 @@ frame is always kept), the start frame swapped for its green-box overlay (`rc_ov
 paths made absolute under the data root, and the video given as `VideoSpec.video_entry`, the verl
 `videos` item. The human turn is split at its `<video>` placeholder the way verl's
 `RLHFDataset._build_messages` does it.
+
+An RL parquet (`data_preprocess.medvidbench`) gives its requests directly (`read_rl_requests`): the
+row's single user prompt and its `videos` item, as verl's `RLHFDataset` reads them for training (frames
+already selected, absolute and boxed), keyed by `extra_info.index` (the record's index in the GT file).
 """
 
 from __future__ import annotations
@@ -54,10 +58,10 @@ class Request:
                 content.append({"type": "text", "text": segment})
         return [{"role": "user", "content": content}]
 
-    def output_row(self, prediction: str) -> dict[str, Any]:
-        """The inference output row (see `evaluation.submission`)."""
+    def output_row(self, text: str, key: str = "prediction") -> dict[str, Any]:
+        """The inference output row (see `evaluation.submission`); `key="response"` for a rollout line."""
         return {"index": self.index, "id": self.id, "qa_type": self.qa_type, "data_source": self.data_source,
-                "prediction": prediction}
+                key: text}
 
 
 def read_records(path: str | os.PathLike[str]) -> list[Any]:
@@ -123,15 +127,76 @@ class RequestBuilder:
     def build_all(self, checked: Sequence[Checked], check_frames: bool = True) -> list[Request]:
         """Requests for `checked`; with `check_frames`, a missing frame file raises naming the path."""
         requests = [self.build(c) for c in checked]
-        if check_frames and requests:
-            checker = FrameChecker(8)
-            try:
-                missing = checker.missing(p for r in requests for p in r.frames)
-            finally:
-                checker.close()
-            for request in requests:
-                lost = [p for p in request.frames if p in missing]
-                if lost:
-                    raise RecordError(request.index, "video", f"{len(lost)} frame file(s) not found, first: "
-                                      f"{lost[0]}", self.where)
+        if check_frames:
+            check_frame_files(requests, self.where)
         return requests
+
+
+def check_frame_files(requests: Sequence[Request], where: str, field_name: str = "video") -> None:
+    """A missing frame file raises RecordError naming the record and the first missing path."""
+    if not requests:
+        return
+    checker = FrameChecker(8)
+    try:
+        missing = checker.missing(p for r in requests for p in r.frames)
+    finally:
+        checker.close()
+    for request in requests:
+        lost = [p for p in request.frames if p in missing]
+        if lost:
+            raise RecordError(request.index, field_name, f"{len(lost)} frame file(s) not found, first: {lost[0]}",
+                              where)
+
+
+def is_parquet(path: str | os.PathLike[str]) -> bool:
+    return os.fspath(path).endswith(".parquet")
+
+
+def _rl_request(row: dict[str, Any], number: int, where: str) -> Request:
+    """One RL parquet row -> Request; errors name the record (`extra_info.index`) and the field."""
+    extra = row.get("extra_info")
+    index = extra.get("index") if isinstance(extra, dict) else None
+    if not isinstance(index, int):
+        raise RecordError(None, "extra_info.index", f"row {number}: missing or not an integer", where)
+    keys = {}
+    for key in ("id", "qa_type", "data_source"):
+        keys[key] = extra.get(key)
+        if not isinstance(keys[key], str):
+            raise RecordError(index, f"extra_info.{key}", "missing or not a string", where)
+    prompt = row.get("prompt")
+    if (not isinstance(prompt, list) or len(prompt) != 1 or not isinstance(prompt[0], dict)
+            or prompt[0].get("role") != "user" or not isinstance(prompt[0].get("content"), str)):
+        raise RecordError(index, "prompt", "must be one user message with string content", where)
+    question = prompt[0]["content"]
+    placeholders = _SEGMENTS.findall(question)
+    if placeholders != ["<video>"]:
+        raise RecordError(index, "prompt", f"must hold exactly one <video> placeholder, found {placeholders}", where)
+    videos = row.get("videos")
+    if (not isinstance(videos, list) or len(videos) != 1 or not isinstance(videos[0], dict)
+            or not isinstance(videos[0].get("video"), list) or not videos[0]["video"]
+            or not all(isinstance(f, str) for f in videos[0]["video"])):
+        raise RecordError(index, "videos", "must be one {video: [frame paths], ...} item", where)
+    return Request(index=index, question=question, video=dict(videos[0]), **keys)
+
+
+def read_rl_requests(path: str | os.PathLike[str], limit: int | None = None) -> list[Request]:
+    """Requests of the first `limit` rows (all when None) of an RL parquet file; frames are not checked."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    where = os.fspath(path)
+    try:
+        table = pq.read_table(path, columns=["prompt", "videos", "extra_info"])
+    except (OSError, pa.ArrowException, KeyError) as exc:
+        raise RecordError(None, "<file>", f"cannot read as an RL parquet (prompt, videos, extra_info): {exc}",
+                          where) from None
+    if limit is not None:
+        table = table.slice(0, limit)
+    requests, seen = [], set()
+    for number, row in enumerate(table.to_pylist()):
+        request = _rl_request(row, number, where)
+        if request.index in seen:
+            raise RecordError(request.index, "extra_info.index", f"row {number}: index used by an earlier row", where)
+        seen.add(request.index)
+        requests.append(request)
+    return requests

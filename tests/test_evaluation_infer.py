@@ -1,7 +1,9 @@
-"""`evaluation.infer` on CPU: a tiny random Qwen2.5-VL on the toy MedVidBench (transformers backend)."""
+"""`evaluation.infer` on CPU: a tiny random Qwen2.5-VL on the toy MedVidBench (transformers backend), from the
+GT JSON (predictions) and from the RL parquet (sampled rollouts feeding `reward_fns.calibrate`)."""
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
 import shutil
@@ -17,7 +19,8 @@ from data_preprocess.rc_overlay import GREEN
 from data_preprocess.video_spec import VideoSpec
 from evaluation import infer, score, submission
 from evaluation.infer_output import PredictionLog
-from evaluation.infer_requests import RequestBuilder, read_records, validate
+from evaluation.infer_requests import RequestBuilder, read_records, read_rl_requests, validate
+from reward_fns import calibrate
 from reward_fns.reference import sample_id
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -200,3 +203,133 @@ def test_vllm_backend_without_vllm_is_a_clear_error(env: types.SimpleNamespace, 
     assert _infer(env, tmp_path / "p.jsonl", "--backend", "vllm", "--limit", "1") == 2
     err = capsys.readouterr().err
     assert "vllm backend needs vLLM" in err and "--backend transformers" in err
+
+
+# ---- RL parquet input: sampled rollouts for reward_fns.calibrate ----
+ROLLOUT_ARGS = ("--n", "2", "--temperature", "1.0", "--max-new-tokens", "8", "--limit", str(LIMIT))
+
+
+def _verl_messages(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """The chat verl's RLHFDataset builds from a parquet row for training (it edits the row: a copy)."""
+    from verl.utils.dataset.rl_dataset import RLHFDataset
+
+    verl_self = types.SimpleNamespace(image_key="images", video_key="videos", audio_key="audios", processor=object())
+    return RLHFDataset._build_messages(verl_self, copy.deepcopy(row), key="prompt")
+
+
+@pytest.fixture(scope="module")
+def rl_data(env: types.SimpleNamespace) -> types.SimpleNamespace:
+    """The whole toy set (one record per qa_type) as RL parquet, everything in train."""
+    import pyarrow.parquet as pq
+
+    out = env.base / "rl"
+    assert medvidbench.main(["--input", str(env.base / "toy" / toy.TOY_FILE), "--data-root", str(env.base / "toy"),
+                             "--out-dir", str(out), "--val-fraction", "0", "--workers", "1"]) == 0
+    parquet = out / "rl_train.parquet"
+    return types.SimpleNamespace(dir=out, parquet=parquet, rows=pq.read_table(parquet).to_pylist())
+
+
+@pytest.fixture(scope="module")
+def rollouts(env: types.SimpleNamespace, rl_data: types.SimpleNamespace) -> Path:
+    """Two samples for each of the first LIMIT parquet rows, two rows per generate call."""
+    out = env.base / "rl_run" / "rollouts.jsonl"
+    assert infer.main(["--model", str(env.model), "--data", str(rl_data.parquet), "--out", str(out),
+                       *ROLLOUT_ARGS, "--batch-size", "2"]) == 0
+    return out
+
+
+def test_parquet_requests_are_the_training_chat(rl_data: types.SimpleNamespace) -> None:
+    requests = read_rl_requests(rl_data.parquet)
+    assert [r.index for r in requests] == [row["extra_info"]["index"] for row in rl_data.rows]
+    for request, row in zip(requests, rl_data.rows, strict=True):
+        assert request.messages() == _verl_messages(row)
+        assert (request.id, request.qa_type, request.data_source) == tuple(
+            row["extra_info"][k] for k in ("id", "qa_type", "data_source"))
+    rc = [r for r in requests if r.qa_type.startswith("region_caption")]
+    assert rc and all(any(f.startswith(str(rl_data.dir / "rc_frames")) for f in r.frames) for r in rc)
+    assert [r.index for r in read_rl_requests(rl_data.parquet, limit=2)] == [0, 1]
+
+
+def test_parquet_rollouts_feed_calibrate(rl_data: types.SimpleNamespace, rollouts: Path, tmp_path: Path) -> None:
+    lines = _lines(rollouts)
+    first = rl_data.rows[:LIMIT]
+    assert sorted(r["index"] for r in lines) == sorted(2 * [row["extra_info"]["index"] for row in first])
+    by_index = {row["extra_info"]["index"]: row["extra_info"] for row in first}
+    for line in lines:
+        assert set(line) == {"index", "id", "qa_type", "data_source", "response"}
+        assert isinstance(line["response"], str)
+        assert (line["id"], line["qa_type"]) == (by_index[line["index"]]["id"], by_index[line["index"]]["qa_type"])
+    stats_path, plot = tmp_path / "stats.json", tmp_path / "stats.png"
+    calibrate.main(["--data", str(rl_data.parquet), "--rollouts", str(rollouts), "--out", str(stats_path),
+                    "--plot", str(plot)])
+    stats = json.loads(stats_path.read_text())["stats"]
+    pairs = {(source, task): s["n"] for source, tasks in stats.items() for task, s in tasks.items()}
+    assert pairs == {(extra["data_source"], extra["task"]): 2 for extra in by_index.values()}
+    assert plot.stat().st_size > 0
+
+
+def test_rollouts_resume_tops_up_each_record(env: types.SimpleNamespace, rl_data: types.SimpleNamespace,
+                                             rollouts: Path, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "rollouts.jsonl"
+    shutil.copy(rollouts, out)
+    argv = ["--model", str(env.model), "--data", str(rl_data.parquet), "--out", str(out), *ROLLOUT_ARGS]
+    assert infer.main(argv) == 0
+    assert out.read_bytes() == rollouts.read_bytes()
+    assert "0 generated, 3 already done" in capsys.readouterr().out
+    lines = _lines(out)
+    dropped = next(i for i, line in enumerate(lines) if line["index"] == 1)
+    kept = lines[:dropped] + lines[dropped + 1:]
+    out.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+    assert infer.main(argv) == 0
+    assert "1 generated, 2 already done" in capsys.readouterr().out
+    again = _lines(out)
+    assert again[:-1] == kept and again[-1]["index"] == 1 and len(again) == len(lines)
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (("--n", "2"), "--n > 1 needs --temperature > 0"),
+    (("--n", "2", "--temperature", "1", "--format", "predictions"), "use --format rollouts"),
+    (("--data-root", "/tmp"), "--data-root and --rc-cache are for a JSON --data"),
+    (("--out", "x.json"), "--out must end in .jsonl"),
+    (("--temperature", "-1"), "--temperature must be >= 0"),
+])
+def test_rollout_flags_are_checked(env: types.SimpleNamespace, rl_data: types.SimpleNamespace, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str], extra: tuple[str, ...], message: str) -> None:
+    argv = ["--model", str(env.model), "--data", str(rl_data.parquet), "--out", str(tmp_path / "r.jsonl"), *extra]
+    assert infer.main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "r.jsonl").exists()
+
+
+def test_predictions_from_json_reject_several_samples(env: types.SimpleNamespace, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    assert _infer(env, tmp_path / "p.jsonl", "--n", "2", "--temperature", "1") == 2
+    assert "use --format rollouts" in capsys.readouterr().err
+
+
+def _write_rows(path: Path, rows: list[dict[str, Any]]) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from data_preprocess.rows import RL_SCHEMA
+
+    pq.write_table(pa.Table.from_pylist(rows, schema=RL_SCHEMA), path)
+    return path
+
+
+def test_bad_parquet_row_names_file_record_and_field(env: types.SimpleNamespace, rl_data: types.SimpleNamespace,
+                                                     tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = [dict(r) for r in rl_data.rows[:LIMIT]]
+    rows[1]["prompt"] = [{"role": "user", "content": "no placeholder"}]
+    bad = _write_rows(tmp_path / "bad.parquet", rows)
+    assert infer.main(["--model", str(env.model), "--data", str(bad), "--out", str(tmp_path / "r.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and f"record {rows[1]['extra_info']['index']}" in err and "'prompt'" in err
+    rows = [dict(r) for r in rl_data.rows[:LIMIT]]
+    lost = str(tmp_path / "nowhere" / "000001.jpg")
+    rows[2]["videos"] = [{**rows[2]["videos"][0], "video": [*rows[2]["videos"][0]["video"][:-1], lost]}]
+    missing = _write_rows(tmp_path / "missing.parquet", rows)
+    assert infer.main(["--model", str(env.model), "--data", str(missing), "--out", str(tmp_path / "r.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert lost in err and f"record {rows[2]['extra_info']['index']}" in err and "'videos'" in err

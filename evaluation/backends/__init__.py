@@ -1,13 +1,15 @@
 """Inference backends: a small registry of `name -> "module:Class"`, imported only when chosen.
 
-A backend is built as `Backend(BackendConfig)` and answers `generate(requests) -> list[str]`, one
-greedy completion per request, in order. Both backends prepare the video the way verl's rollout does:
+A backend is built as `Backend(BackendConfig)` and answers `generate(requests, n) -> list[list[str]]`,
+n completions per request, in order: greedy at temperature 0, else sampled (temperature T, top-p 1,
+no top-k, as verl's rollout samples) with `seed`. Both backends prepare the video the way verl's rollout does:
 `qwen_vl_utils.process_vision_info(messages, image_patch_size, return_video_metadata=True)`, then the
 HF processor with that metadata and `do_sample_frames=False` (its `fps` gives Qwen's time stamps).
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,6 +35,8 @@ class BackendConfig:
     spec: VideoSpec = field(default_factory=VideoSpec)
     max_new_tokens: int = 256
     engine_args: dict[str, Any] = field(default_factory=dict)  # passed to from_pretrained / vllm.LLM
+    temperature: float = 0.0  # 0: greedy
+    seed: int = 0  # sampling seed (temperature > 0)
 
     @property
     def processor_pixels(self) -> tuple[int, int]:
@@ -44,9 +48,16 @@ class BackendConfig:
 
 
 class Backend(Protocol):
-    def generate(self, requests: Sequence[Request]) -> list[str]:
-        """One greedy completion per request, in order."""
+    def generate(self, requests: Sequence[Request], n: int = 1, start: int = 0) -> list[list[str]]:
+        """`n` completions per request, in order; they are samples `start .. start+n-1` of each request
+        (a backend that seeds per request uses it so a resumed run draws the samples it lacks)."""
         ...
+
+
+def sample_seed(seed: int, index: int, start: int = 0) -> int:
+    """Seed of sample `start` of record `index` (sample i: + i), independent of batching and resumes."""
+    digest = hashlib.blake2b(f"{seed}:{index}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "little") % 2**31 + start
 
 
 def register(name: str, target: str) -> None:

@@ -1,4 +1,7 @@
-"""Transformers backend (CPU or GPU): `AutoModelForImageTextToText` + `AutoProcessor`, greedy, batched.
+"""Transformers backend (CPU or GPU): `AutoModelForImageTextToText` + `AutoProcessor`, batched.
+
+Greedy at temperature 0; otherwise `do_sample` with `num_return_sequences=n` (top-p 1, no top-k) after
+`torch.manual_seed(seed)` once, so a run is reproducible for the same batches.
 
 Engine arguments go to `from_pretrained` (e.g. `dtype=bfloat16`, `attn_implementation=flash_attention_2`),
 except `device` (default: cuda when available, else cpu).
@@ -6,6 +9,7 @@ except `device` (default: cuda when available, else cpu).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -16,7 +20,7 @@ if TYPE_CHECKING:
 
 
 class TransformersBackend:
-    """Greedy generation with a Hugging Face Qwen-VL checkpoint."""
+    """Generation with a Hugging Face Qwen-VL checkpoint."""
 
     def __init__(self, config: BackendConfig):
         import torch
@@ -31,15 +35,19 @@ class TransformersBackend:
         self.model = AutoModelForImageTextToText.from_pretrained(config.model, **kwargs).to(self.device).eval()
         base = self.model.generation_config
         tokenizer = self.processor.tokenizer
-        # a fresh config: pure greedy, not the checkpoint's sampling / repetition-penalty defaults
+        # a fresh config: not the checkpoint's sampling / repetition-penalty defaults
+        sampling = (dict(do_sample=True, temperature=config.temperature, top_p=1.0, top_k=0)
+                    if config.temperature > 0 else dict(do_sample=False))
         self.generation = GenerationConfig(
-            max_new_tokens=config.max_new_tokens, do_sample=False, num_beams=1,
+            max_new_tokens=config.max_new_tokens, num_beams=1, **sampling,
             eos_token_id=base.eos_token_id if base.eos_token_id is not None else tokenizer.eos_token_id,
             pad_token_id=base.pad_token_id if base.pad_token_id is not None else tokenizer.pad_token_id,
             bos_token_id=base.bos_token_id)
         self._torch = torch
+        if config.temperature > 0:
+            torch.manual_seed(config.seed)
 
-    def generate(self, requests: Sequence[Request]) -> list[str]:
+    def generate(self, requests: Sequence[Request], n: int = 1, start: int = 0) -> list[list[str]]:
         if not requests:
             return []
         processor = self.processor
@@ -50,7 +58,10 @@ class TransformersBackend:
         inputs = processor(text=texts, videos=videos or None, video_metadata=metadata or None,
                            do_sample_frames=False, min_pixels=lo, max_pixels=hi, padding=True, return_tensors="pt")
         inputs = inputs.to(self.device)
+        generation = copy.copy(self.generation)
+        generation.num_return_sequences = n
         with self._torch.inference_mode():
-            output = self.model.generate(**inputs, generation_config=self.generation)
-        new_tokens = output[:, inputs["input_ids"].shape[1]:]
-        return processor.batch_decode(new_tokens, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+            output = self.model.generate(**inputs, generation_config=generation)
+        new_tokens = output[:, inputs["input_ids"].shape[1]:]  # request-major: n rows per request
+        texts = processor.batch_decode(new_tokens, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+        return [texts[i:i + n] for i in range(0, len(texts), n)]
