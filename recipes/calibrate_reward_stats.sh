@@ -6,7 +6,7 @@
 #    output) and write its medgrpo.reward block to $CALIB_DIR/reward.yaml (same judge, cache, tasks).
 # 2. $ROLLOUTS ({"index": extra_info.index, "response": str} per line): `python -m evaluation.infer
 #    --backend vllm`, sampling like the RL rollout (CALIB_N answers per prompt, temperature 1.0,
-#    512 new tokens); skipped when $ROLLOUTS exists, so rollouts made elsewhere can be used.
+#    512 new tokens; resumes an interrupted run); skipped when the caller sets $ROLLOUTS to an existing file.
 # 3. python -m reward_fns.calibrate -> $REWARD_STATS and a PNG of the distributions beside it.
 # Env (also recipes/common.sh): CALIB_DIR, ROLLOUTS, CALIB_N (4), INFER_ARGS (extra infer flags).
 set -euo pipefail
@@ -15,6 +15,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 : "${MODEL_PATH:?set MODEL_PATH to the SFT model in HF format}"
 : "${EXPERIMENT:=calibrate_reward_stats}"
 CALIB_DIR="$(_medgrpo_abs "${CALIB_DIR:-$OUTPUT_DIR/reward_calibration}")"
+ROLLOUTS_GIVEN="${ROLLOUTS:+1}"  # rollouts made elsewhere: use them as they are
 ROLLOUTS="$(_medgrpo_abs "${ROLLOUTS:-$CALIB_DIR/rollouts.jsonl}")"
 CALIB_N="${CALIB_N:-4}"
 read -r -a extra <<< "${INFER_ARGS:-}"
@@ -28,7 +29,8 @@ calib=("$PYTHON" -m reward_fns.calibrate --data "$DATA_DIR/rl_train.parquet" --r
 case "$DRY_RUN" in
   1|true|yes|print)
     [[ "$DRY_RUN" == print ]] || "$PYTHON" -m recipes.dry_run --kind ppo "${MEDGRPO_ARGS[@]}"
-    [[ -s "$ROLLOUTS" ]] && echo "# rollouts exist: $ROLLOUTS (step 2 skipped)" || { printf '%q ' "${infer[@]}"; echo; }
+    if [[ -n "$ROLLOUTS_GIVEN" && -s "$ROLLOUTS" ]]; then echo "# rollouts given: $ROLLOUTS (step 2 skipped)"
+    else printf '%q ' "${infer[@]}"; echo; fi
     printf '%q ' "${calib[@]}"; echo
     exit 0 ;;
   0|false|no) ;;
@@ -37,7 +39,6 @@ esac
 
 mkdir -p "$CALIB_DIR"
 "$PYTHON" -m recipes.dry_run --kind ppo --quiet --emit-reward-config "$CALIB_DIR/reward.yaml" "${MEDGRPO_ARGS[@]}"
-if [[ ! -s "$ROLLOUTS" ]]; then
-  "${infer[@]}"
-fi
+# resumable: a finished rollout file costs nothing, an interrupted one is completed
+[[ -n "$ROLLOUTS_GIVEN" && -s "$ROLLOUTS" ]] || "${infer[@]}"
 "${calib[@]}"
