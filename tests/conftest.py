@@ -5,6 +5,9 @@ import os
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# One OpenMP thread: libgomp is not fork-safe, and `datasets` (verl's RLHFDataset filter) forks a worker
+# pool; after torch ran a multi-threaded OpenMP region in this process (MiniLM), the child would hang.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
@@ -14,3 +17,32 @@ def embedder():
     from reward_fns.similarity import shared_embedder
 
     return shared_embedder()
+
+
+def _load_by_path(name: str, relative: str):
+    """Import a module of this repo by file path (verl's wheel ships its own top-level `tests`)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent / relative
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen25vl_dir(tmp_path_factory):
+    """A tiny random Qwen2.5-VL (model + processor + tokenizer) saved offline; built once per session."""
+    tiny = _load_by_path("medgrpo_tests_tiny_qwen", "fixtures/tiny_qwen.py")
+    return tiny.build_tiny_qwen25vl(tmp_path_factory.mktemp("tiny_qwen25vl"))
+
+
+@pytest.fixture(scope="session")
+def toy_dataset_dir(tmp_path_factory):
+    """The toy MedVidBench (JSON, JPEG frames and reference-policy predictions), generated once."""
+    from data_preprocess import toy
+
+    out = tmp_path_factory.mktemp("toy_medvidbench")
+    toy.main(["--out", str(out), "--predictions"])
+    return out
