@@ -39,7 +39,7 @@ def build_scorer(config: MedGRPORewardConfig, with_captions: bool = True) -> Rew
     captions = None
     if with_captions:
         batcher = SimilarityBatcher(embedder, config.similarity.max_batch, config.similarity.max_wait_ms)
-        captions = CaptionScorer(build_judge(config), batcher)
+        captions = CaptionScorer(build_judge(config), batcher, config.similarity.model_path or "all-MiniLM-L6-v2")
     return RewardScorer(dict(config.tasks), build_normalizer(config), captions)
 
 

@@ -3,13 +3,18 @@
 Without a usable judge (None, disabled, or failed after retries) the reward is the similarity
 alone, max(0, cosine), and `judge_ok` is False. A prediction flagged as a judge injection gets the
 judge minimum (1) without being sent. An empty prediction scores 0 and calls nothing.
+
+Judged caption scores are also kept in the judge's SQLite cache under a key that adds the similarity
+model, so a rerun or resumed run pays neither the judge nor the embedding again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
 
+from reward_fns.judge.cache import cache_key
 from reward_fns.judge.client import JudgeResult, MedicalJudge
 from reward_fns.similarity_batcher import SimilarityBatcher
 
@@ -39,9 +44,10 @@ def combine(judge_score: float | None, cosine: float) -> float:
 class CaptionScorer:
     """Scores a predicted caption against its reference with the judge and MiniLM similarity."""
 
-    def __init__(self, judge: MedicalJudge | None, similarity: SimilarityBatcher):
+    def __init__(self, judge: MedicalJudge | None, similarity: SimilarityBatcher, similarity_model: str = "minilm"):
         self.judge = judge
         self.similarity = similarity
+        self.similarity_model = similarity_model
 
     @property
     def judge_enabled(self) -> bool:
@@ -55,9 +61,28 @@ class CaptionScorer:
             cosine = await self.similarity.cosine(prediction, reference)
             return CaptionScore(combine(None, cosine), cosine, None, False, reason="judge disabled")
         assert self.judge is not None
+        key = cache_key(f"caption|{self.judge.config.model}|{self.similarity_model}", reference, prediction)
+        cached = await self._cache_call("get", key)
+        if isinstance(cached, dict):
+            try:
+                return dataclasses.replace(CaptionScore(**cached), judge_cached=True)
+            except TypeError:
+                pass  # an entry from another version: score afresh
         judged, cosine = await asyncio.gather(
             self.judge.score(reference, prediction), self.similarity.cosine(prediction, reference))
-        return _from_judgement(judged, cosine)
+        result = _from_judgement(judged, cosine)
+        if result.judge_ok:
+            await self._cache_call("put", key, dataclasses.asdict(result))
+        return result
+
+    async def _cache_call(self, method: str, *args: object) -> object:
+        cache = self.judge.cache if self.judge is not None else None
+        if cache is None:
+            return None
+        try:
+            return await asyncio.to_thread(getattr(cache, method), *args)
+        except Exception:  # a broken cache only costs speed; the judge logs cache trouble itself
+            return None
 
 
 def _from_judgement(judged: JudgeResult, cosine: float) -> CaptionScore:

@@ -11,6 +11,7 @@ all (resumed runs, repeated references, repeated answers within a GRPO group).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 import weakref
 from collections import OrderedDict
@@ -48,6 +49,9 @@ class SimilarityBatcher:
         self.cache_size = cache_size
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
+        # one encoding at a time on its own thread: parallel encodes only fight over the cores (torch is
+        # already multi-threaded), and quick work on the loop's default executor never queues behind them
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="similarity")
         self._tasks: set[asyncio.Task[None]] = set()  # strong refs until each batch finishes
         self._pending: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pending] = (
             weakref.WeakKeyDictionary())
@@ -87,7 +91,7 @@ class SimilarityBatcher:
         lefts = [left for left, _, _ in batch]
         rights = [right for _, right, _ in batch]
         try:
-            values = await loop.run_in_executor(None, self._compute, lefts, rights)
+            values = await loop.run_in_executor(self._executor, self._compute, lefts, rights)
         except Exception as exc:
             for _, _, future in batch:
                 if not future.done():

@@ -113,3 +113,26 @@ def test_cached_flag_and_batched_concurrency(embedder: Embedder, tmp_path: Any) 
     assert all(r.judge_cached for r in second) and completions == 32
     assert [r.reward for r in first] == pytest.approx([r.reward for r in second], abs=1e-6)
     assert batcher.encode_calls <= 4
+
+
+def test_judged_caption_scores_persist_across_scorers(embedder: Embedder, tmp_path) -> None:
+    """A rerun with a warm cache pays neither the judge nor the embedding."""
+    cache = str(tmp_path / "judge.sqlite")
+
+    async def body() -> tuple[CaptionScore, CaptionScore, int, int]:
+        async with JudgeTestServer() as server:
+            results, encodes = [], []
+            for _ in range(2):  # a fresh judge + batcher each time, as after a restart
+                batcher = SimilarityBatcher(embedder)
+                judge = MedicalJudge(JudgeConfig.from_dict({**FAST, "base_url": server.base_url, "cache_path": cache}))
+                try:
+                    results.append(await CaptionScorer(judge, batcher).score(REF, PRED))
+                finally:
+                    await judge.aclose()
+                encodes.append(batcher.encode_calls)
+            return results[0], results[1], server.requests, encodes[1]
+
+    first, second, requests, second_encodes = asyncio.run(body())
+    assert requests == 1 and second_encodes == 0
+    assert second.judge_cached and not first.judge_cached
+    assert (second.reward, second.judge_score, second.similarity) == (first.reward, first.judge_score, first.similarity)
