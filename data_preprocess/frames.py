@@ -1,0 +1,72 @@
+"""Frame lists: selection under the VideoSpec, parallel existence checks, frame-size probes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from itertools import chain
+
+from PIL import Image
+
+from data_preprocess.video_spec import VideoSpec
+
+
+def selection(count: int, record_fps: float, spec: VideoSpec, must_keep: int | None = None
+              ) -> tuple[list[int] | None, float, int | None]:
+    """Positions of the frames fed to the model (None: all), their fps, and where frame `must_keep` lands.
+
+    `must_keep` (the region-caption start frame) replaces the nearest selected frame when the
+    subsampling would drop it, so the drawn box always reaches the model.
+    """
+    keep, fps = spec.frame_indices(count, record_fps)
+    if keep is None:
+        return None, fps, must_keep
+    if must_keep is not None and must_keep not in keep:
+        nearest = min(range(len(keep)), key=lambda j: (abs(keep[j] - must_keep), j))
+        keep = sorted({*keep[:nearest], must_keep, *keep[nearest + 1:]})
+    return keep, fps, (keep.index(must_keep) if must_keep is not None else None)
+
+
+def _exists(path: str) -> bool:
+    try:
+        os.stat(path)
+    except OSError:
+        return False
+    return True
+
+
+def _missing_in(paths: Sequence[str]) -> list[str]:
+    return [p for p in paths if not _exists(p)]
+
+
+def _size(path: str) -> tuple[int, int] | None:
+    try:
+        with Image.open(path) as image:  # reads the header only
+            return image.size
+    except OSError:
+        return None
+
+
+class FrameChecker:
+    """`os.stat` on many paths from a thread pool (the syscalls release the GIL); size probes."""
+
+    def __init__(self, workers: int = 16):
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="stat")
+        self._sizes: dict[str, tuple[int, int] | None] = {}
+
+    def missing(self, paths: Iterable[str]) -> set[str]:
+        """The paths that do not exist (checked in parallel, each distinct path once)."""
+        unique = list(set(paths))
+        step = max(256, -(-len(unique) // 64))
+        chunks = [unique[i:i + step] for i in range(0, len(unique), step)]
+        return set(chain.from_iterable(self._pool.map(_missing_in, chunks)))
+
+    def size(self, key: str, path: str) -> tuple[int, int] | None:
+        """(width, height) of `path`, cached under `key` (one probe per video)."""
+        if key not in self._sizes:
+            self._sizes[key] = _size(path)
+        return self._sizes[key]
+
+    def close(self) -> None:
+        self._pool.shutdown()

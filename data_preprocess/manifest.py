@@ -1,0 +1,96 @@
+"""Run statistics and `manifest.json`: counts per file, source and task; prompt-token estimates;
+rejected (SFT-only) and invalid records."""
+
+from __future__ import annotations
+
+from array import array
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from data_preprocess.rows import RowBuffer
+
+OUTPUTS = ("rl_train", "rl_val", "sft_train", "sft_val")
+MAX_LISTED = 50  # over-limit rows listed by id in the manifest (all are counted)
+CHAT_OVERHEAD_TOKENS = 21  # Qwen2.5-VL chat template: system turn, role tags, vision start/end
+CHARS_PER_TOKEN = 4
+
+
+def text_tokens(question: str) -> int:
+    """Rough text-token count of the prompt (about 4 characters per token, plus the chat template)."""
+    return CHAT_OVERHEAD_TOKENS + -(-max(0, len(question) - len("<video>")) // CHARS_PER_TOKEN)
+
+
+class Stats:
+    """Accumulates what the manifest reports, batch by batch."""
+
+    def __init__(self, max_prompt_tokens: int | None):
+        self.max_prompt_tokens = max_prompt_tokens
+        self._cells: Counter[tuple[str, str, str, bool]] = Counter()
+        self._tokens: dict[str, array] = {}
+        self._over: Counter[str] = Counter()
+        self.over_listed: list[dict[str, Any]] = []
+        self.rejected: list[dict[str, Any]] = []
+        self.invalid: list[dict[str, Any]] = []
+
+    def add(self, rows: RowBuffer, tokens: list[int]) -> None:
+        self._cells.update(zip(rows.split, rows.source, rows.task, rows.rl_ok, strict=True))
+        limit = self.max_prompt_tokens
+        for i, (task, n) in enumerate(zip(rows.task, tokens, strict=True)):
+            self._tokens.setdefault(task, array("q")).append(n)
+            if limit is not None and n > limit:
+                self._over[task] += 1
+                if len(self.over_listed) < MAX_LISTED:
+                    self.over_listed.append({"index": rows.index[i], "id": rows.id[i], "task": task,
+                                             "split": rows.split[i], "prompt_tokens": n})
+
+    def merge(self, other: Stats) -> None:
+        """Add a batch's statistics (batches are merged in input order)."""
+        self._cells.update(other._cells)
+        for task, values in other._tokens.items():
+            self._tokens.setdefault(task, array("q")).extend(values)
+        self._over.update(other._over)
+        self.over_listed.extend(other.over_listed[: max(0, MAX_LISTED - len(self.over_listed))])
+        self.rejected.extend(other.rejected)
+        self.invalid.extend(other.invalid)
+
+    def counts(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for name in OUTPUTS:
+            kind, split = name.split("_")
+            by_source: Counter[str] = Counter()
+            by_task: Counter[str] = Counter()
+            for (s, source, task, rl_ok), n in self._cells.items():
+                if s == split and (kind == "sft" or rl_ok):
+                    by_source[source] += n
+                    by_task[task] += n
+            out[name] = {"total": sum(by_task.values()), "by_source": dict(sorted(by_source.items())),
+                         "by_task": dict(sorted(by_task.items()))}
+        return out
+
+    def prompt_tokens(self) -> dict[str, Any]:
+        per_task = {}
+        for task, values in sorted(self._tokens.items()):
+            arr = np.frombuffer(values, dtype=np.int64)
+            p50, p95 = np.percentile(arr, [50, 95], method="higher")
+            per_task[task] = {"rows": int(arr.size), "p50": int(p50), "p95": int(p95), "max": int(arr.max()),
+                              "over_limit": int(self._over[task])}
+        return {"estimate": "visual tokens from frame count and size under the VideoSpec (Qwen smart-resize) "
+                            f"+ text ~{CHARS_PER_TOKEN} chars/token + {CHAT_OVERHEAD_TOKENS} template tokens",
+                "max_prompt_tokens": self.max_prompt_tokens, "per_task": per_task,
+                "over_limit_total": int(sum(self._over.values())), "over_limit_rows": self.over_listed}
+
+    def manifest(self, **extra: Any) -> dict[str, Any]:
+        return {"counts": self.counts(), **extra, "rejected": self.rejected, "invalid": self.invalid,
+                "prompt_tokens": self.prompt_tokens()}
+
+
+def format_counts(counts: dict[str, dict[str, Any]]) -> str:
+    """A small text table: rows = tasks, columns = output files."""
+    tasks = sorted({t for c in counts.values() for t in c["by_task"]})
+    lines = ["task      " + "".join(f"{name:>11}" for name in OUTPUTS)]
+    for task in [*tasks, "total"]:
+        cells = [c["total"] if task == "total" else c["by_task"].get(task, 0) for c in counts.values()]
+        lines.append(f"{task:<10}" + "".join(f"{v:>11}" for v in cells))
+    return "\n".join(lines)

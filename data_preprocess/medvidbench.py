@@ -1,0 +1,75 @@
+"""CLI: convert a MedVidBench JSON file to verl RL and SFT parquet.
+
+    python -m data_preprocess.medvidbench --input train.json --data-root DIR --out-dir OUT \
+        [--val-fraction 0.05] [--split standard|large] [--video-spec FILE] [--skip-invalid] \
+        [--no-check-frames] [--max-prompt-tokens 4096]
+
+Writes OUT/rl_{train,val}.parquet, OUT/sft_{train,val}.parquet, OUT/manifest.json (and region-caption
+frames with the box drawn under OUT/rc_frames/). Exit status 2: an invalid record or input file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+from data_preprocess.convert import ConvertConfig, Converter, summary
+from data_preprocess.jsonstream import JSONStreamError
+from data_preprocess.splits import STANDARD_SIZE
+from data_preprocess.video_spec import VideoSpec
+from reward_fns.reference import RecordError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m data_preprocess.medvidbench", description=__doc__.split("\n")[0])
+    p.add_argument("--input", required=True, help="MedVidBench JSON (a list of records)")
+    p.add_argument("--data-root", help="folder the records' frame paths are relative to (default: the input's)")
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--val-fraction", type=float, default=0.05, help="share of records in val (split by video)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--split", choices=("large", "standard"), default="large",
+                   help="large: every record; standard: the task-balanced subset (see --standard-size)")
+    p.add_argument("--standard-size", type=int, default=STANDARD_SIZE)
+    p.add_argument("--video-spec", help="YAML/JSON file with VideoSpec fields (fps, max_frames, min_pixels, ...)")
+    p.add_argument("--skip-invalid", action="store_true", help="list invalid records in the manifest, don't stop")
+    p.add_argument("--no-check-frames", dest="check_frames", action="store_false",
+                   help="do not stat frame files (nor read frame sizes)")
+    p.add_argument("--max-prompt-tokens", type=int, default=4096, help="report rows above this (0: no limit)")
+    p.add_argument("--workers", type=int, default=0, help="processes for the conversion pass (0: one per CPU)")
+    p.add_argument("--io-workers", type=int, default=16, help="threads per process for frame checks and overlays")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> ConvertConfig:
+    spec = VideoSpec.load(args.video_spec) if args.video_spec else VideoSpec()
+    return ConvertConfig(
+        input=args.input, data_root=args.data_root or os.path.dirname(os.path.abspath(args.input)),
+        out_dir=args.out_dir, val_fraction=args.val_fraction, seed=args.seed, split=args.split,
+        standard_size=args.standard_size, video_spec=spec, skip_invalid=args.skip_invalid,
+        check_frames=args.check_frames, max_prompt_tokens=args.max_prompt_tokens or None,
+        workers=args.workers, io_workers=args.io_workers)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    started = time.perf_counter()
+    try:
+        manifest = Converter(config_from_args(args)).run()
+    except (RecordError, JSONStreamError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if manifest["split"]["standard"]:
+        print("standard split (task -> source -> records):")
+        for task, row in manifest["split"]["standard"].items():
+            print(f"  {task:<5} {sum(row.values()):>7}  " + ", ".join(f"{s}: {n}" for s, n in row.items()))
+    print(summary(manifest))
+    seconds = time.perf_counter() - started
+    print(f"{manifest['input']['records']} records in {seconds:.1f} s -> {args.out_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

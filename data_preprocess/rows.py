@@ -1,0 +1,112 @@
+"""verl parquet rows: RL (`verl.utils.dataset.rl_dataset.RLHFDataset`) and multi-turn SFT
+(`verl.utils.dataset.multiturn_sft_dataset.MultiTurnSFTDataset`), built column-wise with pyarrow.
+
+Every `videos` item has the same keys on every row and no nulls: `video` (absolute frame paths),
+`fps` and `sample_fps` (the fps of those frames; qwen-vl-utils reads `sample_fps` for a frame list),
+`min_pixels`, `max_pixels`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from data_preprocess.video_spec import VideoSpec
+
+STR, F64, I64 = pa.string(), pa.float64(), pa.int64()
+MESSAGE = pa.struct([("role", STR), ("content", STR)])
+VIDEO = pa.struct([("video", pa.list_(STR)), ("fps", F64), ("sample_fps", F64), ("min_pixels", I64),
+                   ("max_pixels", I64)])
+EXTRA = pa.struct([("index", I64), ("id", STR), ("qa_type", STR), ("data_source", STR), ("task", STR),
+                   ("fps", F64), ("split", STR)])
+REWARD = pa.struct([("style", STR), ("ground_truth", STR)])
+RL_SCHEMA = pa.schema([("data_source", STR), ("prompt", pa.list_(MESSAGE)), ("videos", pa.list_(VIDEO)),
+                       ("ability", STR), ("reward_model", REWARD), ("extra_info", EXTRA)])
+SFT_SCHEMA = pa.schema([("messages", pa.list_(MESSAGE)), ("videos", pa.list_(VIDEO)), ("data_source", STR),
+                        ("ability", STR), ("extra_info", EXTRA)])
+
+
+@dataclass
+class RowBuffer:
+    """Column lists for one batch of converted records (frames are kept as an Arrow array)."""
+
+    index: list[int] = field(default_factory=list)
+    id: list[str] = field(default_factory=list)
+    qa_type: list[str] = field(default_factory=list)
+    source: list[str] = field(default_factory=list)
+    task: list[str] = field(default_factory=list)
+    fps: list[float] = field(default_factory=list)
+    split: list[str] = field(default_factory=list)
+    question: list[str] = field(default_factory=list)
+    answer: list[str] = field(default_factory=list)
+    ground_truth: list[str] = field(default_factory=list)
+    model_fps: list[float] = field(default_factory=list)
+    rl_ok: list[bool] = field(default_factory=list)
+    rejection: list[str | None] = field(default_factory=list)
+    video_id: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @classmethod
+    def from_rows(cls, rows: list[tuple[Any, ...]]) -> RowBuffer:
+        """From one tuple per row, in field order (faster than appending to every column)."""
+        out = cls()
+        if rows:
+            for name, column in zip(vars(out), zip(*rows, strict=True), strict=True):
+                setattr(out, name, list(column))
+        return out
+
+    def subset(self, keep: list[int]) -> RowBuffer:
+        out = RowBuffer()
+        for name, values in vars(self).items():
+            setattr(out, name, [values[i] for i in keep])
+        return out
+
+
+def _messages(*columns: tuple[str, list[str]]) -> pa.ListArray:
+    """One list of chat messages per row, `columns` = ((role, contents), ...) in turn order."""
+    n, k = len(columns[0][1]), len(columns)
+    roles = pa.array([role for role, _ in columns] * n, STR) if n else pa.array([], STR)
+    contents = [c for row in zip(*(col for _, col in columns), strict=True) for c in row]
+    struct = pa.StructArray.from_arrays([roles, pa.array(contents, STR)], fields=list(MESSAGE))
+    return pa.ListArray.from_arrays(pa.array(np.arange(0, n * k + 1, k, dtype=np.int32)), struct)
+
+
+def _videos(frames: pa.ListArray, fps: list[float], spec: VideoSpec) -> pa.ListArray:
+    n = len(fps)
+    fps_arr = pa.array(fps, F64)
+    struct = pa.StructArray.from_arrays(
+        [frames, fps_arr, fps_arr, pa.array(np.full(n, spec.min_pixels, np.int64)),
+         pa.array(np.full(n, spec.max_pixels, np.int64))], fields=list(VIDEO))
+    return pa.ListArray.from_arrays(pa.array(np.arange(n + 1, dtype=np.int32)), struct)
+
+
+def to_table(rows: RowBuffer, frames: pa.ListArray, spec: VideoSpec) -> pa.Table:
+    """All columns of the RL and SFT rows of one split (plus `rl_ok`), sharing one `videos` array."""
+    source = pa.array(rows.source, STR)
+    task = pa.array(rows.task, STR)
+    extra = pa.StructArray.from_arrays(
+        [pa.array(rows.index, I64), pa.array(rows.id, STR), pa.array(rows.qa_type, STR), source, task,
+         pa.array(rows.fps, F64), pa.array(rows.split, STR)], fields=list(EXTRA))
+    n = len(rows)
+    reward = pa.StructArray.from_arrays([pa.array(["rule"] * n, STR), pa.array(rows.ground_truth, STR)],
+                                        fields=list(REWARD))
+    columns = {"data_source": source, "prompt": _messages(("user", rows.question)),
+               "messages": _messages(("user", rows.question), ("assistant", rows.answer)),
+               "videos": _videos(frames, rows.model_fps, spec), "ability": task, "reward_model": reward,
+               "extra_info": extra, "rl_ok": pa.array(rows.rl_ok, pa.bool_())}
+    return pa.table(columns)
+
+
+def outputs(table: pa.Table, split: str) -> dict[str, pa.Table]:
+    """`sft_<split>` and `rl_<split>` tables (zero-copy column selections; RL drops rejected rows)."""
+    rl = table.select(RL_SCHEMA.names)
+    ok = table.column("rl_ok")
+    if ok.null_count or not pc.all(ok).as_py():
+        rl = rl.filter(ok)
+    return {f"sft_{split}": table.select(SFT_SCHEMA.names), f"rl_{split}": rl}

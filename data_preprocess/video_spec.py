@@ -1,0 +1,161 @@
+"""`VideoSpec`: the one set of video sampling settings used by preprocessing, SFT, rollout and evaluation.
+
+It also estimates how many visual tokens a frame list becomes, replaying what qwen-vl-utils 0.0.14
+`fetch_video` does to a list of frames (each frame resized with factor 2*28, then the clip with factor
+28, under `min_pixels` / `max_pixels`) and what the HF Qwen2-VL video processor does after that.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MODEL_SEQ_LEN = int(float(os.environ.get("MODEL_SEQ_LEN", 128000)))  # qwen-vl-utils' total_pixels budget
+_VIDEO_MAX_TOKENS = 768  # qwen-vl-utils VIDEO_MAX_TOKEN_NUM
+
+
+def _round(x: float, f: int) -> int:
+    return round(x / f) * f
+
+
+def smart_resize_qvu(h: int, w: int, factor: int, min_pixels: float, max_pixels: float) -> tuple[int, int]:
+    """qwen-vl-utils 0.0.14 `smart_resize` (no aspect-ratio check)."""
+    hb, wb = max(factor, _round(h, factor)), max(factor, _round(w, factor))
+    if hb * wb > max_pixels:
+        beta = math.sqrt(h * w / max_pixels)
+        hb, wb = math.floor(h / beta / factor) * factor, math.floor(w / beta / factor) * factor
+    elif hb * wb < min_pixels:
+        beta = math.sqrt(min_pixels / (h * w))
+        hb, wb = math.ceil(h * beta / factor) * factor, math.ceil(w * beta / factor) * factor
+    return hb, wb
+
+
+def smart_resize_hf(h: int, w: int, factor: int, min_pixels: float, max_pixels: float) -> tuple[int, int]:
+    """transformers' Qwen2-VL `smart_resize` (used by the video processor)."""
+    hb, wb = _round(h, factor), _round(w, factor)
+    if hb * wb > max_pixels:
+        beta = math.sqrt(h * w / max_pixels)
+        hb = max(factor, math.floor(h / beta / factor) * factor)
+        wb = max(factor, math.floor(w / beta / factor) * factor)
+    elif hb * wb < min_pixels:
+        beta = math.sqrt(min_pixels / (h * w))
+        hb, wb = math.ceil(h * beta / factor) * factor, math.ceil(w * beta / factor) * factor
+    return hb, wb
+
+
+@dataclass(frozen=True)
+class VideoSpec:
+    """How a MedVidBench frame list is fed to a Qwen-VL model.
+
+    - `fps`: frames per second given to the model; None keeps the record's `metadata.fps`. A lower
+      value keeps every k-th frame; frames are never invented.
+    - `max_frames`: at most this many frames per clip (uniform subsampling; 0 = no cap).
+    - `min_pixels` / `max_pixels`: per-frame pixel bounds (the paper: 8*28*28 .. 48*28*28).
+    - `processor_min_pixels` / `processor_max_pixels`: the HF video processor's own size bounds
+      (None: assume the recipe sets them to `min_pixels` / `max_pixels`; Qwen2.5-VL's shipped
+      default is 128*28*28 .. 768*28*28, which upscales small frames).
+    - `frame_size`: (width, height) assumed when frame files are not probed.
+    """
+
+    fps: float | None = None
+    max_frames: int = 128
+    min_pixels: int = 8 * 28 * 28
+    max_pixels: int = 48 * 28 * 28
+    image_patch_size: int = 14
+    merge_size: int = 2
+    temporal_patch_size: int = 2
+    processor_min_pixels: int | None = None
+    processor_max_pixels: int | None = None
+    frame_size: tuple[int, int] = (854, 480)
+
+    def __post_init__(self) -> None:
+        if self.fps is not None and not self.fps > 0:
+            raise ValueError(f"VideoSpec.fps must be > 0 or null, got {self.fps}")
+        if self.max_frames < 0:
+            raise ValueError(f"VideoSpec.max_frames must be >= 0, got {self.max_frames}")
+        if not 0 < self.min_pixels <= self.max_pixels:
+            raise ValueError(f"VideoSpec needs 0 < min_pixels <= max_pixels, got {self.min_pixels}, {self.max_pixels}")
+        object.__setattr__(self, "frame_size", tuple(int(v) for v in self.frame_size))
+
+    # ---- I/O -------------------------------------------------------------------------------
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> VideoSpec:
+        """From a dict; a `video_spec:` section is looked into; unknown keys are an error."""
+        data = dict(data.get("video_spec", data))
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown VideoSpec keys {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> VideoSpec:
+        """Read a YAML or JSON file."""
+        text = Path(path).read_text()
+        if str(path).endswith(".json"):
+            return cls.from_mapping(json.loads(text))
+        import yaml
+
+        return cls.from_mapping(yaml.safe_load(text) or {})
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["frame_size"] = list(self.frame_size)
+        return data
+
+    # ---- frames ----------------------------------------------------------------------------
+    def frame_indices(self, n_frames: int, record_fps: float) -> tuple[list[int] | None, float]:
+        """Which frames to keep (None: all) and the fps of the kept frames (their spacing in time)."""
+        keep: list[int] | None = None
+        fps = record_fps
+        if self.fps is not None and self.fps < record_fps and n_frames > 1:
+            step = record_fps / self.fps
+            keep = sorted({int(i * step) for i in range(math.ceil(n_frames / step))})
+            fps = self.fps
+        count = len(keep) if keep is not None else n_frames
+        if self.max_frames and count > self.max_frames:
+            base = keep if keep is not None else range(n_frames)
+            if self.max_frames == 1:
+                keep = [base[0]]
+            else:
+                step = (count - 1) / (self.max_frames - 1)
+                picks = np.rint(np.arange(self.max_frames) * step).astype(np.int64).tolist()
+                keep = [base[p] for p in picks] if keep is not None else picks
+                fps = fps / step
+        return keep, fps
+
+    def video_entry(self, frames: list[str], fps: float) -> dict[str, Any]:
+        """The verl `videos` item; `sample_fps` is what qwen-vl-utils reads for a frame list."""
+        return {"video": frames, "fps": float(fps), "sample_fps": float(fps),
+                "min_pixels": int(self.min_pixels), "max_pixels": int(self.max_pixels)}
+
+    # ---- token estimate --------------------------------------------------------------------
+    def resized_hw(self, height: int, width: int, n_frames: int) -> tuple[int, int]:
+        """Frame size the model sees (qwen-vl-utils frame + clip resize, then the HF processor)."""
+        factor = self.image_patch_size * self.merge_size
+        h, w = smart_resize_qvu(height, width, 2 * factor, self.min_pixels, self.max_pixels)
+        padded = max(2, math.ceil(n_frames / 2) * 2)
+        total = MODEL_SEQ_LEN * factor * factor * 0.9
+        limit = max(min(_VIDEO_MAX_TOKENS * factor * factor, total / padded * 2), int(self.min_pixels * 1.05))
+        h, w = smart_resize_qvu(h, w, factor, self.min_pixels, min(self.max_pixels, limit))
+        lo = self.processor_min_pixels if self.processor_min_pixels is not None else self.min_pixels
+        hi = self.processor_max_pixels if self.processor_max_pixels is not None else self.max_pixels
+        return smart_resize_hf(h, w, factor, lo, hi)
+
+    def visual_tokens(self, n_frames: int, height: int | None = None, width: int | None = None) -> int:
+        """`<|video_pad|>` tokens for a clip of `n_frames` frames of the given size."""
+        if n_frames <= 0:
+            return 0
+        width, height = (width or self.frame_size[0]), (height or self.frame_size[1])
+        h, w = self.resized_hw(height, width, n_frames)
+        padded = math.ceil(n_frames / 2) * 2  # qwen-vl-utils repeats the last frame to an even count
+        grid_t = math.ceil(padded / self.temporal_patch_size)
+        patch = self.image_patch_size
+        return grid_t * (h // patch) * (w // patch) // (self.merge_size**2)
