@@ -13,32 +13,21 @@ where verl + mbridge save it, which is all ``ckpt_tools`` reads from a Megatron 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import socket
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def tiny_qwen_module() -> ModuleType:
-    """Load ``tests/fixtures/tiny_qwen.py`` by path (verl's wheel ships its own top-level ``tests``)."""
-    path = REPO / "tests" / "fixtures" / "tiny_qwen.py"
-    spec = importlib.util.spec_from_file_location("medgrpo_tests_tiny_qwen", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def build_tiny_model(out_dir: Path) -> Path:
     """Save a tiny random fp32 Qwen2.5-VL (model, processor, tokenizer, chat template) to ``out_dir``."""
-    return tiny_qwen_module().build_tiny_qwen25vl(out_dir)
+    from reward_fns.testing.tiny_qwen import build_tiny_qwen25vl
+
+    return build_tiny_qwen25vl(out_dir)
 
 
 def _free_port() -> int:

@@ -19,23 +19,12 @@ def embedder():
     return shared_embedder()
 
 
-def _load_by_path(name: str, relative: str):
-    """Import a module of this repo by file path (verl's wheel ships its own top-level `tests`)."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parent / relative
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="session")
 def tiny_qwen25vl_dir(tmp_path_factory):
     """A tiny random Qwen2.5-VL (model + processor + tokenizer) saved offline; built once per session."""
-    tiny = _load_by_path("medgrpo_tests_tiny_qwen", "fixtures/tiny_qwen.py")
-    return tiny.build_tiny_qwen25vl(tmp_path_factory.mktemp("tiny_qwen25vl"))
+    from reward_fns.testing.tiny_qwen import build_tiny_qwen25vl
+
+    return build_tiny_qwen25vl(tmp_path_factory.mktemp("tiny_qwen25vl"))
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@ checkpoint manager over gloo) and on Megatron/mbridge-style checkpoints."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -18,11 +17,9 @@ from ckpt_tools.merge import build_parser, export_checkpoint, main
 from ckpt_tools.model_card import sha256_file
 from ckpt_tools.shards import load_fsdp_full_state_dict
 from ckpt_tools.verify import verify_export
+from tests import ckpt_fixtures as fx
 
 REPO = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location("medgrpo_tests_ckpt_fixtures", REPO / "tests" / "ckpt_fixtures.py")
-fx = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fx)
 STEP = 7
 
 

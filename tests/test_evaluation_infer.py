@@ -22,6 +22,7 @@ from evaluation.infer_output import PredictionLog
 from evaluation.infer_requests import RequestBuilder, read_records, read_rl_requests, validate
 from reward_fns import calibrate
 from reward_fns.reference import sample_id
+from reward_fns.testing.tiny_qwen import build_tiny_qwen25vl
 
 ROOT = Path(__file__).resolve().parents[1]
 # GT subset: position 2 is a region caption, so a --limit 3 run covers the overlay
@@ -29,12 +30,6 @@ SUBSET = ("cvs_assessment", "tal", "region_caption_gpt", "stg")
 LIMIT = 3
 
 
-def _tiny_qwen() -> types.ModuleType:
-    """tests/fixtures/tiny_qwen.py by path (`import tests...` would find verl's installed `tests`)."""
-    spec = importlib.util.spec_from_file_location("medgrpo_tiny_qwen", ROOT / "tests" / "fixtures" / "tiny_qwen.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _write(path: Path, data: Any) -> Path:
@@ -51,7 +46,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> types.SimpleNamespace:
     subset = [next(r for r in records if r["qa_type"] == qa) for qa in SUBSET]
     gt = _write(base / "toy" / "gt.json", subset)
     prefix = _write(base / "toy" / "gt_prefix.json", subset[:LIMIT])
-    model = _tiny_qwen().build_tiny_qwen25vl(base / "model")
+    model = build_tiny_qwen25vl(base / "model")
     return types.SimpleNamespace(base=base, records=subset, gt=gt, prefix=prefix, model=model)
 
 

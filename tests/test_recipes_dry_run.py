@@ -298,14 +298,10 @@ def test_rl_launcher_requires_model_path(setup):
 # ---- the processor kwargs of the composed configs reach transformers through verl's datasets ----
 def _tiny_qwen25vl_processor():
     """Tiny Qwen2.5-VL tokenizer + processor with the shipped video bounds (128*28*28 .. 768*28*28)."""
-    import importlib.util
+    from reward_fns.testing.tiny_qwen import build_processor, build_tokenizer
 
-    path = REPO / "tests" / "fixtures" / "tiny_qwen.py"  # by path: verl's wheel ships a top-level `tests`
-    spec = importlib.util.spec_from_file_location("medgrpo_tests_tiny_qwen", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    tokenizer = module.build_tokenizer()
-    return tokenizer, module.build_processor(tokenizer, min_pixels=128 * 28 * 28, max_pixels=768 * 28 * 28)
+    tokenizer = build_tokenizer()
+    return tokenizer, build_processor(tokenizer, min_pixels=128 * 28 * 28, max_pixels=768 * 28 * 28)
 
 
 def _frame_pixels(grid, patch=14):

@@ -1,0 +1,1 @@
+"""medgrpo tests (a regular package, so `tests` resolves here and not to verl's installed `tests`)."""
