@@ -6,7 +6,8 @@
 2. judged: the full toy mix with the judge on the local OpenAI-compatible test server (a separate
    process) at `--latency` s per call and `--concurrency` -> fraction of the ideal
    calls * latency / concurrency;
-3. the same rollouts again with a warm judge cache -> HTTP calls (must be 0) and speed-up.
+3. the same rollouts again with a warm judge cache -> HTTP calls (must be 0) and speed-up;
+4. the judge pipeline alone: a cold judge cache with the MiniLM embeddings already computed.
 Targets: rule-only >= 5,000 samples/s per core; judged >= 80 % of ideal; warm rerun >= 20x faster.
 """
 
@@ -132,10 +133,19 @@ def main() -> None:
             ok = sum(r["reward_extra_info"]["judge_ok"] for r in results if r["reward_extra_info"]["caption_pairs"])
             print(f"judged: {len(batch)} rollouts, {calls} judge calls in {cold:.2f} s; ideal {ideal:.2f} s "
                   f"-> {ideal / cold:.0%} of ideal; judge_ok on {ok} captioned rollouts")
+            warm_similarity = manager.scorer.captions.similarity
             manager, tokenizer = _manager(tmp, data, judge)  # fresh manager: only the SQLite cache is warm
             warm, _ = _timed(manager, batch)
             print(f"warm rerun: {warm:.2f} s, HTTP calls {manager.scorer.captions.judge.http_calls}, "
                   f"{cold / warm:.1f}x faster than cold")
+            # the judge pipeline alone: a cold judge cache, but MiniLM embeddings already computed
+            manager, tokenizer = _manager(tmp, data, {**judge, "cache_path": str(tmp / "judge2.sqlite")})
+            manager.scorer.captions.similarity = warm_similarity
+            bound, _ = _timed(manager, batch)
+            calls = manager.scorer.captions.judge.http_calls
+            ideal = calls * args.latency / args.concurrency
+            print(f"judge pipeline alone (embeddings warm): {calls} calls in {bound:.2f} s "
+                  f"-> {ideal / bound:.0%} of ideal")
         finally:
             server.terminate()
             server.wait(timeout=10)

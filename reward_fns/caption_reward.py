@@ -62,7 +62,7 @@ class CaptionScorer:
             return CaptionScore(combine(None, cosine), cosine, None, False, reason="judge disabled")
         assert self.judge is not None
         key = cache_key(f"caption|{self.judge.config.model}|{self.similarity_model}", reference, prediction)
-        cached = await self._cache_call("get", key)
+        cached = self._cache_get(key)
         if isinstance(cached, dict):
             try:
                 return dataclasses.replace(CaptionScore(**cached), judge_cached=True)
@@ -74,6 +74,16 @@ class CaptionScorer:
         if result.judge_ok:
             await self._cache_call("put", key, dataclasses.asdict(result))
         return result
+
+    def _cache_get(self, key: str) -> object:
+        """A point read of the local SQLite file (tens of microseconds): done inline, a thread hop costs more."""
+        cache = self.judge.cache if self.judge is not None else None
+        if cache is None:
+            return None
+        try:
+            return cache.get(key)
+        except Exception:  # a broken cache only costs speed
+            return None
 
     async def _cache_call(self, method: str, *args: object) -> object:
         cache = self.judge.cache if self.judge is not None else None

@@ -71,7 +71,7 @@ class MedGRPORewardManager(RewardManagerBase):
             return RewardOutcome("?", ref.data_source, 0.0, 0.0, False, reason=f"scoring error: {err!r}")
 
     async def run_single(self, data: DataProto) -> dict:
-        item = data[-1:][0]  # multi-sequence outputs: the last sequence carries the answer
+        item = data[len(data) - 1]  # multi-sequence outputs: the last sequence carries the answer
         info = item.non_tensor_batch
         try:
             ref = Reference.from_json(info["reward_model"]["ground_truth"])

@@ -43,13 +43,13 @@ def f1_score(pred: Sequence[Frames], gt: Sequence[Frames]) -> float | None:
 def matched_pairs(pred: Sequence[Segment], ref: Reference) -> list[CaptionPair]:
     """For each threshold, each predicted event paired with the GT event of highest IoU >= t."""
     gt = gt_segments(ref.struc_info)
-    pred_frames, gt_frames = to_frames(pred, ref.fps), to_frames(gt, ref.fps)
+    gt_frames = to_frames(gt, ref.fps)
+    ious = [[frame_iou(pf, gf) for gf in gt_frames] for pf in to_frames(pred, ref.fps)]
     pairs = []
     for t in THRESHOLDS:
-        for seg, pf in zip(pred, pred_frames, strict=True):
+        for seg, row in zip(pred, ious, strict=True):
             best, best_j = -1.0, -1
-            for j, gf in enumerate(gt_frames):
-                iou = frame_iou(pf, gf)
+            for j, iou in enumerate(row):
                 if iou >= t and iou > best:
                     best, best_j = iou, j
             if best_j >= 0:
