@@ -17,6 +17,7 @@ from data_preprocess.splits import stable_hash
 from data_preprocess.toy_tasks import CVS_NAMES, SA_ASPECTS, fmt_cvs, fmt_dvc, fmt_sa, fmt_stg, fmt_tal
 from reward_fns.reference import record_answer, record_question, sample_id
 from reward_fns.registry import task_for_qa_type
+from reward_fns.tasks.dvc_parse import gt_segments
 
 Perturb = Callable[[dict[str, Any], random.Random, dict[str, set[str]]], str]
 PERTURB: dict[str, Perturb] = {}
@@ -53,21 +54,11 @@ def _stg(rec: dict[str, Any], rng: random.Random, answers: dict[str, set[str]]) 
     return fmt_stg(boxes)
 
 
-def _dvc_items(struc: list[Any]) -> list[dict[str, Any]]:
-    first = struc[0] if struc else {}
-    if isinstance(first, list):
-        return first
-    if isinstance(first, dict) and "dc_segments" in first:
-        return first["dc_segments"]
-    return struc
-
-
 @perturber("DVC")
 def _dvc(rec: dict[str, Any], rng: random.Random, answers: dict[str, set[str]]) -> str:
     d = rng.choice([-4, 3, 6])
-    items = _dvc_items(rec["struc_info"])
-    events = [(max(0.0, it["start"] + d), it["end"] + d, it["caption"].split(":")[0] + ": the tool is in view")
-              for it in items]
+    events = [(max(0.0, seg.start + d), seg.end + d, seg.caption.split(":")[0] + ": the tool is in view")
+              for seg in gt_segments(rec["struc_info"])]
     return fmt_dvc(events[:-1] if len(events) > 1 else events)
 
 
