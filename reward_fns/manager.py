@@ -58,10 +58,11 @@ class MedGRPORewardManager(RewardManagerBase):
             files = _files(data.get("train_files")) + _files(data.get("val_files"))
             check_pairs(data_pairs(files), self.scorer.normalizer)
 
-    def decode(self, data_item: Any) -> str:
-        response_ids = data_item.batch["responses"]
-        valid = int(data_item.batch["attention_mask"][-response_ids.shape[-1]:].sum())
-        return self.tokenizer.decode(response_ids[:valid], skip_special_tokens=True)
+    def decode(self, data: DataProto, row: int) -> str:
+        """The response text of one row (its valid tokens, special tokens dropped)."""
+        response_ids = data.batch["responses"][row]
+        valid = int(data.batch["attention_mask"][row, -response_ids.shape[-1]:].sum())
+        return self.tokenizer.decode(response_ids[:valid].tolist(), skip_special_tokens=True)
 
     async def _score(self, response: str, ref: Reference) -> RewardOutcome:
         try:
@@ -71,8 +72,8 @@ class MedGRPORewardManager(RewardManagerBase):
             return RewardOutcome("?", ref.data_source, 0.0, 0.0, False, reason=f"scoring error: {err!r}")
 
     async def run_single(self, data: DataProto) -> dict:
-        item = data[len(data) - 1]  # multi-sequence outputs: the last sequence carries the answer
-        info = item.non_tensor_batch
+        row = len(data) - 1  # multi-sequence outputs: the last sequence carries the answer
+        info = {key: values[row] for key, values in data.non_tensor_batch.items()}
         try:
             ref = Reference.from_json(info["reward_model"]["ground_truth"])
         except (KeyError, TypeError, ValueError) as err:
@@ -82,5 +83,5 @@ class MedGRPORewardManager(RewardManagerBase):
             outcome = RewardOutcome("?", str(info.get("data_source")), 0.0, 0.0, False,
                                     reason=f"unreadable ground truth: {err}")
         else:
-            outcome = await self._score(self.decode(item), ref)
+            outcome = await self._score(self.decode(data, row), ref)
         return {"reward_score": outcome.normalized, "reward_extra_info": outcome.extra_info()}
