@@ -60,9 +60,9 @@ class MedGRPORewardManager(RewardManagerBase):
 
     def decode(self, data: DataProto, row: int) -> str:
         """The response text of one row (its valid tokens, special tokens dropped)."""
-        response_ids = data.batch["responses"][row]
-        valid = int(data.batch["attention_mask"][row, -response_ids.shape[-1]:].sum())
-        return self.tokenizer.decode(response_ids[:valid].tolist(), skip_special_tokens=True)
+        response_ids = data.batch["responses"][row].tolist()
+        valid = sum(data.batch["attention_mask"][row, -len(response_ids):].tolist())
+        return self.tokenizer.decode(response_ids[:valid], skip_special_tokens=True)
 
     async def _score(self, response: str, ref: Reference) -> RewardOutcome:
         try:
