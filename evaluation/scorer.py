@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,8 +43,8 @@ def build_references(records: Sequence[Mapping[str, Any]], where: str = "") -> l
         if ref.qa_type == "next_action":
             nap_answers[ref.data_source].append(ref.answer)
     return [
-        Reference(**{**ref.__dict__, "nap_classes": nap.resolve_nap_classes(
-            ref.data_source, ref.question, nap_answers[ref.data_source])})
+        dataclasses.replace(ref, nap_classes=nap.resolve_nap_classes(
+            ref.data_source, ref.question, nap_answers[ref.data_source]))
         if ref.qa_type == "next_action" else ref
         for ref in base
     ]

@@ -62,7 +62,8 @@ class CaptionScorer:
             return CaptionScore(combine(None, cosine), cosine, None, False, reason="judge disabled")
         assert self.judge is not None
         key = cache_key(f"caption|{self.judge.config.model}|{self.similarity_model}", reference, prediction)
-        cached = self._cache_get(key)
+        cache = self.judge.cache
+        cached = cache.lookup(key) if cache is not None else None
         if isinstance(cached, dict):
             try:
                 return dataclasses.replace(CaptionScore(**cached), judge_cached=True)
@@ -71,28 +72,9 @@ class CaptionScorer:
         judged, cosine = await asyncio.gather(
             self.judge.score(reference, prediction), self.similarity.cosine(prediction, reference))
         result = _from_judgement(judged, cosine)
-        if result.judge_ok:
-            await self._cache_call("put", key, dataclasses.asdict(result))
+        if result.judge_ok and cache is not None:
+            await cache.store(key, dataclasses.asdict(result))
         return result
-
-    def _cache_get(self, key: str) -> object:
-        """A point read of the local SQLite file (tens of microseconds): done inline, a thread hop costs more."""
-        cache = self.judge.cache if self.judge is not None else None
-        if cache is None:
-            return None
-        try:
-            return cache.get(key)
-        except Exception:  # a broken cache only costs speed
-            return None
-
-    async def _cache_call(self, method: str, *args: object) -> object:
-        cache = self.judge.cache if self.judge is not None else None
-        if cache is None:
-            return None
-        try:
-            return await asyncio.to_thread(getattr(cache, method), *args)
-        except Exception:  # a broken cache only costs speed; the judge logs cache trouble itself
-            return None
 
 
 def _from_judgement(judged: JudgeResult, cosine: float) -> CaptionScore:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -33,11 +33,15 @@ class Reference:
     question: str = ""
     nap_classes: tuple[str, ...] | None = None  # resolved next-action class list (NAP only)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as plain JSON types (shares `struc_info`; no deep copy)."""
+        return {"qa_type": self.qa_type, "data_source": self.data_source, "answer": self.answer,
+                "struc_info": self.struc_info, "fps": self.fps, "question": self.question,
+                "nap_classes": list(self.nap_classes) if self.nap_classes is not None else None}
+
     def to_json(self) -> str:
         """Compact JSON for parquet `reward_model.ground_truth`."""
-        data = asdict(self)
-        data["nap_classes"] = list(self.nap_classes) if self.nap_classes is not None else None
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str | Mapping[str, Any]) -> Reference:

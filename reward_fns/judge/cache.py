@@ -1,14 +1,16 @@
 """Persistent SQLite cache of judge results keyed by sha256(model, PROMPT_VERSION, reference, prediction).
 
 One connection per cache (WAL journal, `check_same_thread=False`) guarded by a lock; each call is a
-single tiny statement, so the async judge runs them through `asyncio.to_thread` without contention.
+single tiny statement. `lookup` reads inline and `store` writes on a worker thread; neither raises.
 Several processes may share the file (WAL plus a busy timeout).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -18,6 +20,8 @@ from typing import Any
 
 from reward_fns.judge.prompt import PROMPT_VERSION
 
+logger = logging.getLogger(__name__)
+_CACHE_ERRORS = (sqlite3.Error, OSError, ValueError)
 _SCHEMA = "CREATE TABLE IF NOT EXISTS judge_cache (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 
 
@@ -66,6 +70,21 @@ class JudgeCache:
         with self._lock:
             self._conn.execute("INSERT OR REPLACE INTO judge_cache (key, value) VALUES (?, ?)", (key, text))
             self.stats.writes += 1
+
+    def lookup(self, key: str) -> dict[str, Any] | None:
+        """`get` inline (a point read is tens of microseconds); a broken cache is logged and reads as a miss."""
+        try:
+            return self.get(key)
+        except _CACHE_ERRORS as exc:
+            logger.warning("judge cache read failed (%s: %s); continuing without it", type(exc).__name__, exc)
+            return None
+
+    async def store(self, key: str, value: Mapping[str, Any]) -> None:
+        """`put` on a worker thread (a commit may wait on the file); a failed write is logged and skipped."""
+        try:
+            await asyncio.to_thread(self.put, key, value)
+        except _CACHE_ERRORS as exc:
+            logger.warning("judge cache write failed (%s: %s); continuing without it", type(exc).__name__, exc)
 
     def __len__(self) -> int:
         with self._lock:

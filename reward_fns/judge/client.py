@@ -16,7 +16,6 @@ import logging
 import os
 import random
 import re
-import sqlite3
 import time
 import weakref
 from collections.abc import Mapping
@@ -173,7 +172,7 @@ class MedicalJudge:
             inflight.pop(key, None)
 
     async def _judge_uncached(self, key: str, reference: str, prediction: str) -> JudgeResult:
-        hit = await self._cache_call("get", key)
+        hit = self.cache.lookup(key) if self.cache is not None else None
         if isinstance(hit, dict) and isinstance(hit.get("score"), (int, float)):
             return JudgeResult(float(hit["score"]), ok=True, cached=True)
         reply, calls, reason = await self._request(build_messages(
@@ -181,19 +180,9 @@ class MedicalJudge:
         if reply is None or reply.score is None:
             logger.warning("judge failed after %d call(s): %s", calls, reason)
             return JudgeResult(None, ok=False, http_calls=calls, reason=reason)
-        await self._cache_call("put", key, {"score": reply.score, "scores": dict(reply.scores)})
+        if self.cache is not None:
+            await self.cache.store(key, {"score": reply.score, "scores": dict(reply.scores)})
         return JudgeResult(reply.score, ok=True, http_calls=calls)
-
-    async def _cache_call(self, method: str, *args: Any) -> Any:
-        """Run a cache get/put in a worker thread; a broken cache is logged and skipped."""
-        if self.cache is None:
-            return None
-        try:
-            return await asyncio.to_thread(getattr(self.cache, method), *args)
-        except (sqlite3.Error, OSError, ValueError) as exc:
-            logger.warning("judge cache %s failed (%s: %s); continuing without it", method,
-                           type(exc).__name__, _clip(str(exc)))
-            return None
 
     async def _request(self, messages: list[dict[str, str]]) -> tuple[JudgeReply | None, int, str]:
         """Call the endpoint with retries: (parsed reply or None, HTTP calls made, failure reason)."""
