@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import socket
 import subprocess
@@ -88,6 +89,7 @@ async def _score_all(manager, batch) -> list[dict]:
 
 
 def _timed(manager, batch) -> tuple[float, list[dict]]:
+    gc.collect()  # start each timed phase from the same heap state, not mid-way through a collection
     start = time.perf_counter()
     results = asyncio.run(_score_all(manager, batch))
     return time.perf_counter() - start, results
