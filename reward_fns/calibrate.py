@@ -1,12 +1,15 @@
 """CLI: logistic-normalization stats from SFT-model rollouts.
 
     python -m reward_fns.calibrate --data rl_train.parquet --rollouts rollouts.jsonl \
-        --out stats.json [--plot stats.png] [--config reward.yaml] [--k 2.0]
+        --out stats.json [--plot stats.png] [--config reward.yaml] [--k 2.0] [--min-n 20] [--eps 0.001]
 
 rollouts.jsonl: one line per response, `{"index": <extra_info.index of the parquet row>, "response": "..."}`
-(several lines per index allowed). Raw rewards are computed exactly as in training (same tasks,
-same caption reward: judge + similarity when `--config` enables the judge, similarity alone otherwise),
-then p25 / p50 / p75 per (data_source, task) are written as a versioned stats file.
+(several lines per index allowed); `index` must be a JSON integer and `response` a JSON string (no
+coercion: `1.9`, `true`, `"1"` or a numeric response are errors naming the line). Raw rewards are
+computed exactly as in training (same tasks, same caption reward: judge + similarity when `--config`
+enables the judge, similarity alone otherwise), then p25 / p50 / p75 per (data_source, task) are
+validated like `RewardStats.load` does and written as a versioned stats file; pairs with fewer than
+`--min-n` rollouts or an IQR below `--eps` are reported as warnings naming the pair.
 """
 
 from __future__ import annotations
@@ -14,13 +17,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
+import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from reward_fns.build import build_scorer
 from reward_fns.config import MedGRPORewardConfig
-from reward_fns.normalize import RewardStats
+from reward_fns.normalize import DEFAULT_EPS, DEFAULT_MIN_N, MAX_K, RewardStats, StatsError, stats_warnings
 from reward_fns.reference import Reference
 
 RawRewards = dict[tuple[str, str], list[float]]
@@ -52,17 +57,32 @@ def load_rollouts(path: str | Path, refs: dict[int, Reference]) -> list[tuple[in
         for n, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
-            try:
-                item = json.loads(line)
-                index, response = int(item["index"]), item["response"]
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-                raise CalibrationError(f"{path}:{n}: expected {{\"index\": int, \"response\": str}}: {err}") from None
+            index, response = _rollout_line(line, f"{path}:{n}")
             if index not in refs:
                 raise CalibrationError(f"{path}:{n}: index {index} is not an extra_info.index of the parquet")
-            rollouts.append((index, response if isinstance(response, str) else str(response)))
+            rollouts.append((index, response))
     if not rollouts:
         raise CalibrationError(f"{path}: no rollouts")
     return rollouts
+
+
+def _rollout_line(line: str, where: str) -> tuple[int, str]:
+    """(index, response) of one JSONL line; JSON types are checked, never coerced."""
+    expected = 'expected {"index": int, "response": str}'
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise CalibrationError(f"{where}: {expected}: not valid JSON: {err}") from None
+    if not isinstance(item, dict):
+        raise CalibrationError(f"{where}: {expected}, got a JSON {type(item).__name__}")
+    for name, kind in (("index", int), ("response", str)):
+        if name not in item:
+            raise CalibrationError(f"{where}: {expected}: field '{name}' is missing")
+        value = item[name]
+        if isinstance(value, bool) or not isinstance(value, kind):
+            raise CalibrationError(f"{where}: {expected}: field '{name}' must be a JSON "
+                                   f"{'integer' if kind is int else 'string'}, got {value!r}"[:300])
+    return item["index"], item["response"]
 
 
 async def raw_rewards(rollouts: list[tuple[int, str]], refs: dict[int, Reference],
@@ -78,9 +98,17 @@ async def raw_rewards(rollouts: list[tuple[int, str]], refs: dict[int, Reference
 
 
 def compute_stats(grouped: RawRewards, k: float | None) -> RewardStats:
+    """Quartiles per (source, task), validated as `RewardStats.load` would validate the file."""
     stats = RewardStats(k=k)
     for (source, task), values in sorted(grouped.items()):
-        stats.set(source, task, values)
+        try:
+            stats.set(source, task, values)
+        except ValueError as err:
+            raise CalibrationError(f"({source}, {task}): {err}") from None
+    try:
+        RewardStats.from_dict(stats.to_dict(), "computed stats")
+    except StatsError as err:
+        raise CalibrationError(str(err)) from None
     return stats
 
 
@@ -104,23 +132,29 @@ def main(argv: list[str] | None = None) -> RewardStats:
     p.add_argument("--out", required=True, help="stats JSON to write")
     p.add_argument("--plot", help="PNG of the raw-reward distributions with median and IQR")
     p.add_argument("--config", help="YAML with a medgrpo.reward block (judge, similarity)")
-    p.add_argument("--k", type=float, default=2.0, help="default steepness stored in the stats file")
+    p.add_argument("--k", type=float, default=2.0, help=f"default steepness stored in the stats file (0, {MAX_K:g}]")
+    p.add_argument("--min-n", type=int, default=DEFAULT_MIN_N, help="warn for pairs with fewer rollouts")
+    p.add_argument("--eps", type=float, default=DEFAULT_EPS, help="warn for pairs whose IQR is below this floor")
     args = p.parse_args(argv)
+    if not (math.isfinite(args.k) and 0 < args.k <= MAX_K):
+        raise SystemExit(f"error: --k must be in (0, {MAX_K:g}], got {args.k:g}")
     try:
         refs = load_references(args.data)
         rollouts = load_rollouts(args.rollouts, refs)
+        grouped = asyncio.run(raw_rewards(rollouts, refs, _load_config(args.config)))
+        stats = compute_stats(grouped, args.k)
     except (CalibrationError, FileNotFoundError) as err:
         raise SystemExit(f"error: {err}") from None
-    grouped = asyncio.run(raw_rewards(rollouts, refs, _load_config(args.config)))
-    stats = compute_stats(grouped, args.k)
     stats.save(args.out)
     for source, task in sorted(grouped):
         s = stats.get(source, task)
         print(f"{source:14s} {task:4s} n={s.n:5d} p25={s.p25:.3f} p50={s.p50:.3f} p75={s.p75:.3f}")
+    for line in stats_warnings(stats, args.min_n, args.eps):
+        print(f"warning: {line}", file=sys.stderr)
     if args.plot:
         from reward_fns.stats_plot import plot_distributions
 
-        plot_distributions(grouped, stats, args.plot)
+        plot_distributions(grouped, stats, args.plot, eps=args.eps)
         print(f"plot: {args.plot}")
     print(f"stats: {args.out}")
     return stats

@@ -50,6 +50,7 @@ class NormalizationConfig:
     k: float | None = 2.0
     eps: float = 1e-3
     missing: str = "error"  # or "identity": raw reward where a pair has no stats
+    min_n: int = 20  # fewer rollouts behind a pair's quartiles log a warning at start-up
 
     def __post_init__(self) -> None:
         if self.missing not in ("error", "identity"):

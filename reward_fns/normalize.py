@@ -9,13 +9,18 @@ so r = 0.5 at the median for every dataset. Stats file (JSON), written by `Rewar
      "k": 2.0,                                  # optional default steepness (null = use 2.0)
      "stats": {"<data_source>": {"<task>": {"p25": 0.1, "p50": 0.3, "p75": 0.6, "n": 640}}}}
 
-Tasks are registry names (CVS, NAP, SA, STG, TAG, DVC, VS, RC); quantiles are finite with
-p25 <= p50 <= p75, and n (number of rollouts) is a non-negative integer.
+Validation (at load, in `reward_fns.calibrate` before writing, and in the normalizer):
+sources are registry names (`reward_fns.registry.SOURCES`; every unknown one is listed), tasks are
+registry names (CVS, NAP, SA, STG, TAG, DVC, VS, RC), 0 <= p25 <= p50 <= p75 <= 1 (raw rewards
+live in [0, 1]), n is an integer >= 1, and k is in (0, MAX_K]. Warnings (logged, naming the pair):
+n below `min_n`, and an IQR below `eps` (the normalizer then divides by eps, which makes the reward
+nearly a step function at p50).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -25,10 +30,16 @@ from typing import Any, Literal
 import numpy as np
 
 from reward_fns.atomic_io import write_json_atomic
+from reward_fns.registry import SOURCES
+
+logger = logging.getLogger(__name__)
 
 STATS_VERSION = 1
 TASK_NAMES: tuple[str, ...] = ("CVS", "NAP", "SA", "STG", "TAG", "DVC", "VS", "RC")
 _QUANTILES = ("p25", "p50", "p75")
+MAX_K = 20.0  # k = 20 already maps p50 +/- IQR/2 to 0.99995 / 0.00005; larger k is a step function
+DEFAULT_EPS = 1e-3
+DEFAULT_MIN_N = 20  # fewer rollouts per (source, task) give unreliable quartiles (a warning, not an error)
 
 
 class StatsError(ValueError):
@@ -63,6 +74,8 @@ def quantile_stats(values: Iterable[float]) -> dict[str, float | int]:
         raise ValueError("quantile_stats needs at least one value")
     if not np.all(np.isfinite(arr)):
         raise ValueError("quantile_stats got a non-finite value")
+    if arr.min() < 0.0 or arr.max() > 1.0:
+        raise ValueError(f"quantile_stats needs raw rewards in [0, 1], got [{arr.min():g}, {arr.max():g}]")
     p25, p50, p75 = np.percentile(arr, [25, 50, 75], method="linear")
     return {"p25": float(p25), "p50": float(p50), "p75": float(p75), "n": int(arr.size)}
 
@@ -76,18 +89,22 @@ class RewardStats:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "reward stats",
-                  task_names: Sequence[str] = TASK_NAMES) -> RewardStats:
+                  task_names: Sequence[str] = TASK_NAMES, sources: Sequence[str] = SOURCES) -> RewardStats:
         """Validate a parsed stats document; errors name `where`, the source, task and field."""
         if not isinstance(data, Mapping):
             raise StatsError(f"{where}: top level must be an object")
         if data.get("version") != STATS_VERSION:
             raise StatsError(f"{where}: field 'version' must be {STATS_VERSION}, got {data.get('version')!r}")
         k = data.get("k")
-        if k is not None and (not _is_number(k) or not math.isfinite(k) or k <= 0):
-            raise StatsError(f"{where}: field 'k' must be a positive number or null, got {k!r}")
+        if k is not None and not _valid_k(k):
+            raise StatsError(f"{where}: field 'k' must be a number in (0, {MAX_K:g}] or null, got {k!r}")
         raw = data.get("stats")
         if not isinstance(raw, Mapping):
             raise StatsError(f"{where}: field 'stats' must be an object {{source: {{task: {{...}}}}}}")
+        unknown = [str(source) for source in raw if source not in sources]
+        if unknown:
+            raise StatsError(f"{where}: field 'stats': unknown data_source(s) {unknown} "
+                             f"(known: {', '.join(sources)})")
         out: dict[str, dict[str, TaskStats]] = {}
         for source, tasks in raw.items():
             if not isinstance(tasks, Mapping):
@@ -99,7 +116,8 @@ class RewardStats:
         return cls(out, None if k is None else float(k))
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], task_names: Sequence[str] = TASK_NAMES) -> RewardStats:
+    def load(cls, path: str | os.PathLike[str], task_names: Sequence[str] = TASK_NAMES,
+             sources: Sequence[str] = SOURCES) -> RewardStats:
         """Read and validate a stats file."""
         where = os.fspath(path)
         try:
@@ -107,7 +125,7 @@ class RewardStats:
                 data = json.load(handle)
         except json.JSONDecodeError as exc:
             raise StatsError(f"{where}: not valid JSON: {exc}") from exc
-        return cls.from_dict(data, where, task_names)
+        return cls.from_dict(data, where, task_names, sources)
 
     def to_dict(self) -> dict[str, Any]:
         stats = {source: {task: {"p25": s.p25, "p50": s.p50, "p75": s.p75, "n": s.n}
@@ -116,8 +134,10 @@ class RewardStats:
         return {"version": STATS_VERSION, "k": self.k, "stats": stats}
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write atomically (temp file in the same folder, then os.replace)."""
-        write_json_atomic(path, self.to_dict())
+        """Validate as `load` would, then write atomically (temp file in the same folder, then os.replace)."""
+        data = self.to_dict()
+        RewardStats.from_dict(data, os.fspath(path))
+        write_json_atomic(path, data)
 
     def get(self, source: str, task: str) -> TaskStats | None:
         return self.stats.get(source, {}).get(task)
@@ -133,6 +153,25 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _valid_k(k: object) -> bool:
+    return _is_number(k) and math.isfinite(k) and 0 < k <= MAX_K  # type: ignore[operator]
+
+
+def stats_warnings(stats: RewardStats, min_n: int = DEFAULT_MIN_N, eps: float = DEFAULT_EPS) -> list[str]:
+    """One line per (source, task) with too few rollouts or an IQR that the eps floor replaces."""
+    out = []
+    for source, tasks in sorted(stats.stats.items()):
+        for task, s in sorted(tasks.items()):
+            if s.n < min_n:
+                out.append(f"({source}, {task}): quantiles from only n={s.n} rollout(s) (< min_n={min_n}); "
+                           "sample more responses for this pair")
+            if s.iqr < eps:
+                out.append(f"({source}, {task}): IQR {s.iqr:g} (p25={s.p25:g}, p75={s.p75:g}) is below "
+                           f"eps={eps:g}; the normalizer divides by eps, so the reward is nearly a step "
+                           "function at p50")
+    return out
+
+
 def _task_stats(entry: object, where: str, task: str, task_names: Sequence[str]) -> TaskStats:
     if task not in task_names:
         raise StatsError(f"{where}: unknown task (known: {', '.join(task_names)})")
@@ -141,12 +180,18 @@ def _task_stats(entry: object, where: str, task: str, task_names: Sequence[str])
     for name in (*_QUANTILES, "n"):
         if name not in entry:
             raise StatsError(f"{where}: field '{name}' is missing")
+    unknown = sorted(set(entry) - {*_QUANTILES, "n"})
+    if unknown:
+        raise StatsError(f"{where}: unknown field(s) {unknown} (known: p25, p50, p75, n)")
     for name in _QUANTILES:
         if not _is_number(entry[name]) or not math.isfinite(entry[name]):
             raise StatsError(f"{where}: field '{name}' must be a finite number, got {entry[name]!r}")
+        if not 0.0 <= entry[name] <= 1.0:
+            raise StatsError(f"{where}: field '{name}' must be within [0, 1] (raw rewards are), "
+                             f"got {entry[name]!r}")
     n = entry["n"]
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise StatsError(f"{where}: field 'n' must be a non-negative integer, got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise StatsError(f"{where}: field 'n' must be an integer >= 1 (the number of rollouts), got {n!r}")
     stats = TaskStats(float(entry["p25"]), float(entry["p50"]), float(entry["p75"]), n)
     if not stats.p25 <= stats.p50 <= stats.p75:
         raise StatsError(f"{where}: fields must satisfy p25 <= p50 <= p75, got {stats.p25}, {stats.p50}, "
@@ -165,17 +210,22 @@ def logistic(z: float) -> float:
 class LogisticNormalizer:
     """Maps raw rewards to (0, 1) per (source, task); `missing` says what to do without stats."""
 
-    def __init__(self, stats: RewardStats, k: float | None = 2.0, eps: float = 1e-3,
-                 missing: Literal["error", "identity"] = "error"):
+    def __init__(self, stats: RewardStats, k: float | None = 2.0, eps: float = DEFAULT_EPS,
+                 missing: Literal["error", "identity"] = "error", min_n: int = DEFAULT_MIN_N):
         k = stats.k if k is None else k
-        k = 2.0 if k is None else float(k)
-        if not (math.isfinite(k) and k > 0):
-            raise ValueError(f"k must be a positive number, got {k}")
-        if not (math.isfinite(eps) and eps > 0):
-            raise ValueError(f"eps must be a positive number, got {eps}")
+        k = 2.0 if k is None else k
+        if not _valid_k(k):
+            raise ValueError(f"k must be a number in (0, {MAX_K:g}], got {k!r}")
+        if not (_is_number(eps) and math.isfinite(eps) and 0 < eps <= 1):
+            raise ValueError(f"eps must be a number in (0, 1], got {eps!r}")
         if missing not in ("error", "identity"):
             raise ValueError(f"missing must be 'error' or 'identity', got {missing!r}")
-        self.stats, self.k, self.eps, self.missing = stats, k, float(eps), missing
+        if isinstance(min_n, bool) or not isinstance(min_n, int) or min_n < 1:
+            raise ValueError(f"min_n must be an integer >= 1, got {min_n!r}")
+        self.stats, self.k, self.eps, self.missing = stats, float(k), float(eps), missing
+        self.warnings = stats_warnings(stats, min_n, self.eps)
+        for line in self.warnings:
+            logger.warning("reward stats: %s", line)
 
     def missing_pairs(self, pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
         """The (source, task) pairs, in first-seen order, that have no stats."""

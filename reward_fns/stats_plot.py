@@ -7,11 +7,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from reward_fns.atomic_io import atomic_path
-from reward_fns.normalize import RewardStats
+from reward_fns.normalize import DEFAULT_EPS, RewardStats
 
 
 def plot_distributions(grouped: Mapping[tuple[str, str], Sequence[float]], stats: RewardStats,
-                       out: str | Path, columns: int = 4) -> None:
+                       out: str | Path, columns: int = 4, eps: float = DEFAULT_EPS) -> None:
+    """Histogram per pair; a pair whose IQR falls below `eps` gets a red title (step-like reward)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -27,7 +28,9 @@ def plot_distributions(grouped: Mapping[tuple[str, str], Sequence[float]], stats
             ax.axvspan(s.p25, s.p75, color="#DD8452", alpha=0.25, label=f"IQR {s.iqr:.2f}")
             ax.axvline(s.p50, color="#C44E52", linewidth=2, label=f"median {s.p50:.2f}")
             ax.legend(fontsize=7, loc="upper right")
-        ax.set_title(f"{source} · {task} (n={len(grouped[(source, task)])})", fontsize=9)
+        flat = s is not None and s.iqr < eps
+        ax.set_title(f"{source} · {task} (n={len(grouped[(source, task)])})" + (" IQR<eps" if flat else ""),
+                     fontsize=9, color="#C44E52" if flat else "black")
         ax.set_xlim(0, 1)
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(pairs):]:

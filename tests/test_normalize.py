@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reward_fns.normalize import (
+    MAX_K,
     TASK_NAMES,
     LogisticNormalizer,
     MissingStatsError,
@@ -20,6 +22,7 @@ from reward_fns.normalize import (
     TaskStats,
     logistic,
     quantile_stats,
+    stats_warnings,
 )
 
 
@@ -129,9 +132,20 @@ GOOD = {"p25": 0.1, "p50": 0.2, "p75": 0.3, "n": 10}
     ({"CoPESD": {"STG": {**GOOD, "p50": "x"}}}, "source 'CoPESD' task 'STG': field 'p50' must be a finite"),
     ({"CoPESD": {"STG": {k: v for k, v in GOOD.items() if k != "p75"}}}, "task 'STG': field 'p75' is missing"),
     ({"CoPESD": {"STG": {**GOOD, "p25": 0.5}}}, "p25 <= p50 <= p75"),
-    ({"CoPESD": {"STG": {**GOOD, "n": -1}}}, "field 'n' must be a non-negative integer"),
+    ({"CoPESD": {"STG": {**GOOD, "n": -1}}}, "field 'n' must be an integer >= 1"),
     ({"CoPESD": {"STGX": GOOD}}, "task 'STGX': unknown task"),
     ({"CoPESD": [1, 2]}, "source 'CoPESD': must be an object"),
+    # issue 11 item 5: each of these passed start-up before
+    ({"CoPESD": {"STG": {**GOOD, "p75": 1.5}}}, r"field 'p75' must be within \[0, 1\]"),
+    ({"CoPESD": {"STG": {**GOOD, "p25": -0.1}}}, r"field 'p25' must be within \[0, 1\]"),
+    ({"CoPESD": {"STG": {**GOOD, "p25": 2.0, "p50": 3.0, "p75": 4.0}}}, r"field 'p25' must be within \[0, 1\]"),
+    ({"CoPESD": {"STG": {**GOOD, "n": 0}}}, "field 'n' must be an integer >= 1"),
+    ({"CoPESD": {"STG": {**GOOD, "n": 10.0}}}, "field 'n' must be an integer >= 1"),
+    ({"CoPESD": {"STG": {**GOOD, "n": True}}}, "field 'n' must be an integer >= 1"),
+    ({"CoPESD": {"STG": {**GOOD, "p50": True}}}, "field 'p50' must be a finite number"),
+    ({"CoPESD": {"STG": {**GOOD, "iqr": 0.2}}}, r"unknown field\(s\) \['iqr'\]"),
+    ({"CoPESD": {"STG": GOOD}, "Cholec80CVS": {"CVS": GOOD}, "MyHospital": {"TAG": GOOD}},
+     r"unknown data_source\(s\) \['Cholec80CVS', 'MyHospital'\]"),
 ])
 def test_validation_errors_name_source_task_field(tmp_path: Path, stats: object, message: str) -> None:
     path = write(tmp_path, {"version": 1, "k": 2.0, "stats": stats})
@@ -143,14 +157,57 @@ def test_validation_errors_name_source_task_field(tmp_path: Path, stats: object,
 def test_file_level_errors(tmp_path: Path) -> None:
     with pytest.raises(StatsError, match="'version' must be 1"):
         RewardStats.load(write(tmp_path, {"version": 2, "stats": {}}))
-    with pytest.raises(StatsError, match="'k' must be a positive number"):
-        RewardStats.load(write(tmp_path, {"version": 1, "k": -1, "stats": {}}))
+    for k in (-1, 0, 1e308, MAX_K * 1.01, True, "2"):
+        with pytest.raises(StatsError, match=r"'k' must be a number in \(0, 20\] or null"):
+            RewardStats.load(write(tmp_path, {"version": 1, "k": k, "stats": {}}))
+    assert RewardStats.load(write(tmp_path, {"version": 1, "k": MAX_K, "stats": {}})).k == MAX_K
     with pytest.raises(StatsError, match="not valid JSON"):
         (tmp_path / "bad.json").write_text("{")
         RewardStats.load(tmp_path / "bad.json")
 
 
+def test_unknown_sources_can_be_allowed_explicitly(tmp_path: Path) -> None:
+    path = write(tmp_path, {"version": 1, "stats": {"MyHospital": {"TAG": GOOD}}})
+    assert RewardStats.load(path, sources=("MyHospital",)).get("MyHospital", "TAG") == TaskStats(0.1, 0.2, 0.3, 10)
+
+
+def test_save_refuses_what_load_would_refuse(tmp_path: Path) -> None:
+    stats = make_stats()
+    stats.k = 1e308
+    with pytest.raises(StatsError, match="'k' must be a number"):
+        stats.save(tmp_path / "s.json")
+    assert not (tmp_path / "s.json").exists()
+    with pytest.raises(ValueError, match=r"raw rewards in \[0, 1\]"):
+        RewardStats().set("AVOS", "TAG", [0.2, 1.5])
+
+
+def test_small_n_and_zero_iqr_warn_naming_the_pair(caplog: pytest.LogCaptureFixture) -> None:
+    stats = RewardStats()
+    stats.set("AVOS", "VS", [0.5])  # n = 1, IQR 0
+    stats.set("CoPESD", "STG", [i / 40 for i in range(40)])  # healthy
+    with caplog.at_level(logging.WARNING, logger="reward_fns.normalize"):
+        norm = LogisticNormalizer(stats, eps=0.01, min_n=20)
+    assert len(norm.warnings) == 2 and all(line.startswith("(AVOS, VS)") for line in norm.warnings)
+    assert "n=1 rollout(s) (< min_n=20)" in norm.warnings[0]
+    assert "IQR 0 (p25=0.5, p75=0.5) is below eps=0.01" in norm.warnings[1]
+    assert [r.getMessage() for r in caplog.records] == [f"reward stats: {w}" for w in norm.warnings]
+    assert stats_warnings(stats, min_n=1, eps=0.01) == norm.warnings[1:]
+    assert len(stats_warnings(stats, min_n=1, eps=1e-12)) == 1  # IQR 0 is below any positive eps
+    assert stats_warnings(stats, min_n=1, eps=0.0) == []
+    assert stats_warnings(stats, min_n=40, eps=0.01)[-1].startswith("(AVOS, VS)")
+    # the eps floor, not a division by zero, is what the normalizer uses
+    assert norm.normalize("AVOS", "VS", 0.51) == pytest.approx(logistic(2.0 * 0.01 / 0.01))
+
+
 def test_settings_are_validated() -> None:
+    for k in (0, -1.0, math.inf, math.nan, 1e308, MAX_K + 1):
+        with pytest.raises(ValueError, match=r"k must be a number in \(0, 20\]"):
+            LogisticNormalizer(RewardStats(), k=k)
+    for eps in (0, -1e-3, math.nan, 2.0):
+        with pytest.raises(ValueError, match="eps must be"):
+            LogisticNormalizer(RewardStats(), eps=eps)
+    with pytest.raises(ValueError, match="min_n must be"):
+        LogisticNormalizer(RewardStats(), min_n=0)
     with pytest.raises(ValueError, match="k must be"):
         LogisticNormalizer(RewardStats(), k=0)
     with pytest.raises(ValueError, match="missing must be"):
