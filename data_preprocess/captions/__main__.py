@@ -1,0 +1,3 @@
+from data_preprocess.captions.cli import main
+
+main()
