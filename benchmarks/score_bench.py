@@ -101,7 +101,7 @@ def main() -> None:
     args = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from evaluation import score as score_cli
-    from reward_fns.similarity import shared_embedder
+    from reward_fns.similarity import Embedder
 
     gt, preds = synthesize(args.records, args.seed)
     with tempfile.TemporaryDirectory() as tmp:
@@ -109,7 +109,7 @@ def main() -> None:
         gt_path.write_text(json.dumps(gt))
         pred_path.write_text(json.dumps(preds))
         t0 = time.perf_counter()
-        shared_embedder()
+        Embedder().encode(["warm-up"])
         load = time.perf_counter() - t0
         t0 = time.perf_counter()
         score_cli.run(["--gt", str(gt_path), "--pred", str(pred_path), "--out", str(Path(tmp, "m.json"))])

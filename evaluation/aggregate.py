@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from reward_fns.registry import SampleResult
+from reward_fns.registry import SampleResult, all_tasks
 
 
 @dataclass(frozen=True)
@@ -66,64 +66,52 @@ def _mean_caption(samples: Sequence[ScoredSample]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def _dvc_f1_source(samples: Sequence[ScoredSample]) -> float:
-    return _mean_score(samples, "f1") or 0.0
+PerSourceRule = Callable[[Sequence[ScoredSample], str], float | None]
+OverallRule = Callable[[PerSourceRule, Mapping[str, list[ScoredSample]], str], float | None]
+
+PER_SOURCE: dict[str, PerSourceRule] = {  # `Column.rule`: one source's value from its samples
+    "component_accuracy": lambda samples, key: _component_accuracy(samples),
+    "all_checks": lambda samples, key: _pooled_checks(samples),
+    "mean_score": _mean_score,
+    "mean_score_or_zero": lambda samples, key: _mean_score(samples, key) or 0.0,
+    "mean_caption": lambda samples, key: _mean_caption(samples),
+}
 
 
-def _dvc_f1_weighted(per_source: Mapping[str, list[ScoredSample]]) -> float | None:
-    total = sum(len(v) for v in per_source.values())
+def _pooled(rule: PerSourceRule, groups: Mapping[str, list[ScoredSample]], key: str) -> float | None:
+    return rule([s for v in groups.values() for s in v], key)
+
+
+def _source_mean(rule: PerSourceRule, groups: Mapping[str, list[ScoredSample]], key: str) -> float | None:
+    return _mean_over_sources({src: rule(v, key) for src, v in groups.items()})
+
+
+def _record_weighted(rule: PerSourceRule, groups: Mapping[str, list[ScoredSample]], key: str) -> float | None:
+    """Per-source values weighted by each source's record count (a missing value counts as 0)."""
+    total = sum(len(v) for v in groups.values())
     if not total:
         return None
-    return sum(_dvc_f1_source(v) * len(v) for v in per_source.values()) / total
+    return sum((rule(v, key) or 0.0) * len(v) for v in groups.values()) / total
 
 
-@dataclass(frozen=True)
-class Column:
-    """A benchmark column: its task, a per-source value and the overall aggregation."""
-
-    key: str
-    task: str
-    per_source: Callable[[Sequence[ScoredSample]], float | None]
-    overall: Callable[[Mapping[str, list[ScoredSample]]], float | None]
-
-
-def _pooled(fn: Callable[[Sequence[ScoredSample]], float | None]):
-    return lambda groups: fn([s for v in groups.values() for s in v])
-
-
-def _source_mean(fn: Callable[[Sequence[ScoredSample]], float | None]):
-    return lambda groups: _mean_over_sources({src: fn(v) for src, v in groups.items()})
-
-
-def _score(key: str) -> Callable[[Sequence[ScoredSample]], float | None]:
-    return lambda samples: _mean_score(samples, key)
-
-
-# Paper column order (spec section 4).
-COLUMNS: tuple[Column, ...] = (
-    Column("cvs_acc", "CVS", _component_accuracy, _source_mean(_component_accuracy)),
-    Column("nap_acc", "NAP", _pooled_checks, _pooled(_pooled_checks)),
-    Column("sa_acc", "SA", _component_accuracy, _source_mean(_component_accuracy)),
-    Column("stg_miou", "STG", _score("miou"), _pooled(_score("miou"))),
-    Column("tag_miou_03", "TAG", _score("miou@0.3"), _pooled(_score("miou@0.3"))),
-    Column("tag_miou_05", "TAG", _score("miou@0.5"), _pooled(_score("miou@0.5"))),
-    Column("dvc_llm", "DVC", _mean_caption, _pooled(_mean_caption)),
-    Column("dvc_f1", "DVC", _dvc_f1_source, _dvc_f1_weighted),
-    Column("vs_llm", "VS", _mean_caption, _pooled(_mean_caption)),
-    Column("rc_llm", "RC", _mean_caption, _pooled(_mean_caption)),
-)
-CAPTION_COLUMNS = ("dvc_llm", "vs_llm", "rc_llm")
+OVERALL: dict[str, OverallRule] = {  # `Column.overall`: the column's value over all sources
+    "pooled": _pooled,
+    "source_mean": _source_mean,
+    "record_weighted": _record_weighted,
+}
 
 
 def aggregate(samples: Sequence[ScoredSample]) -> tuple[dict[str, float | None], dict[str, dict[str, float]]]:
-    """(overall columns, per-source columns) for the scored samples."""
+    """(overall columns, per-source columns) for the scored samples, columns in the paper's order."""
     overall: dict[str, float | None] = {}
     per_source: dict[str, dict[str, float]] = defaultdict(dict)
-    for column in COLUMNS:
-        groups = _by_source(samples, column.task)
-        overall[column.key] = column.overall(groups) if groups else None
-        for source, group in groups.items():
-            value = column.per_source(group)
-            if value is not None:
-                per_source[source][column.key] = value
+    for task in all_tasks().values():
+        groups = _by_source(samples, task.name)
+        for column in task.columns:
+            rule = PER_SOURCE[column.rule]
+            overall[column.key] = OVERALL[column.overall](rule, groups, column.score) if groups else None
+            for source, group in groups.items():
+                value = rule(group, column.score)
+                if value is not None:
+                    per_source[source][column.key] = value
     return overall, {k: per_source[k] for k in sorted(per_source)}

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from reward_fns.registry import CaptionPair
+from reward_fns.similarity import SimilarityService
 
 
 class CaptionBackend(Protocol):
@@ -22,14 +23,13 @@ class SimilarityBackend:
 
     scale = "cosine_0_1"
 
-    def __init__(self, embedder: Any):
-        self._embedder = embedder
+    def __init__(self, similarity: SimilarityService):
+        self._similarity = similarity
 
     def score_pairs(self, pairs: Sequence[CaptionPair]) -> list[float | None]:
         if not pairs:
             return []
-        sims = self._embedder.cosine([p.prediction for p in pairs], [p.reference for p in pairs])
-        return [float(s) for s in sims]
+        return list(asyncio.run(self._similarity.cosines([(p.prediction, p.reference) for p in pairs])))
 
 
 class JudgeNotConfigured(RuntimeError):
@@ -47,10 +47,8 @@ def register_backend(name: str) -> Callable[[Callable[..., CaptionBackend]], Cal
 
 
 @register_backend("similarity")
-def _similarity(judge_config: str | None = None) -> CaptionBackend:
-    from reward_fns.similarity import shared_embedder
-
-    return SimilarityBackend(shared_embedder())
+def _similarity(judge_config: str | None = None, similarity: SimilarityService | None = None) -> CaptionBackend:
+    return SimilarityBackend(similarity or SimilarityService())
 
 
 class JudgeBackend:
@@ -86,7 +84,7 @@ def load_judge_config(path: str) -> dict[str, Any]:
 
 
 @register_backend("openai")
-def _openai(judge_config: str | None = None) -> CaptionBackend:
+def _openai(judge_config: str | None = None, similarity: SimilarityService | None = None) -> CaptionBackend:
     from reward_fns.judge.client import JudgeConfig, MedicalJudge
 
     if not judge_config:
@@ -98,10 +96,11 @@ def _openai(judge_config: str | None = None) -> CaptionBackend:
     return JudgeBackend(MedicalJudge(config))
 
 
-def make_backend(name: str, judge_config: str | None = None) -> CaptionBackend | None:
-    """The caption backend for `--judge NAME` (None for 'none')."""
+def make_backend(name: str, judge_config: str | None = None,
+                 similarity: SimilarityService | None = None) -> CaptionBackend | None:
+    """The caption backend for `--judge NAME` (None for 'none'); `similarity` is the CLI's one service."""
     if name == "none":
         return None
     if name not in BACKENDS:
         raise ValueError(f"unknown judge {name!r}; choose none, {', '.join(sorted(BACKENDS))}")
-    return BACKENDS[name](judge_config)
+    return BACKENDS[name](judge_config, similarity=similarity)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from evaluation.aggregate import CAPTION_COLUMNS, COLUMNS
-from evaluation.report import HEADERS, PAPER_ROWS
+from evaluation.report import paper_rows
 from reward_fns.atomic_io import atomic_path
+from reward_fns.registry import all_columns
 
 
 def plot_comparison(rows: Mapping[str, Mapping[str, float | None]], out: str | Path,
@@ -18,20 +18,20 @@ def plot_comparison(rows: Mapping[str, Mapping[str, float | None]], out: str | P
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    named = {**(PAPER_ROWS if include_paper else {}), **rows}
-    keys = [c.key for c in COLUMNS]
+    named = {**(paper_rows() if include_paper else {}), **rows}
+    columns = all_columns()
     width = 0.8 / len(named)
     fig, ax = plt.subplots(figsize=(12, 4.2))
     for n, (name, values) in enumerate(named.items()):
         xs, heights = [], []
-        for i, key in enumerate(keys):
-            value = values.get(key)
+        for i, column in enumerate(columns):
+            value = values.get(column.key)
             if value is not None:
                 xs.append(i + (n - (len(named) - 1) / 2) * width)
-                heights.append(value / 5 if key in CAPTION_COLUMNS else value)
+                heights.append(value / 5 if column.judged else value)
         ax.bar(xs, heights, width, label=name)
-    ax.set_xticks(range(len(keys)))
-    ax.set_xticklabels([HEADERS[k] + (" /5" if k in CAPTION_COLUMNS else "") for k in keys],
+    ax.set_xticks(range(len(columns)))
+    ax.set_xticklabels([c.header + (" /5" if c.judged else "") for c in columns],
                        rotation=20, fontsize=8)
     ax.set_ylim(0, 1)
     ax.set_ylabel("score (judge columns / 5)")

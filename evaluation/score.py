@@ -16,6 +16,7 @@ from evaluation.report import markdown_table, similarity_note
 from evaluation.scorer import ScoreReport, build_references, score
 from reward_fns.atomic_io import write_json_atomic
 from reward_fns.reference import RecordError
+from reward_fns.similarity import SimilarityService
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,9 +41,9 @@ def run(argv: list[str] | None = None) -> ScoreReport:
     try:
         refs = build_references(gt, where=args.gt)
         texts = JOINS[args.join](gt, preds)
-        captions = make_backend(args.judge, args.judge_config)
-        snapper = _snapper() if any(r.qa_type == "next_action" for r in refs) else None
-        report = score(refs, texts, strict=args.strict, captions=captions, snapper=snapper)
+        similarity = SimilarityService()
+        captions = make_backend(args.judge, args.judge_config, similarity)
+        report = score(refs, texts, strict=args.strict, captions=captions, similarity=similarity)
     except (JoinError, RecordError, JudgeNotConfigured) as err:
         raise SystemExit(f"error: {err}") from None
     report.settings = {"gt": args.gt, "pred": args.pred, "judge": args.judge, "join": args.join,
@@ -54,13 +55,6 @@ def run(argv: list[str] | None = None) -> ScoreReport:
     if note:
         print(note)
     return report
-
-
-def _snapper():
-    from reward_fns.nap_snap import BatchedSnapper
-    from reward_fns.similarity import shared_embedder
-
-    return BatchedSnapper(shared_embedder())
 
 
 def main() -> None:

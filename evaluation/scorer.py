@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from evaluation.aggregate import CAPTION_COLUMNS, ScoredSample, aggregate
+from evaluation.aggregate import ScoredSample, aggregate
 from evaluation.captions import CaptionBackend
 from reward_fns.reference import RecordError, Reference, reference_from_record
-from reward_fns.registry import CaptionPair, Parsed, Task, task_for_qa_type
+from reward_fns.registry import CaptionPair, Parsed, Task, all_columns, task_for_qa_type
+from reward_fns.similarity import SimilarityService
 from reward_fns.tasks import nap
 from reward_fns.tasks.common import group_mean
 
@@ -61,37 +63,33 @@ def score(
     predictions: Sequence[str],
     strict: bool = False,
     captions: CaptionBackend | None = None,
-    snapper: nap.Snapper | None = None,
+    similarity: SimilarityService | None = None,
 ) -> ScoreReport:
-    """Evaluate every record; `predictions[i]` answers `refs[i]` (see `build_references`)."""
+    """Evaluate every record; `predictions[i]` answers `refs[i]` (see `build_references`).
+
+    `similarity` snaps off-list NAP answers (a fresh service, loading MiniLM lazily, when None).
+    """
     tasks = [task_for_qa_type(ref.qa_type) for ref in refs]
-    parsed: list[Parsed] = [t.parse(p) for t, p in zip(tasks, predictions, strict=True)]
-    if snapper is not None and hasattr(snapper, "prefetch"):
-        snapper.prefetch(p.value or "" for t, p in zip(tasks, parsed, strict=True) if t.name == "NAP")
-    nap.set_snapper(snapper)
-    try:
-        results = [t.evaluate(p, r, strict) for t, p, r in zip(tasks, parsed, refs, strict=True)]
-    finally:
-        nap.set_snapper(None)
+    parsed = [t.parse(p) for t, p in zip(tasks, predictions, strict=True)]
+    parsed = asyncio.run(_resolve(tasks, parsed, refs, similarity or SimilarityService()))
+    results = [t.evaluate(p, r, strict) for t, p, r in zip(tasks, parsed, refs, strict=True)]
     caption_scores = _score_captions(tasks, parsed, refs, captions)
     samples = [
         ScoredSample(i, t.name, r.data_source, res, p.ok, caption_scores.get(i))
         for i, (t, p, r, res) in enumerate(zip(tasks, parsed, refs, results, strict=True))
     ]
     columns, per_source = aggregate(samples)
-    if captions is None:
-        columns.update(dict.fromkeys(CAPTION_COLUMNS))
-        for values in per_source.values():
-            for key in CAPTION_COLUMNS:
-                values.pop(key, None)
-    elif captions.scale != "judge_1_5":  # similarity is reported on its own scale, never as *_llm
-        for key in CAPTION_COLUMNS:
-            columns[key.replace("_llm", "_sim")] = columns.pop(key)
-            for values in per_source.values():
-                if key in values:
-                    values[key.replace("_llm", "_sim")] = values.pop(key)
-        columns.update(dict.fromkeys(CAPTION_COLUMNS))
+    _name_caption_columns(columns, per_source, captions.scale if captions else None)
     return ScoreReport(columns, per_source, _counts(samples), captions.scale if captions else None)
+
+
+async def _resolve(tasks: Sequence[Task], parsed: Sequence[Parsed], refs: Sequence[Reference],
+                   similarity: SimilarityService) -> list[Parsed]:
+    """Run every task's async resolve step (NAP snapping) concurrently, so the service batches them."""
+    async def one(task: Task, p: Parsed, ref: Reference) -> Parsed:
+        return await task.resolve(p, ref, similarity) if task.resolve is not None else p
+
+    return list(await asyncio.gather(*(one(t, p, r) for t, p, r in zip(tasks, parsed, refs, strict=True))))
 
 
 def _score_captions(
@@ -111,6 +109,22 @@ def _score_captions(
             out[i] = _caption_score(pairs, scores[at: at + len(pairs)])
         at += len(pairs)
     return out
+
+
+def _name_caption_columns(columns: dict[str, float | None], per_source: dict[str, dict[str, float]],
+                          scale: str | None) -> None:
+    """Judged columns stay `*_llm` with a 1-5 judge; with similarity they move to `*_sim` (`*_llm` null);
+    without captions they are null."""
+    if scale == "judge_1_5":
+        return
+    for column in (c for c in all_columns() if c.judged):
+        if scale is not None:
+            columns[column.similarity_key] = columns[column.key]
+        columns[column.key] = None
+        for values in per_source.values():
+            value = values.pop(column.key, None)
+            if value is not None and scale is not None:
+                values[column.similarity_key] = value
 
 
 def _counts(samples: Sequence[ScoredSample]) -> dict[str, dict[str, int]]:

@@ -8,13 +8,10 @@ from reward_fns.caption_reward import CaptionScorer
 from reward_fns.config import MedGRPORewardConfig, RewardConfigError
 from reward_fns.judge.cache import JudgeCache
 from reward_fns.judge.client import MedicalJudge
-from reward_fns.nap_snap import BatchedSnapper
 from reward_fns.normalize import LogisticNormalizer, RewardStats
 from reward_fns.registry import SOURCES, get_task
 from reward_fns.scoring import RewardScorer
-from reward_fns.similarity import shared_embedder
-from reward_fns.similarity_batcher import SimilarityBatcher
-from reward_fns.tasks import nap
+from reward_fns.similarity import Embedder, SimilarityService
 
 
 def build_normalizer(config: MedGRPORewardConfig) -> LogisticNormalizer | None:
@@ -34,14 +31,18 @@ def build_judge(config: MedGRPORewardConfig) -> MedicalJudge | None:
 
 
 def build_scorer(config: MedGRPORewardConfig, with_captions: bool = True) -> RewardScorer:
-    """The RewardScorer; also installs the memoising NAP snapper on the shared embedder."""
-    embedder = shared_embedder(config.similarity.model_path)
-    nap.set_snapper(BatchedSnapper(embedder))
+    """The RewardScorer with ONE similarity service shared by NAP snapping and the caption scorer."""
+    similarity = build_similarity(config)
     captions = None
     if with_captions:
-        batcher = SimilarityBatcher(embedder, config.similarity.max_batch, config.similarity.max_wait_ms)
-        captions = CaptionScorer(build_judge(config), batcher, config.similarity.model_path or "all-MiniLM-L6-v2")
-    return RewardScorer(dict(config.tasks), build_normalizer(config), captions)
+        captions = CaptionScorer(build_judge(config), similarity, config.similarity.model_path or "all-MiniLM-L6-v2")
+    return RewardScorer(dict(config.tasks), build_normalizer(config), captions, similarity)
+
+
+def build_similarity(config: MedGRPORewardConfig) -> SimilarityService:
+    """The similarity service (MiniLM loads lazily, on the first text it has to embed)."""
+    settings = config.similarity
+    return SimilarityService(Embedder(settings.model_path), settings.max_batch, settings.max_wait_ms)
 
 
 def check_pairs(pairs: Iterable[tuple[str, str]], normalizer: LogisticNormalizer | None) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from reward_fns.judge.cache import cache_key
 from reward_fns.judge.client import JudgeResult, MedicalJudge
-from reward_fns.similarity_batcher import SimilarityBatcher
+from reward_fns.similarity import SimilarityService
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def combine(judge_score: float | None, cosine: float) -> float:
 class CaptionScorer:
     """Scores a predicted caption against its reference with the judge and MiniLM similarity."""
 
-    def __init__(self, judge: MedicalJudge | None, similarity: SimilarityBatcher, similarity_model: str = "minilm"):
+    def __init__(self, judge: MedicalJudge | None, similarity: SimilarityService, similarity_model: str = "minilm"):
         self.judge = judge
         self.similarity = similarity
         self.similarity_model = similarity_model

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from reward_fns.judge.client import JudgeConfig
-from reward_fns.normalize import TASK_NAMES
+from reward_fns.registry import TASK_NAMES
 
 
 class RewardConfigError(ValueError):

@@ -30,12 +30,11 @@ from typing import Any, Literal
 import numpy as np
 
 from reward_fns.atomic_io import write_json_atomic
-from reward_fns.registry import SOURCES
+from reward_fns.registry import SOURCES, TASK_NAMES
 
 logger = logging.getLogger(__name__)
 
 STATS_VERSION = 1
-TASK_NAMES: tuple[str, ...] = ("CVS", "NAP", "SA", "STG", "TAG", "DVC", "VS", "RC")
 _QUANTILES = ("p25", "p50", "p75")
 MAX_K = 20.0  # k = 20 already maps p50 +/- IQR/2 to 0.99995 / 0.00005; larger k is a step function
 DEFAULT_EPS = 1e-3

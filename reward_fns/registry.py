@@ -1,19 +1,38 @@
-"""The task registry: each MedVidBench task declared once, shared by rewards and the benchmark scorer."""
+"""The task registry: each MedVidBench task declared once, shared by rewards and the benchmark scorer.
+
+Everything a task means lives in its `Task` declaration: how to parse an answer, the leaderboard's
+per-sample rule, the raw reward, the caption pairs to judge, whether a ground truth can give a reward,
+and the benchmark columns it feeds (header, aggregation, paper rows, `_llm`/`_sim` naming).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from reward_fns.reference import Reference
 
+if TYPE_CHECKING:
+    from reward_fns.similarity import SimilarityService
+
+T = TypeVar("T")
+
+TASK_NAMES: tuple[str, ...] = ("CVS", "NAP", "SA", "STG", "TAG", "DVC", "VS", "RC")
+"""Every task, in the paper's column order (also the `task_id` of the reward log)."""
+SOURCES: tuple[str, ...] = (
+    "AVOS", "CholecT50", "CholecTrack20", "Cholec80-CVS", "CoPESD", "EgoSurgery", "JIGSAWS", "NurViD",
+)
+"""Every MedVidBench `data_source` (its index is the `source_id` of the reward log)."""
+PAPER_MODELS: tuple[str, ...] = ("paper SFT", "paper MedGRPO")
+"""The published Qwen2.5-VL-7B rows; `Column.paper` holds one value per model, in this order."""
+
 
 @dataclass(frozen=True)
-class Parsed:
+class Parsed(Generic[T]):
     """A parser's output: the value read from the answer, or an empty value with the reason."""
 
-    value: Any
+    value: T
     ok: bool
     reason: str = ""
 
@@ -42,14 +61,46 @@ class SampleResult:
 
 
 @dataclass(frozen=True)
+class Column:
+    """One benchmark column.
+
+    `rule` names the per-source aggregation and `overall` the aggregation over sources (both looked up
+    in `evaluation.aggregate`); `score` is the `SampleResult.scores` key the rule reads. A `judged`
+    column is reported as `<stem>_llm` with a 1-5 judge and as `<stem>_sim` with MiniLM similarity.
+    """
+
+    key: str
+    header: str
+    rule: str
+    overall: str
+    paper: tuple[float, float]
+    score: str = ""
+    judged: bool = False
+
+    @property
+    def similarity_key(self) -> str:
+        """The key used when a judged column is filled by MiniLM similarity (0-1)."""
+        return self.key.replace("_llm", "_sim") if self.judged else self.key
+
+
+GroundTruthCheck = Callable[[Reference], "str | None"]
+Resolver = Callable[[Parsed, Reference, "SimilarityService"], Awaitable[Parsed]]
+
+
+@dataclass(frozen=True)
 class Task:
     """One MedVidBench task.
 
     - `parse(text)` never raises;
+    - `resolve(parsed, ref, similarity)`, when set, is an async step that needs the similarity
+      service (NAP snapping) and must run before `evaluate` / `reward`;
     - `evaluate(parsed, ref, strict)` gives the leaderboard's per-sample result (rule part);
     - `caption_pairs(parsed, ref)` lists what an LLM judge / similarity must score (captions only);
     - `reward(parsed, ref, caption_scores)` is the raw reward in [0, 1], where `caption_scores`
-      holds one caption reward in [0, 1] per caption pair, in the same order.
+      holds one caption reward in [0, 1] per caption pair, in the same order;
+    - `gt_problem(ref)` says why a ground truth cannot give a reward (None: it can); unset, the
+      reference answer is scored as if the model wrote it (see `reward_rejection`);
+    - `columns` are the benchmark columns the task feeds, in the paper's order.
     """
 
     name: str
@@ -58,7 +109,21 @@ class Task:
     evaluate: Callable[[Parsed, Reference, bool], SampleResult]
     reward: Callable[[Parsed, Reference, Sequence[float]], float]
     caption_pairs: Callable[[Parsed, Reference], list[CaptionPair]] = lambda parsed, ref: []
-    options: Mapping[str, Any] = field(default_factory=dict)
+    resolve: Resolver | None = None
+    gt_problem: GroundTruthCheck | None = None
+    columns: tuple[Column, ...] = ()
+
+    def reward_rejection(self, ref: Reference) -> str | None:
+        """Why this ground truth cannot give an RL reward (None: it can); raises on a malformed one."""
+        if self.gt_problem is not None:
+            return self.gt_problem(ref)
+        parsed = self.parse(ref.answer)
+        result = self.evaluate(parsed, ref, False)
+        if not result.counted:
+            return result.reason or "left out by the leaderboard rules"
+        if self.reward(parsed, ref, [1.0] * len(self.caption_pairs(parsed, ref))) > 0:
+            return None
+        return f"the reference answer earns no {self.name} reward" + (f" ({parsed.reason})" if parsed.reason else "")
 
 
 _TASKS: dict[str, Task] = {}
@@ -66,7 +131,9 @@ _BY_QA_TYPE: dict[str, Task] = {}
 
 
 def register_task(task: Task) -> Task:
-    """Add a task; a name or qa_type declared twice is a programming error."""
+    """Add a task; an unknown name, or a name or qa_type declared twice, is a programming error."""
+    if task.name not in TASK_NAMES:
+        raise ValueError(f"task {task.name!r} is not in TASK_NAMES {TASK_NAMES}")
     if task.name in _TASKS:
         raise ValueError(f"task {task.name!r} registered twice")
     for qa_type in task.qa_types:
@@ -100,8 +167,9 @@ def task_for_qa_type(qa_type: str) -> Task:
 
 
 def all_tasks() -> Mapping[str, Task]:
+    """Every task, in TASK_NAMES order."""
     _ensure_loaded()
-    return dict(_TASKS)
+    return {name: _TASKS[name] for name in TASK_NAMES}
 
 
 def all_qa_types() -> tuple[str, ...]:
@@ -109,6 +177,6 @@ def all_qa_types() -> tuple[str, ...]:
     return tuple(_BY_QA_TYPE)
 
 
-SOURCES: tuple[str, ...] = (
-    "AVOS", "CholecT50", "CholecTrack20", "Cholec80-CVS", "CoPESD", "EgoSurgery", "JIGSAWS", "NurViD",
-)
+def all_columns() -> tuple[Column, ...]:
+    """Every benchmark column, in the paper's order (tasks in TASK_NAMES order)."""
+    return tuple(column for task in all_tasks().values() for column in task.columns)

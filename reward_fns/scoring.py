@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from reward_fns.caption_reward import CaptionScore, CaptionScorer
-from reward_fns.normalize import TASK_NAMES, LogisticNormalizer
+from reward_fns.normalize import LogisticNormalizer
 from reward_fns.reference import Reference
-from reward_fns.registry import SOURCES, task_for_qa_type
+from reward_fns.registry import SOURCES, TASK_NAMES, CaptionPair, task_for_qa_type
+from reward_fns.similarity import SimilarityService
 
 TASK_IDS = {name: i for i, name in enumerate(TASK_NAMES)}
 SOURCE_IDS = {name: i for i, name in enumerate(SOURCES)}
@@ -50,13 +51,18 @@ class RewardOutcome:
 
 
 class RewardScorer:
-    """Routes an answer to its task, scores captions, normalizes; never raises on model output."""
+    """Routes an answer to its task, scores captions, normalizes; never raises on model output.
+
+    `similarity` is the one similarity service of the pipeline (NAP snapping; the caption scorer holds
+    the same instance).
+    """
 
     def __init__(self, tasks_enabled: dict[str, bool], normalizer: LogisticNormalizer | None,
-                 captions: CaptionScorer | None):
+                 captions: CaptionScorer | None, similarity: SimilarityService):
         self.tasks_enabled = tasks_enabled
         self.normalizer = normalizer
         self.captions = captions
+        self.similarity = similarity
 
     async def score(self, response: str, ref: Reference) -> RewardOutcome:
         task = task_for_qa_type(ref.qa_type)
@@ -64,6 +70,8 @@ class RewardScorer:
             return RewardOutcome(task.name, ref.data_source, 0.0, 0.0, parse_ok=True, task_enabled=False,
                                  reason="task reward switched off in medgrpo.reward.tasks")
         parsed = task.parse(response)
+        if task.resolve is not None:
+            parsed = await task.resolve(parsed, ref, self.similarity)
         pairs = task.caption_pairs(parsed, ref) if parsed.ok else []
         caption_scores = await self._caption_scores(pairs)
         raw = task.reward(parsed, ref, [c.reward for c in caption_scores])
@@ -80,7 +88,7 @@ class RewardScorer:
             reason="; ".join(r for r in dict.fromkeys(reasons) if r),
         )
 
-    async def _caption_scores(self, pairs: list) -> list[CaptionScore]:
+    async def _caption_scores(self, pairs: list[CaptionPair]) -> list[CaptionScore]:
         if not pairs or self.captions is None:
             return []
         unique = list(dict.fromkeys((p.reference, p.prediction) for p in pairs))

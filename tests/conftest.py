@@ -14,9 +14,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 @pytest.fixture(scope="session")
 def embedder():
     """The packaged all-MiniLM-L6-v2 (offline)."""
-    from reward_fns.similarity import shared_embedder
+    from reward_fns.similarity import Embedder
 
-    return shared_embedder()
+    return Embedder()
 
 
 @pytest.fixture(scope="session")

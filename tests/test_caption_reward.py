@@ -9,18 +9,12 @@ import pytest
 
 from reward_fns.caption_reward import CaptionScore, CaptionScorer, combine
 from reward_fns.judge.client import JudgeConfig, MedicalJudge
-from reward_fns.similarity import Embedder, shared_embedder
-from reward_fns.similarity_batcher import SimilarityBatcher
+from reward_fns.similarity import Embedder, SimilarityService
 from reward_fns.testing.judge_server import FaultPlan, JudgeTestServer, expected_score
 
 REF = "The surgeon clips the cystic duct with a titanium clip applier."
 PRED = "The surgeon places a clip on the cystic duct."
-FAST = {"timeout_s": 2.0, "max_retries": 1, "backoff_base_s": 0.01, "backoff_max_s": 0.5}
-
-
-@pytest.fixture(scope="module")
-def embedder() -> Embedder:
-    return shared_embedder()
+FAST = {"timeout_s": 2.0, "max_retries": 1}
 
 
 def cosine(embedder: Embedder, a: str, b: str) -> float:
@@ -28,8 +22,8 @@ def cosine(embedder: Embedder, a: str, b: str) -> float:
 
 
 def score_with_server(embedder: Embedder, prediction: str, plan: FaultPlan | None = None,
-                      **judge_kw: Any) -> tuple[CaptionScore, JudgeTestServer, SimilarityBatcher]:
-    batcher = SimilarityBatcher(embedder)
+                      **judge_kw: Any) -> tuple[CaptionScore, JudgeTestServer, SimilarityService]:
+    batcher = SimilarityService(embedder)
 
     async def body() -> tuple[CaptionScore, JudgeTestServer]:
         async with JudgeTestServer(plan=plan) as server:
@@ -70,7 +64,7 @@ def test_failed_judge_falls_back_to_similarity(embedder: Embedder) -> None:
 
 
 def test_no_judge_or_disabled_judge_uses_similarity_only(embedder: Embedder) -> None:
-    batcher = SimilarityBatcher(embedder)
+    batcher = SimilarityService(embedder)
     expected = max(0.0, cosine(embedder, PRED, REF))
     plain = asyncio.run(CaptionScorer(None, batcher).score(REF, PRED))
     assert plain.reward == pytest.approx(expected, abs=1e-5) and not plain.judge_ok
@@ -95,7 +89,7 @@ def test_empty_prediction_scores_zero_without_calls(embedder: Embedder, predicti
 
 
 def test_cached_flag_and_batched_concurrency(embedder: Embedder, tmp_path: Any) -> None:
-    batcher = SimilarityBatcher(embedder)
+    batcher = SimilarityService(embedder)
     preds = [f"The surgeon clips the duct, view {i}." for i in range(32)]
 
     async def body() -> tuple[list[CaptionScore], list[CaptionScore], int]:
@@ -123,7 +117,7 @@ def test_judged_caption_scores_persist_across_scorers(embedder: Embedder, tmp_pa
         async with JudgeTestServer() as server:
             results, encodes = [], []
             for _ in range(2):  # a fresh judge + batcher each time, as after a restart
-                batcher = SimilarityBatcher(embedder)
+                batcher = SimilarityService(embedder)
                 judge = MedicalJudge(JudgeConfig.from_dict({**FAST, "base_url": server.base_url, "cache_path": cache}))
                 try:
                     results.append(await CaptionScorer(judge, batcher).score(REF, PRED))

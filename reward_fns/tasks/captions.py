@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from reward_fns.reference import Reference
-from reward_fns.registry import CaptionPair, Parsed, SampleResult, Task, register_task
+from reward_fns.registry import CaptionPair, Column, Parsed, SampleResult, Task, register_task
 from reward_fns.tasks.common import clip01, text_of, unparsed
 
 
@@ -35,8 +35,10 @@ def reward(parsed: Parsed, ref: Reference, caption_scores: Sequence[float] = ())
 VS = register_task(Task(
     name="VS", qa_types=("video_summary_gpt", "video_summary_gemini"),
     parse=parse_caption, evaluate=evaluate, reward=reward, caption_pairs=caption_pairs,
+    columns=(Column("vs_llm", "VS llm", "mean_caption", "pooled", paper=(3.596, 4.184), judged=True),),
 ))
 RC = register_task(Task(
     name="RC", qa_types=("region_caption_gpt", "region_caption_gemini"),
     parse=parse_caption, evaluate=evaluate, reward=reward, caption_pairs=caption_pairs,
+    columns=(Column("rc_llm", "RC llm", "mean_caption", "pooled", paper=(2.757, 3.442), judged=True),),
 ))

@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 
 from reward_fns.reference import Reference
-from reward_fns.registry import Parsed, SampleResult, Task, register_task
+from reward_fns.registry import Column, Parsed, SampleResult, Task, register_task
 from reward_fns.tasks.common import clip01, text_of, unparsed
 
 COMPONENTS: dict[str, str] = {  # answer name -> struc_info key
@@ -56,6 +56,12 @@ def reward(parsed: Parsed, ref: Reference, caption_scores: Sequence[float] = ())
     return clip01(sum(pred.get(n) == v for n, v in gt.items()) / len(COMPONENTS))
 
 
+def gt_problem(ref: Reference) -> str | None:
+    return None if gt_components(ref) else "ground truth has no CVS component score"
+
+
 TASK = register_task(Task(
     name="CVS", qa_types=("cvs_assessment",), parse=parse_components, evaluate=evaluate, reward=reward,
+    gt_problem=gt_problem,
+    columns=(Column("cvs_acc", "CVS acc", "component_accuracy", "source_mean", paper=(0.894, 0.914)),),
 ))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from reward_fns.reference import Reference
-from reward_fns.registry import CaptionPair, Parsed, SampleResult, Task, register_task
+from reward_fns.registry import CaptionPair, Column, Parsed, SampleResult, Task, register_task
 from reward_fns.tasks.common import clip01, mean
 from reward_fns.tasks.dvc_parse import Segment, gt_segments, parse_segments
 
@@ -84,8 +84,15 @@ def reward(parsed: Parsed, ref: Reference, caption_scores: Sequence[float] = ())
     return clip01(0.5 * f1 + 0.5 * mean(per_threshold))
 
 
+def gt_problem(ref: Reference) -> str | None:
+    return None if gt_segments(ref.struc_info) else "ground truth has no event with start, end and caption"
+
+
 TASK = register_task(Task(
     name="DVC", qa_types=("dense_captioning_gpt", "dense_captioning_gemini"),
-    parse=parse_segments, evaluate=evaluate, reward=reward, caption_pairs=caption_pairs,
-    options={"thresholds": THRESHOLDS},
+    parse=parse_segments, evaluate=evaluate, reward=reward, caption_pairs=caption_pairs, gt_problem=gt_problem,
+    columns=(
+        Column("dvc_llm", "DVC llm", "mean_caption", "pooled", paper=(3.665, 3.797), judged=True),
+        Column("dvc_f1", "DVC F1", "mean_score_or_zero", "record_weighted", paper=(0.165, 0.210), score="f1"),
+    ),
 ))

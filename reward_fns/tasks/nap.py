@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from reward_fns.reference import Reference
-from reward_fns.registry import Parsed, SampleResult, Task, register_task
+from reward_fns.registry import Column, Parsed, SampleResult, Task, register_task
 from reward_fns.tasks.common import text_of
 
-Snapper = Callable[[str, Sequence[str]], str]
+if TYPE_CHECKING:
+    from reward_fns.similarity import SimilarityService
+
 FIXED_LIST_SOURCES = ("AVOS", "CholecT50", "CoPESD")
 
 
@@ -48,37 +53,38 @@ def resolve_nap_classes(source: str, question: str, source_gt_answers: Iterable[
     return tuple(sorted({canonical(source, a) for a in source_gt_answers} - {""}))
 
 
-def parse_action(answer: object) -> Parsed:
+@dataclass(frozen=True)
+class NapAnswer:
+    """The stripped answer and, once `snap` ran, the class it stands for."""
+
+    text: str
+    snapped: str | None = None
+
+
+def parse_action(answer: object) -> Parsed[NapAnswer]:
     """The stripped answer; NAP never fails to parse (garbage snaps to the nearest class)."""
     text = text_of(answer).strip()
-    return Parsed(text, ok=True) if text else Parsed("", ok=False, reason="empty answer")
+    return Parsed(NapAnswer(text), ok=True) if text else Parsed(NapAnswer(""), ok=False, reason="empty answer")
 
 
-_snapper: Snapper | None = None
+async def snap(parsed: Parsed[NapAnswer], ref: Reference, similarity: SimilarityService) -> Parsed[NapAnswer]:
+    """Resolve an off-list answer to the nearest class by MiniLM cosine (skipped when it cannot matter)."""
+    classes, gt = _classes(ref), canonical(ref.data_source, ref.answer)
+    text = canonical(ref.data_source, parsed.value.text)
+    if gt not in classes or text in classes:
+        return parsed
+    index = await similarity.nearest(text, classes)
+    return dataclasses.replace(parsed, value=NapAnswer(parsed.value.text, classes[index]))
 
 
-def set_snapper(snapper: Snapper | None) -> None:
-    """Install the nearest-class function (the scorer installs a batched, memoised one)."""
-    global _snapper
-    _snapper = snapper
-
-
-def default_snapper(text: str, classes: Sequence[str]) -> str:
-    """Nearest class by all-MiniLM-L6-v2 cosine (classes encoded in order, first on ties)."""
-    from reward_fns.similarity import shared_embedder
-
-    embedder = shared_embedder()
-    vectors = embedder.encode([text, *classes])
-    sims = vectors[1:] @ vectors[0]
-    return classes[int(sims.argmax())]
-
-
-def predicted_class(parsed: Parsed, ref: Reference, classes: Sequence[str]) -> str:
+def predicted_class(answer: NapAnswer, ref: Reference, classes: Sequence[str]) -> str:
     """Exact member of the class list, else the snapped class."""
-    pred = canonical(ref.data_source, parsed.value or "")
-    if pred in classes:
-        return pred
-    return (_snapper or default_snapper)(pred, classes)
+    text = canonical(ref.data_source, answer.text)
+    if text in classes:
+        return text
+    if answer.snapped is None:
+        raise RuntimeError("NAP answer off the class list was not snapped: run Task.resolve first")
+    return answer.snapped
 
 
 def _classes(ref: Reference) -> tuple[str, ...]:
@@ -87,23 +93,24 @@ def _classes(ref: Reference) -> tuple[str, ...]:
     return resolve_nap_classes(ref.data_source, ref.question, [ref.answer])
 
 
-def evaluate(parsed: Parsed, ref: Reference, strict: bool = False) -> SampleResult:
+def evaluate(parsed: Parsed[NapAnswer], ref: Reference, strict: bool = False) -> SampleResult:
     """Correct if the (snapped) class equals the GT class; GT off the class list: left out."""
     classes, gt = _classes(ref), canonical(ref.data_source, ref.answer)
     if gt not in classes:
         return SampleResult(counted=False, reason=f"ground truth {gt!r} is not in the class list")
-    correct = predicted_class(parsed, ref, classes) == gt
+    correct = predicted_class(parsed.value, ref, classes) == gt
     return SampleResult(counted=True, checks={"action": correct}, reason=parsed.reason)
 
 
-def reward(parsed: Parsed, ref: Reference, caption_scores: Sequence[float] = ()) -> float:
+def reward(parsed: Parsed[NapAnswer], ref: Reference, caption_scores: Sequence[float] = ()) -> float:
     """1 if the predicted class is the GT class, else 0."""
     classes, gt = _classes(ref), canonical(ref.data_source, ref.answer)
     if gt not in classes:
         return 0.0
-    return 1.0 if predicted_class(parsed, ref, classes) == gt else 0.0
+    return 1.0 if predicted_class(parsed.value, ref, classes) == gt else 0.0
 
 
 TASK = register_task(Task(
-    name="NAP", qa_types=("next_action",), parse=parse_action, evaluate=evaluate, reward=reward,
+    name="NAP", qa_types=("next_action",), parse=parse_action, evaluate=evaluate, reward=reward, resolve=snap,
+    columns=(Column("nap_acc", "NAP acc", "all_checks", "pooled", paper=(0.442, 0.427)),),
 ))

@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 
 from reward_fns.reference import Reference
-from reward_fns.registry import Parsed, SampleResult, Task, register_task
+from reward_fns.registry import Column, Parsed, SampleResult, Task, register_task
 from reward_fns.tasks.common import clip01, text_of, unparsed
 
 ASPECTS: tuple[str, ...] = (
@@ -65,6 +65,12 @@ def reward(parsed: Parsed, ref: Reference, caption_scores: Sequence[float] = ())
     return clip01(sum(pred.get(a) == v for a, v in gt.items()) / len(gt)) if gt else 0.0
 
 
+def gt_problem(ref: Reference) -> str | None:
+    return None if gt_aspects(ref) else "ground truth has no skill level / aspect scores"
+
+
 TASK = register_task(Task(
     name="SA", qa_types=("skill_assessment",), parse=parse_aspects, evaluate=evaluate, reward=reward,
+    gt_problem=gt_problem,
+    columns=(Column("sa_acc", "SA acc", "component_accuracy", "source_mean", paper=(0.218, 0.244)),),
 ))

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping, Sequence
 
 from reward_fns.reference import Reference
-from reward_fns.registry import Parsed, SampleResult, Task, register_task
+from reward_fns.registry import Column, Parsed, SampleResult, Task, register_task
 from reward_fns.tasks.common import NUM, clip01, mean, text_of, unparsed
 
 Box = list[float]
@@ -107,4 +107,11 @@ def reward(parsed: Parsed, ref: Reference, caption_scores: Sequence[float] = ())
     return clip01(sample_miou(parsed.value or {}, gt)) if gt else 0.0
 
 
-TASK = register_task(Task(name="STG", qa_types=("stg",), parse=parse_boxes, evaluate=evaluate, reward=reward))
+def gt_problem(ref: Reference) -> str | None:
+    return None if gt_boxes(ref) else "ground truth has an empty bbox_dict"
+
+
+TASK = register_task(Task(
+    name="STG", qa_types=("stg",), parse=parse_boxes, evaluate=evaluate, reward=reward, gt_problem=gt_problem,
+    columns=(Column("stg_miou", "STG mIoU", "mean_score", "pooled", paper=(0.177, 0.202), score="miou"),),
+))

@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 
 from reward_fns.reference import Reference
-from reward_fns.registry import Parsed, SampleResult, Task, register_task
+from reward_fns.registry import Column, Parsed, SampleResult, Task, register_task
 from reward_fns.tasks.common import NUM, clip01, mean, text_of, unparsed
 
 Span = tuple[float, float]
@@ -85,7 +85,14 @@ def reward(parsed: Parsed, ref: Reference, caption_scores: Sequence[float] = ())
     return clip01(mean(list(result.scores.values())))
 
 
+def gt_problem(ref: Reference) -> str | None:
+    return None if gt_spans(ref) else "ground truth has no spans"
+
+
 TASK = register_task(Task(
-    name="TAG", qa_types=("tal",), parse=parse_spans, evaluate=evaluate, reward=reward,
-    options={"thresholds": THRESHOLDS},
+    name="TAG", qa_types=("tal",), parse=parse_spans, evaluate=evaluate, reward=reward, gt_problem=gt_problem,
+    columns=(
+        Column("tag_miou_03", "TAG mIoU@0.3", "mean_score", "pooled", paper=(0.142, 0.216), score="miou@0.3"),
+        Column("tag_miou_05", "TAG mIoU@0.5", "mean_score", "pooled", paper=(0.091, 0.156), score="miou@0.5"),
+    ),
 ))

@@ -1,4 +1,4 @@
-"""SimilarityBatcher with the real MiniLM embedder: concurrent awaits share one encode call."""
+"""The similarity service with the real MiniLM embedder: batching, one LRU cache, nearest-class snapping."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from reward_fns.similarity import Embedder, shared_embedder
-from reward_fns.similarity_batcher import SimilarityBatcher
+from reward_fns.similarity import Embedder, SimilarityService
 
 PAIRS = [(f"the surgeon dissects tissue layer {i}", f"dissection of tissue plane {i % 7}") for i in range(64)]
 
@@ -27,54 +26,49 @@ class RecordingEmbedder:
         return self.inner.encode(texts)
 
 
-@pytest.fixture(scope="module")
-def embedder() -> Embedder:
-    return shared_embedder()
-
-
 def test_concurrent_calls_share_one_encode(embedder: Embedder) -> None:
-    batcher = SimilarityBatcher(embedder)
+    service = SimilarityService(embedder)
 
     async def body() -> list[float]:
-        return list(await asyncio.gather(*(batcher.cosine(a, b) for a, b in PAIRS)))
+        return list(await asyncio.gather(*(service.cosine(a, b) for a, b in PAIRS)))
 
     values = asyncio.run(body())
-    assert batcher.encode_calls == 1 and batcher.pairs_scored == 64
+    assert service.encode_calls == 1 and service.pairs_scored == 64
     expected = embedder.cosine([a for a, _ in PAIRS], [b for _, b in PAIRS])
     assert np.allclose(values, expected, atol=1e-5)
 
 
 def test_max_batch_splits_and_flushes_without_waiting(embedder: Embedder) -> None:
-    batcher = SimilarityBatcher(embedder, max_batch=16, max_wait_ms=10_000)
+    service = SimilarityService(embedder, max_batch=16, max_wait_ms=10_000)
 
     async def body() -> list[float]:
-        return await batcher.cosines(PAIRS)
+        return await service.cosines(PAIRS)
 
     start = time.monotonic()
     assert len(asyncio.run(body())) == 64
-    assert batcher.encode_calls == 4 and time.monotonic() - start < 5
+    assert service.encode_calls == 4 and time.monotonic() - start < 5
 
 
 def test_repeated_texts_are_encoded_once(embedder: Embedder) -> None:
     recorder = RecordingEmbedder(embedder)
-    batcher = SimilarityBatcher(recorder)
+    service = SimilarityService(recorder)
     reference = "the grasper retracts the gallbladder"
     preds = ["grasper retracts gallbladder", "hook cauterizes", "grasper retracts gallbladder"]
 
     async def body() -> list[float]:
-        return await batcher.cosines([(p, reference) for p in preds])
+        return await service.cosines([(p, reference) for p in preds])
 
     values = asyncio.run(body())
-    assert recorder.calls == [[*dict.fromkeys(preds), reference]]
+    assert recorder.calls == [[preds[0], reference, preds[1]]]  # request order, each text once
     assert values[0] == pytest.approx(values[2]) and values[0] > values[1]
 
 
 def test_lone_call_waits_at_most_the_window(embedder: Embedder) -> None:
-    batcher = SimilarityBatcher(embedder, max_wait_ms=5)
+    service = SimilarityService(embedder, max_wait_ms=5)
 
     async def body() -> float:
         start = time.monotonic()
-        value = await batcher.cosine("clip the duct", "clip the duct")
+        value = await service.cosine("clip the duct", "clip the duct")
         assert value == pytest.approx(1.0, abs=1e-4)
         return time.monotonic() - start
 
@@ -82,7 +76,7 @@ def test_lone_call_waits_at_most_the_window(embedder: Embedder) -> None:
 
 
 def test_event_loop_keeps_running_while_encoding(embedder: Embedder) -> None:
-    batcher = SimilarityBatcher(embedder)
+    service = SimilarityService(embedder)
     long_pairs = [(" ".join(["suturing the mesh to the abdominal wall"] * 3) + str(i), "suture") for i in range(96)]
 
     async def body() -> int:
@@ -96,32 +90,32 @@ def test_event_loop_keeps_running_while_encoding(embedder: Embedder) -> None:
                 await asyncio.sleep(0.001)
 
         task = asyncio.create_task(ticker())
-        await batcher.cosines(long_pairs)
+        await service.cosines(long_pairs)
         done = True
         await task
         return ticks
 
-    assert asyncio.run(body()) >= 3 and batcher.encode_calls == 1
+    assert asyncio.run(body()) >= 3 and service.encode_calls == 1
 
 
 def test_created_outside_a_loop_and_used_from_several_loops(embedder: Embedder) -> None:
-    batcher = SimilarityBatcher(embedder)
+    service = SimilarityService(embedder)
     for loop_number in range(3):
-        values = asyncio.run(batcher.cosines(PAIRS[8 * loop_number: 8 * loop_number + 8]))
+        values = asyncio.run(service.cosines(PAIRS[8 * loop_number: 8 * loop_number + 8]))
         assert len(values) == 8
-    assert batcher.encode_calls == 3
+    assert service.encode_calls == 3
 
 
 def test_seen_texts_are_not_encoded_again_and_cache_is_bounded(embedder: Embedder) -> None:
     recorder = RecordingEmbedder(embedder)
-    batcher = SimilarityBatcher(recorder, cache_size=20)
-    first = asyncio.run(batcher.cosines(PAIRS[:8]))
-    again = asyncio.run(batcher.cosines(PAIRS[:8]))
-    assert again == pytest.approx(first, abs=1e-6) and batcher.encode_calls == 1
-    asyncio.run(batcher.cosines(PAIRS[8:40]))  # 32 new left texts evict the oldest entries
-    assert len(batcher._vectors) == 20
-    asyncio.run(batcher.cosines(PAIRS[:1]))
-    assert batcher.encode_calls == 3 and PAIRS[0][0] in recorder.calls[-1]
+    service = SimilarityService(recorder, cache_size=20)
+    first = asyncio.run(service.cosines(PAIRS[:8]))
+    again = asyncio.run(service.cosines(PAIRS[:8]))
+    assert again == pytest.approx(first, abs=1e-6) and service.encode_calls == 1
+    asyncio.run(service.cosines(PAIRS[8:40]))  # 32 new left texts evict the oldest entries
+    assert service.cached_texts == 20
+    asyncio.run(service.cosines(PAIRS[:1]))
+    assert service.encode_calls == 3 and PAIRS[0][0] in recorder.calls[-1]
 
 
 class BrokenEncoder:
@@ -130,10 +124,10 @@ class BrokenEncoder:
 
 
 def test_encoder_errors_reach_every_waiter() -> None:
-    batcher = SimilarityBatcher(BrokenEncoder())
+    service = SimilarityService(BrokenEncoder())
 
     async def body() -> list[object]:
-        return await asyncio.gather(*(batcher.cosine("a", "b") for _ in range(4)), return_exceptions=True)
+        return await asyncio.gather(*(service.cosine("a", "b") for _ in range(4)), return_exceptions=True)
 
     results = asyncio.run(body())
     assert all(isinstance(r, RuntimeError) for r in results)
@@ -141,4 +135,28 @@ def test_encoder_errors_reach_every_waiter() -> None:
 
 def test_bad_settings_are_rejected(embedder: Embedder) -> None:
     with pytest.raises(ValueError):
-        SimilarityBatcher(embedder, max_batch=0)
+        SimilarityService(embedder, max_batch=0)
+
+
+def test_nearest_takes_the_most_similar_candidate_first_on_ties(embedder: Embedder) -> None:
+    service = SimilarityService(embedder)
+    classes = ("cutting", "tying", "suturing")
+
+    async def body() -> list[int]:
+        return list(await asyncio.gather(
+            service.nearest("the surgeon is tying a knot", classes), service.nearest("cut", classes),
+            service.nearest("tying", ("tying", "tying"))))
+
+    assert asyncio.run(body()) == [1, 0, 0] and service.encode_calls == 1
+
+
+def test_nearest_needs_candidates(embedder: Embedder) -> None:
+    with pytest.raises(ValueError, match="candidate"):
+        asyncio.run(SimilarityService(embedder).nearest("x", ()))
+
+
+def test_model_loads_on_first_text_only() -> None:
+    lazy = Embedder()
+    SimilarityService(lazy)
+    assert lazy._model is None
+    assert lazy.encode(["clip"]).shape == (1, 384) and lazy._model is not None
