@@ -87,6 +87,8 @@ def gt_segments(struc_info: Iterable[object]) -> list[Segment]:
             flat.extend(item)
         elif isinstance(item, Mapping) and "dc_segments" in item:
             flat.extend(item["dc_segments"] or [])
+        elif isinstance(item, Mapping) and "spans" in item and "start" not in item:  # {action, spans} layout
+            flat.extend(item["spans"] or [])
         else:
             flat.append(item)
     return [
