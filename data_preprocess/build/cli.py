@@ -1,0 +1,147 @@
+"""CLI: build MedVidBench records from local copies of the source datasets.
+
+    python -m data_preprocess.build --source NAME --root DIR [--videos DIR] --out OUT.json
+        [--frames-out DIR] [--config YAML] [--split large|standard] [--exclude-test TEST.json]
+        [--seed N] [--limit-videos N] [--captions none|facts]
+    python -m data_preprocess.build --all SOURCES.yaml --out OUT.json [...]
+
+Writes OUT.json (a list of records) and OUT.manifest.json atomically. Exit status 2: bad input or config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+
+from data_preprocess.build import manifest as mf
+from data_preprocess.build.adapters import ADAPTERS
+from data_preprocess.build.canonical import AnnotationError
+from data_preprocess.build.config import ConfigError, load_config
+from data_preprocess.build.pipeline import CAPTION_MODES, BuildOptions, Built, build_source
+from data_preprocess.build.select import excluder, load_test_keys, standard_sample
+from reward_fns.atomic_io import atomic_path, write_json_atomic
+
+
+@dataclass(frozen=True)
+class Job:
+    source: str
+    root: Path
+    videos: Path | None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m data_preprocess.build", description=__doc__.split("\n")[0])
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--source", choices=sorted(ADAPTERS), help="which release --root holds")
+    what.add_argument("--all", help="YAML list of {source, root, videos} to build into one file")
+    p.add_argument("--root", help="the source release as unpacked on disk")
+    p.add_argument("--videos", help="folder of the source's video files (default: inside --root)")
+    p.add_argument("--out", required=True, help="output MedVidBench JSON")
+    p.add_argument("--frames-out", help="data root for frames: extracted ones are written here (PyAV)")
+    p.add_argument("--config", help="builder YAML (default recipes/config/medvidbench_build.yaml)")
+    p.add_argument("--split", choices=("large", "standard"), default="large")
+    p.add_argument("--exclude-test", action="append", default=[], metavar="TEST.json",
+                   help="drop every clip of a video in this MedVidBench test/val JSON (repeatable)")
+    p.add_argument("--seed", type=int, help="question draws and Standard sampling (default: the config's)")
+    p.add_argument("--limit-videos", type=int, default=0, help="only the first N videos of each source")
+    p.add_argument("--captions", choices=CAPTION_MODES, default="none",
+                   help="none: leave DVC/VS/RC out; facts: write them with caption_facts for the caption stage")
+    return p
+
+
+def jobs_from_args(args: argparse.Namespace) -> list[Job]:
+    if args.source:
+        if not args.root:
+            raise ConfigError("--root is required with --source")
+        return [Job(args.source, Path(args.root), Path(args.videos) if args.videos else None)]
+    path = Path(args.all)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: unreadable ({exc})") from None
+    entries = data.get("sources") if isinstance(data, dict) else data
+    if not isinstance(entries, list):
+        raise ConfigError(f"{path}: must be a list (or {{sources: [...]}}) of {{source, root, videos}}")
+    jobs = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or entry.get("source") not in ADAPTERS or not entry.get("root"):
+            raise ConfigError(f"{path}: entry {i}: needs source (one of {sorted(ADAPTERS)}) and root")
+        videos = entry.get("videos")
+        jobs.append(Job(entry["source"], path.parent / entry["root"], path.parent / videos if videos else None))
+    return jobs
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    config = load_config(args.config)
+    seed = config.seed if args.seed is None else args.seed
+    keys = load_test_keys(args.exclude_test)
+    options = BuildOptions(seed=seed, captions=args.captions, limit_videos=args.limit_videos,
+                           exclude=excluder(keys))
+    built: list[Built] = []
+    dropped: Counter[tuple[str, str, str]] = Counter()
+    excluded: Counter[str] = Counter()
+    excluded_videos: set[tuple[str, str]] = set()
+    files: list[Path] = []
+    skipped: dict[str, dict[str, int]] = {}
+    for job in jobs_from_args(args):
+        result = build_source(job.source, job.root, job.videos, config, options)
+        built += result.built
+        dropped += result.dropped
+        excluded += result.excluded
+        excluded_videos |= result.excluded_videos
+        files += result.read.files
+        skipped[job.source] = dict(result.read.skipped)
+    large = len(built)
+    if args.split == "standard":
+        def cap(source: str, task: str) -> int:
+            return config.sources[source].tasks[task].cap
+        built = standard_sample(built, lambda b: (b.video.source, b.task), cap, seed)
+    frames: dict[str, Any] = {"frames_out": args.frames_out}
+    if args.frames_out:
+        from data_preprocess.build.extraction import run_frame_stage
+
+        stage = run_frame_stage(built, Path(args.frames_out))
+        built, dropped = stage.kept, dropped + stage.dropped
+        frames.update(extracted=len(stage.extracted), resumed=stage.resumed, linked=stage.linked)
+    with atomic_path(args.out) as tmp:
+        tmp.write_bytes(orjson.dumps([b.record for b in built]))
+    manifest = {
+        "command": "python -m data_preprocess.build " + " ".join(sys.argv[1:]),
+        "config": config.path, "seed": seed, "split": args.split, "captions": args.captions,
+        "records": len(built), "records_large": large,
+        "counts": mf.counts(built),
+        "dropped": mf.nested(dropped),
+        "excluded": {"records": sum(excluded.values()), "videos": len(excluded_videos),
+                     "per_source": dict(excluded), "test_files": list(args.exclude_test),
+                     "test_videos": len(keys)},
+        "adapter_skipped": skipped,
+        "frames": frames,
+        "inputs": mf.inputs(files),
+        "licences": mf.licences(config, {b.video.source for b in built} | set(config.sources)),
+    }
+    write_json_atomic(f"{args.out.removesuffix('.json')}.manifest.json", manifest)
+    return manifest
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    started = time.perf_counter()
+    try:
+        manifest = run(args)
+    except (AnnotationError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for source, tasks in manifest["counts"].items():
+        print(f"{source}: " + ", ".join(f"{t} {sum(f.values())}" for t, f in tasks.items()))
+    print(f"{manifest['records']} records ({manifest['excluded']['records']} excluded as test/val clips) "
+          f"in {time.perf_counter() - started:.1f} s -> {args.out}")
+    return 0

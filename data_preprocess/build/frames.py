@@ -1,0 +1,99 @@
+"""Frame paths of a clip, and frame extraction with PyAV (once per (video, fps), resumable).
+
+Paths are relative to a data root: `<Source>/<folder>/<file>` for releases that ship frame folders
+(the data root's `<Source>` is the source root; `--frames-out` gets that link), and
+`<Source>/frames_<fps>fps/<video_id>/<k:06d>.jpg` (frame k at k/fps seconds) for extracted frames.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from data_preprocess.build.canonical import Video
+
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".webm", ".mov", ".m4v")
+DONE = ".done"
+
+
+def frame_times(start: float, end: float, fps: float) -> list[float]:
+    """Sampling times of a clip: start, start + 1/fps, ... before end (at least one)."""
+    n = max(1, int((end - start) * fps + 1e-6))
+    return [start + k / fps for k in range(n)]
+
+
+def extracted_dir(video: Video, fps: float) -> str:
+    return f"{video.source}/frames_{fps:g}fps/{video.video_id}"
+
+
+def clip_frames(video: Video, start: float, end: float, fps: float) -> list[str] | str:
+    """The clip's frame paths in time order, or the reason there are none."""
+    src = video.frames
+    times = frame_times(start, end, fps)
+    if src.kind == "folder":
+        if fps > src.rate + 1e-9:
+            return f"record fps {fps:g} above the frame folder's {src.rate:g} fps"
+        nums = [src.offset + round(round(t * src.rate) / src.rate * src.index_fps) for t in times]
+        return [f"{video.source}/{src.path}/{src.pattern.format(n=n)}" for n in nums]
+    folder = extracted_dir(video, fps)
+    return [f"{folder}/{round(t * fps):06d}.jpg" for t in times]
+
+
+def find_video(video: Video, videos_dir: Path | None, root: Path) -> Path | None:
+    """The video file of a `video` frame source: its path as given, or `<id>.<ext>` under --videos / --root."""
+    given = Path(video.frames.path)
+    for base in (videos_dir, root):
+        if base is None:
+            continue
+        candidates = [base / given] if given.suffix else [base / f"{given}{ext}" for ext in VIDEO_EXTENSIONS]
+        found = next((p for p in candidates if p.is_file()), None)
+        if found:
+            return found
+    return given if given.is_absolute() and given.is_file() else None
+
+
+@dataclass
+class Extracted:
+    frames: int  # frames written (or found done) for this (video, fps)
+    resumed: bool
+
+
+def extract(path: Path, out_dir: Path, fps: float, quality: int = 90) -> Extracted:
+    """Write frame k (the first decoded frame at or after k/fps) as `<k:06d>.jpg`; a `.done` marker makes
+    reruns skip the video, and a partial run picks up after its last complete file."""
+    import av
+
+    marker = out_dir / DONE
+    if marker.is_file():
+        return Extracted(int(marker.read_text() or 0), True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    have = sorted(out_dir.glob("*.jpg"))
+    skip = max(0, len(have) - 1)  # the last file may be half written: redo it
+    k = 0
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for frame in container.decode(stream):
+            if frame.time is None:
+                continue
+            while frame.time + 1e-6 >= k / fps:
+                if k >= skip:
+                    target = out_dir / f"{k:06d}.jpg"
+                    tmp = out_dir / f".{k:06d}.jpg.tmp"
+                    frame.to_image().save(tmp, format="JPEG", quality=quality)
+                    os.replace(tmp, target)
+                k += 1
+    marker.write_text(str(k))
+    return Extracted(k, False)
+
+
+def link_frame_folder(frames_out: Path, source: str, root: Path) -> None:
+    """Make `<frames_out>/<Source>` point at a release that ships its frames (unless it exists)."""
+    link = frames_out / source
+    if link.exists() or link.is_symlink():
+        return
+    frames_out.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):
+        link.symlink_to(root.resolve(), target_is_directory=True)

@@ -1,0 +1,34 @@
+"""CVS (`cvs_assessment`): the three criteria scores of a scored segment (the clip is the segment)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from data_preprocess.build.canonical import Video
+from data_preprocess.build.config import TaskSettings
+from data_preprocess.build.generators.base import Context, Drop, Item, generator, snap_up
+
+CRITERIA = {"two_structures": "Two structures", "cystic_plate": "Cystic plate",
+            "hepatocystic_triangle": "Hepatocystic triangle"}
+
+
+def cvs_answer(values: dict[str, int]) -> str:
+    return ", ".join(f"{name}: {values[key]}" for key, name in CRITERIA.items())
+
+
+@generator("CVS")
+def generate(video: Video, s: TaskSettings, ctx: Context) -> Iterator[Item | Drop]:
+    for sc in (x for x in video.scores if x.kind == "cvs"):
+        start, end = snap_up(sc.start, s.fps), min(sc.end, video.duration)
+        if end - start < 1 / s.fps:
+            yield Drop("CVS", "segment start >= end (or shorter than one frame)")
+            continue
+        if s.max_len and end - start > s.max_len:
+            yield Drop("CVS", f"segment longer than max_len {s.max_len} s")
+            continue
+        values = {k: int(sc.values[k]) for k in CRITERIA}
+        total = sum(values.values())
+        achieved = bool(sc.extra.get("critical_view_achieved", total >= 5))
+        struc = [{"cvs_scores": {**values, "total": total, "critical_view_achieved": achieved}}]
+        question = ctx.ask("CVS", video, start, duration=end - start)
+        yield Item("CVS", start, end, "cvs_assessment", question, cvs_answer(values), struc)

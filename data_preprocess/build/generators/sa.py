@@ -1,0 +1,31 @@
+"""SA (`skill_assessment`): a trial's six OSATS-style aspect scores and its skill level."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from data_preprocess.build.canonical import Video
+from data_preprocess.build.config import TaskSettings
+from data_preprocess.build.generators.base import Context, Drop, Item, generator, snap_down, snap_up
+
+ASPECTS = ("Respect for tissue", "Suture/needle handling", "Time and motion", "Flow of operation",
+           "Overall performance", "Quality of final product")
+
+
+def sa_answer(values: dict[str, int]) -> str:
+    return ", ".join(f"{aspect}: {values[aspect]}/5" for aspect in ASPECTS)
+
+
+@generator("SA")
+def generate(video: Video, s: TaskSettings, ctx: Context) -> Iterator[Item | Drop]:
+    for sc in (x for x in video.scores if x.kind == "skill"):
+        start, end = snap_up(sc.start, s.fps), snap_down(min(sc.end, video.duration), s.fps)
+        if s.max_len and end - start > s.max_len:
+            end = start + s.max_len  # the trial's opening, as long as the config allows
+        if end - start < 1 / s.fps or sc.level not in ("N", "I", "E"):
+            yield Drop("SA", "trial shorter than one frame or without an N/I/E skill level")
+            continue
+        values = {a: int(sc.values[a]) for a in ASPECTS}
+        question = ctx.ask("SA", video, start, duration=end - start)
+        struc = [{"skill_level": sc.level, "skill_scores": values}]
+        yield Item("SA", start, end, "skill_assessment", question, sa_answer(values), struc)

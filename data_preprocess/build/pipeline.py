@@ -1,0 +1,94 @@
+"""Build one source: adapter -> canonical videos -> task generators -> records (with drop reasons)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from data_preprocess.build.adapters import SourceRead, get_adapter
+from data_preprocess.build.canonical import AnnotationError, Video
+from data_preprocess.build.config import BuildConfig, ConfigError
+from data_preprocess.build.frames import clip_frames
+from data_preprocess.build.generators import CAPTION_TASKS, GENERATORS, Drop
+from data_preprocess.build.questions import GenContext, QuestionBank
+from data_preprocess.build.records import make_record
+from reward_fns.registry import SOURCES
+
+CAPTION_MODES = ("none", "facts")
+
+
+@dataclass
+class Built:
+    """One record and what frame extraction needs to know about it."""
+
+    record: dict[str, Any]
+    video: Video
+    task: str
+    fps: float
+    root: Path
+    videos_dir: Path | None
+
+
+@dataclass
+class SourceBuild:
+    name: str
+    read: SourceRead
+    built: list[Built] = field(default_factory=list)
+    dropped: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (source, task, reason)
+    excluded: Counter[str] = field(default_factory=Counter)  # source -> records of test/val videos
+    excluded_videos: set[tuple[str, str]] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    seed: int = 0
+    captions: str = "none"
+    limit_videos: int = 0
+    exclude: Callable[[Video], bool] = lambda video: False
+
+
+def _video_source(video: Video, adapter_source: str, where: str) -> str:
+    source = adapter_source or video.source
+    if source not in SOURCES:
+        raise AnnotationError(where, video.video_id, "source", f"{source!r} not a MedVidBench source {SOURCES}")
+    return source
+
+
+def build_source(name: str, root: Path, videos_dir: Path | None, config: BuildConfig,
+                 options: BuildOptions) -> SourceBuild:
+    """Every record the config's windowing yields for one source release (Large)."""
+    adapter = get_adapter(name)
+    read = adapter.read(root, videos_dir)
+    videos = sorted(read.videos, key=lambda v: (v.source, v.video_id))
+    if options.limit_videos:
+        videos = videos[: options.limit_videos]
+    out = SourceBuild(name, read)
+    bank = QuestionBank(config, options.seed)
+    for video in videos:
+        source = _video_source(video, adapter.data_source, str(root))
+        src_cfg = config.sources.get(source)
+        if src_cfg is None:
+            raise ConfigError(f"{config.path}: sources.{source}: missing (needed by {name} at {root})")
+        ctx = GenContext(src_cfg.procedure, bank)
+        excluded = options.exclude(video)
+        for task, settings in src_cfg.tasks.items():
+            if task in CAPTION_TASKS and options.captions == "none":
+                continue
+            for item in GENERATORS[task](video, settings, ctx):
+                if isinstance(item, Drop):
+                    out.dropped[source, item.task, item.reason] += 1
+                    continue
+                if excluded:
+                    out.excluded[source] += 1
+                    out.excluded_videos.add((source, video.video_id))
+                    continue
+                frames = clip_frames(video, item.start, item.end, settings.fps)
+                if isinstance(frames, str):
+                    out.dropped[source, task, frames] += 1
+                    continue
+                out.built.append(Built(make_record(video, item, settings.fps, frames), video, task, settings.fps, root,
+                                       videos_dir))
+    return out

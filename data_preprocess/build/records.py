@@ -1,0 +1,64 @@
+"""Item (generator output) + video + frame paths -> a MedVidBench record in the released layout."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from data_preprocess.build.canonical import Video
+from data_preprocess.build.generators.base import Item
+
+KEYFRAMES = 4
+
+
+def _time_bounds(video: Video, item: Item) -> dict[str, str]:
+    return {"input_video_start_time": f"{item.start:.1f}", "input_video_end_time": f"{item.end:.1f}"}
+
+
+def _frame_bounds(video: Video, item: Item) -> dict[str, str]:
+    return {"start_frame": str(round(item.start * video.fps)), "end_frame": str(round(item.end * video.fps))}
+
+
+# Source-specific clip bounds the released records carry besides input_video_start/end_frame.
+EXTRA_METADATA: dict[str, Callable[[Video, Item], dict[str, str]]] = {
+    "NurViD": _time_bounds,
+    "Cholec80-CVS": _frame_bounds,
+}
+
+
+def metadata(video: Video, item: Item, fps: float) -> dict[str, str]:
+    meta = {"video_id": video.video_id, "fps": f"{fps:.1f}",
+            "input_video_start_frame": str(round(item.start * video.fps)),
+            "input_video_end_frame": str(round(item.end * video.fps))}
+    extra = EXTRA_METADATA.get(video.source)
+    return {**meta, **(extra(video, item) if extra else {})}
+
+
+def keyframes(frames: list[str], n: int = KEYFRAMES) -> list[str]:
+    """A few frames spread over the clip (first and last included)."""
+    if len(frames) <= n:
+        return list(frames)
+    return [frames[round(i * (len(frames) - 1) / (n - 1))] for i in range(n)]
+
+
+def make_record(video: Video, item: Item, fps: float, frames: list[str]) -> dict[str, Any]:
+    """The record; caption items (`facts`) get the caption_facts key of the captions interchange format."""
+    rec: dict[str, Any] = {
+        "conversations": [{"from": "human", "value": "<video>\n" + item.question},
+                          {"from": "gpt", "value": item.answer}],
+        "video": frames,
+        "metadata": metadata(video, item, fps),
+        "qa_type": item.qa_type,
+        "data_source": video.source,
+        "struc_info": item.struc_info,
+        "is_RC": item.rc_box is not None,
+    }
+    if item.rc_box is not None:
+        rec["RC_info"] = {"start_frame": frames[0], "start_frame_bbox": list(item.rc_box)}
+    if item.facts is not None:
+        facts = dict(item.facts)
+        if "region" in facts:
+            facts["region"] = {**facts["region"], "frame": frames[0]}
+        facts["keyframes"] = keyframes(frames)
+        rec["caption_facts"] = facts
+    return rec
