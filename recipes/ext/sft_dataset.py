@@ -8,7 +8,9 @@ return_video_metadata=True)` and hands the processor `video_metadata` with `do_s
 
 `VideoTimingSFTDataset` decodes videos and images with the RL dataset's own code
 (`RLHFDataset._process_multi_modal_info`) and passes the resulting metadata to every processor call of
-the SFT dataset (per-turn tokenization and the whole-conversation check). Plug it in with
+the SFT dataset (per-turn tokenization and the whole-conversation check). The sample's M-RoPE position
+ids then come from the model's own `get_rope_index` with that `second_per_grid_ts` (what generation
+uses), not from verl's Qwen2-VL helper (which crashes on Qwen3-VL videos). Plug it in with
 
     data.custom_cls.path=pkg://recipes.ext.sft_dataset data.custom_cls.name=VideoTimingSFTDataset
 
@@ -22,6 +24,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import torch
 from omegaconf import DictConfig, OmegaConf
 from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset
 from verl.utils.dataset.rl_dataset import RLHFDataset
@@ -42,8 +45,78 @@ def _vision_items(messages: list[dict], kind: str) -> Iterator[dict]:
             yield from (item for item in content if isinstance(item, dict) and item.get("type") == kind)
 
 
+def _concat_multimodal(parts: list[dict]) -> dict[str, torch.Tensor]:
+    """Per-turn processor outputs joined along dim 0 (token-type ids and ragged keys dropped, as verl does)."""
+    merged: dict[str, list] = {}
+    for part in parts:
+        for key, value in part.items():
+            merged.setdefault(key, []).append(value)
+    out = {}
+    for key, values in merged.items():
+        tensors = [v for v in values if isinstance(v, torch.Tensor)]
+        if key == "mm_token_type_ids" or len(tensors) != len(values):
+            continue
+        if all(t.shape[1:] == tensors[0].shape[1:] for t in tensors):
+            out[key] = torch.cat(tensors, dim=0)
+    return out
+
+
+def model_position_ids(processor: Any, input_ids: torch.Tensor, mm: dict[str, torch.Tensor]) -> torch.Tensor:
+    """(4, seq): text positions, then the model's own M-RoPE rows from `get_rope_index` (bound to the
+    processor by verl's `hf_processor`, as the agent loop uses it) with the video's `second_per_grid_ts`."""
+    ids = input_ids.reshape(1, -1)
+    types = torch.zeros_like(ids)
+    for value, kind in ((1, "image"), (2, "video")):
+        token = getattr(processor, f"{kind}_token_id", None)
+        if token is not None:
+            types[ids == token] = value
+    kwargs = {key: mm[key] for key in ("image_grid_thw", "video_grid_thw", "second_per_grid_ts") if key in mm}
+    vision, _ = processor.get_rope_index(input_ids=ids, mm_token_type_ids=types, **kwargs)
+    text = torch.arange(ids.shape[1], dtype=torch.long).unsqueeze(0)
+    return torch.cat((text, vision[:, 0].to(torch.long)), dim=0)
+
+
 class VideoTimingSFTDataset(MultiTurnSFTDataset):
     """`MultiTurnSFTDataset` whose videos carry their fps / metadata to the processor (RL-identical)."""
+
+    def __getitem__(self, item: int) -> dict:
+        """verl's sample layout; position ids from the model's `get_rope_index` when verl bound one
+        (verl's own Qwen2-VL helper continues text after a video from its largest temporal position and
+        fails on Qwen3-VL's per-frame timestamps); otherwise verl's own `__getitem__`."""
+        if not hasattr(self.processor, "get_rope_index"):
+            return super().__getitem__(item)
+        messages = self._build_messages(self.dataframe.iloc[item].to_dict())
+        tools = self.tools[item] if self.tools is not None else None
+        thinking = self.enable_thinking[item] if self.enable_thinking is not None else self.enable_thinking_default
+        thinking = None if thinking is None else bool(thinking)
+        parts = [self._process_single_message(index=i, message=message, full_message=messages,
+                                              tools=tools if i == 0 else None, enable_thinking=thinking)
+                 for i, message in enumerate(messages)]
+        input_ids, loss_mask, attention_mask = (torch.cat([p[k] for p in parts]) for k in range(3))
+        self.sanity_check(input_ids, messages, tools, thinking)
+        mm = _concat_multimodal([p[3] for p in parts])
+        positions = model_position_ids(self.processor, input_ids, mm)
+        sample = self._fit_length(input_ids, loss_mask, attention_mask, positions, row=item)
+        if mm:
+            sample["multi_modal_inputs"] = mm
+        return sample
+
+    def _fit_length(self, input_ids, loss_mask, attention_mask, position_ids, row: int) -> dict:
+        """Pad (pad_mode right) or cut to data.max_length as verl's SFT dataset does."""
+        n, limit = input_ids.shape[0], self.max_length
+        if n > limit and self.truncation == "error":
+            raise ValueError(f"{self.messages_key} of row {row}: {n} tokens > data.max_length={limit}")
+        keep = slice(n - limit, n) if n > limit and self.truncation == "left" else slice(0, limit)
+        input_ids, loss_mask, attention_mask = input_ids[keep], loss_mask[keep], attention_mask[keep]
+        position_ids = position_ids[..., keep]
+        if self.pad_mode != "right":
+            return {"input_ids": input_ids, "position_ids": position_ids, "loss_mask": loss_mask}
+        pad = limit - input_ids.shape[0]
+        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        return {"input_ids": torch.nn.functional.pad(input_ids, (0, pad), value=pad_id),
+                "attention_mask": torch.nn.functional.pad(attention_mask, (0, pad), value=0),
+                "position_ids": torch.nn.functional.pad(position_ids, (0, pad), value=0),
+                "loss_mask": torch.nn.functional.pad(loss_mask, (0, pad), value=0)}
 
     def _build_messages(self, example: dict) -> list[dict]:
         messages: list[dict] = convert_nested_value_to_list_recursive(example[self.messages_key])
