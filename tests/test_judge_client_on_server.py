@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 
+from reward_fns.judge.chat import Usage
 from reward_fns.judge.client import _FIELD_TYPES, JudgeConfig, JudgeResult, MedicalJudge
-from reward_fns.testing.judge_server import FaultPlan, JudgeTestServer, expected_score
+from reward_fns.testing.judge_server import FaultPlan, JudgeTestServer, count_tokens, expected_score
 
 REF = "The surgeon clips the cystic duct with a titanium clip applier."
 PRED = "The surgeon clips the cystic duct."
-FAST = {"timeout_s": 2.0, "max_retries": 2, "backoff_base_s": 0.01, "backoff_max_s": 2.0, "model": "judge-m"}
+FAST = {"timeout_s": 2.0, "max_retries": 2, "model": "judge-m"}
 
 
 _OPEN: list[MedicalJudge] = []
@@ -52,7 +53,9 @@ def test_scores_like_the_server_predicts() -> None:
     async def check(server: JudgeTestServer) -> None:
         judge = judge_for(server)
         result = await judge.score(REF, PRED)
-        assert result == JudgeResult(float(expected_score(REF, PRED)), ok=True, http_calls=1)
+        assert (result.score, result.ok, result.http_calls) == (float(expected_score(REF, PRED)), True, 1)
+        prompt_words = sum(count_tokens(m["content"]) for m in server.bodies[0]["messages"])
+        assert result.usage == Usage(prompt_words, 10)  # five replies of two words each
         assert server.bodies[0]["model"] == "judge-m" and server.bodies[0]["temperature"] == 0
         assert judge.http_calls == 1
 
@@ -73,7 +76,7 @@ def test_each_fault_is_retried_to_success(fault: str) -> None:
 
 def test_retry_after_is_honoured() -> None:
     async def check(server: JudgeTestServer) -> float:
-        judge = judge_for(server, backoff_base_s=0.001)
+        judge = judge_for(server)
         start = time.monotonic()
         result = await judge.score(REF, PRED)
         assert result.ok and result.http_calls == 2

@@ -10,8 +10,6 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from reward_fns.judge.prompt import DELIMITERS
-
 _FLAGS = re.IGNORECASE | re.MULTILINE
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (reason, re.compile(pattern, _FLAGS))
@@ -42,10 +40,6 @@ def detect_injection(prediction: str) -> tuple[bool, str]:
     text = unicodedata.normalize("NFKC", "".join(
         ch for ch in prediction if ch in "\n\t" or unicodedata.category(ch) not in {"Cc", "Cf"}
     ))
-    lowered = text.lower()
-    for delimiter in DELIMITERS:
-        if delimiter.lower() in lowered:
-            return True, f"delimiter: contains {delimiter!r}"
     for reason, pattern in _PATTERNS:
         match = pattern.search(text)
         if match:

@@ -1,4 +1,10 @@
-"""Parse a judge reply (`R2: 4` per line) into the five dimension scores; never raises."""
+"""Parse a judge reply strictly: exactly five score lines, one per dimension, nothing else; never raises.
+
+A reply line is `R2: 4` with light decoration tolerated (`**R2**: 4`, `- R2 (terminology): 4/5`,
+`R2 = 4`). Any other non-empty line, a repeated or missing dimension, or a value that is not an
+integer 1-5 rejects the whole reply (the client then asks again). Text quoted from the prediction,
+chatter or a second set of scores therefore never turns into a score.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,9 @@ from dataclasses import dataclass, field
 
 from reward_fns.judge.prompt import DIMENSION_KEYS
 
-# `R2: 4`, `R2 = 4`, `R2:4`, `**R2**: 4`, `- R2 (terminology): 4/5`, `R2: **4**`
 _LINE = re.compile(
-    r"(?<![A-Za-z0-9])\**\s*(R\d)\s*\**\s*(?:\([^()\n]{0,60}\)\s*\**\s*)?[:=]\s*\**\s*([-+]?\d+(?:\.\d+)?)",
+    r"^[ \t]*(?:[-*+][ \t]+)?\**[ \t]*(R\d)[ \t]*\**[ \t]*(?:\([^()\n]{0,60}\)[ \t]*\**[ \t]*)?[:=][ \t]*\**[ \t]*"
+    r"([-+]?\d+(?:\.\d+)?)[ \t]*(?:/[ \t]*5)?[ \t]*\**[ \t]*$",
     re.IGNORECASE,
 )
 
@@ -32,34 +38,37 @@ class JudgeReply:
 
 
 def parse_reply(text: object) -> JudgeReply:
-    """Read the five scores; a missing, conflicting or out-of-range dimension is a failure."""
+    """Read the five scores; any line that is not a score line, or a bad score, is a failure."""
     if not isinstance(text, str):
         return JudgeReply(False, reason=f"reply is {type(text).__name__}, not text")
-    if not text.strip():
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    if not lines:
         return JudgeReply(False, reason="empty reply")
-    found: dict[str, str] = {}
-    for match in _LINE.finditer(text):
-        key, value = match.group(1).upper(), match.group(2)
-        if key not in DIMENSION_KEYS:
-            continue
-        if key in found and found[key] != value:
-            return JudgeReply(False, reason=f"{key} given twice ({found[key]} and {value})")
-        found[key] = value
-    missing = [key for key in DIMENSION_KEYS if key not in found]
-    if missing:
-        return JudgeReply(False, reason=f"missing {', '.join(missing)} in reply {_clip(text)!r}")
     scores: dict[str, int] = {}
-    for key in DIMENSION_KEYS:
-        raw = found[key]
-        try:
-            number = float(raw)
-        except ValueError:  # pragma: no cover - the regex only captures numbers
-            return JudgeReply(False, reason=f"{key} is not a number: {raw!r}")
-        if number != int(number) or not 1 <= number <= 5:
+    for line in lines:
+        match = _LINE.match(line)
+        if match is None:
+            return JudgeReply(False, reason=f"not a score line: {_clip(line)!r}")
+        key, raw = match.group(1).upper(), match.group(2)
+        if key not in DIMENSION_KEYS:
+            return JudgeReply(False, reason=f"unknown dimension {key} in {_clip(line)!r}")
+        if key in scores:
+            return JudgeReply(False, reason=f"{key} given twice")
+        number = float(raw)
+        if not 1 <= number <= 5 or number != int(number):
             return JudgeReply(False, reason=f"{key} = {raw} is not an integer in 1..5")
         scores[key] = int(number)
+    missing = [key for key in DIMENSION_KEYS if key not in scores]
+    if missing:
+        return JudgeReply(False, reason=f"missing {', '.join(missing)}")
     return JudgeReply(True, scores)
 
 
-def _clip(text: str, limit: int = 120) -> str:
+def reply_problem(text: str) -> str | None:
+    """For `ChatClient.complete(check=...)`: why `text` is not a usable reply, or None."""
+    parsed = parse_reply(text)
+    return None if parsed.ok else f"malformed reply: {parsed.reason}"
+
+
+def _clip(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[:limit] + "..."

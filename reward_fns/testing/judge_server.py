@@ -2,9 +2,12 @@
 
 `POST /v1/chat/completions` answers like a chat model: the content is a deterministic judge reply
 computed from the reference and prediction found in the prompt (`expected_score` predicts it:
-every dimension = 1 + round(4 * share of reference words present in the prediction)).
-`GET /v1/models` lists the one model. Faults come from a `FaultPlan`: a per-request sequence
-("the first N requests get fault X") followed by seeded per-fault probabilities.
+every dimension = 1 + round(4 * share of reference words present in the prediction)) and `usage`
+counts words (`count_tokens`). Faults come from a `FaultPlan`: a per-request sequence
+("the first N requests get fault X") followed by seeded per-fault probabilities. Besides HTTP
+errors, hangs, drops and broken bodies: `dribble` sends a valid reply one byte every `dribble_s`
+seconds (each read is quick, the whole never ends in time); `echo_auth` answers 400 with the
+request's Authorization header in the error message, `echo_auth_reply` puts it in the reply text.
 
     async with JudgeTestServer(latency_s=0.05, plan=FaultPlan.first(2, "429")) as server:
         client = openai.AsyncOpenAI(base_url=server.base_url, api_key="EMPTY")
@@ -24,18 +27,24 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
 
 from reward_fns.judge.prompt import DIMENSION_KEYS, extract_captions
 
-FAULTS: tuple[str, ...] = ("429", "500", "503", "hang", "malformed", "invalid_json", "drop")
+FAULTS: tuple[str, ...] = ("429", "500", "503", "hang", "malformed", "invalid_json", "drop", "dribble",
+                           "echo_auth", "echo_auth_reply")
 _WORD = re.compile(r"[a-z0-9]+")
 _JSON = "application/json"
 _MALFORMED = "The prediction looks reasonable overall."  # no R-lines
 _STYLES = ("{key}: {value}", "**{key}**: {value}", "{key} = {value}", "{key}:{value}")
+
+
+def count_tokens(text: str) -> int:
+    """The server's token count: whitespace-separated words."""
+    return len(text.split())
 
 
 def expected_score(reference: str, prediction: str) -> int:
@@ -82,8 +91,10 @@ class JudgeTestServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, latency_s: float = 0.0,
                  plan: FaultPlan | None = None, retry_after: str | None = "1", hang_s: float = 60.0,
-                 model: str = "test-judge"):
-        self.host, self.port, self.latency_s = host, port, latency_s
+                 model: str = "test-judge", dribble_s: float = 1.0,
+                 replies: Callable[[Mapping[str, Any]], str] | None = None):
+        self.host, self.port, self.latency_s, self.dribble_s = host, port, latency_s, dribble_s
+        self.replies = replies  # scripted mode: the reply text computed from the request body
         self.plan = plan or FaultPlan()
         self.retry_after, self.hang_s, self.model = retry_after, hang_s, model
         self.requests = 0
@@ -186,23 +197,51 @@ class JudgeTestServer:
             raise asyncio.CancelledError  # nothing can be written to a dropped connection
         if fault == "invalid_json":
             return web.Response(text='{"id": "chatcmpl-broken", "choices": [', content_type=_JSON)
-        content = _MALFORMED if fault == "malformed" else self._reply(body, index)
-        return web.json_response(_completion(index, str(body.get("model", self.model)), content))
+        authorization = request.headers.get("Authorization", "")
+        if fault == "echo_auth":
+            return _error(400, f"invalid request; you sent Authorization: {authorization}")
+        content = {"malformed": _MALFORMED, "echo_auth_reply": f"R2: 5 (request header {authorization})"}.get(
+            fault or "", "") or self._reply(body, index)
+        payload = _completion(index, str(body.get("model", self.model)), content, _prompt_tokens(body))
+        if fault == "dribble":
+            return await self._dribble(request, json.dumps(payload).encode())
+        return web.json_response(payload)
+
+    async def _dribble(self, request: web.Request, data: bytes) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": _JSON, "Content-Length": str(len(data))})
+        await response.prepare(request)
+        assert self._closing is not None
+        for i in range(len(data)):
+            await response.write(data[i:i + 1])
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self.dribble_s)
+            if self._closing.is_set():
+                break
+        return response
 
     def _reply(self, body: Mapping[str, Any], index: int) -> str:
+        if self.replies is not None:
+            return self.replies(body)
         captions = extract_captions(body.get("messages") or [])
         value = expected_score(*captions) if captions else 1
         style = _STYLES[index % len(_STYLES)]
         return "\n".join(style.format(key=key, value=value) for key in DIMENSION_KEYS)
 
 
-def _completion(index: int, model: str, content: str) -> dict[str, Any]:
+def _prompt_tokens(body: Mapping[str, Any]) -> int:
+    messages = body.get("messages") or []
+    return sum(count_tokens(m.get("content") or "") for m in messages
+               if isinstance(m, dict) and isinstance(m.get("content"), str))
+
+
+def _completion(index: int, model: str, content: str, prompt_tokens: int = 1) -> dict[str, Any]:
     return {
         "id": f"chatcmpl-test-{index}", "object": "chat.completion", "created": int(time.time()),
         "model": model,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
                      "finish_reason": "stop", "logprobs": None}],
-        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": count_tokens(content),
+                  "total_tokens": prompt_tokens + count_tokens(content)},
     }
 
 
@@ -219,6 +258,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every completion")
     parser.add_argument("--retry-after", default="1", help="Retry-After header sent with 429")
     parser.add_argument("--hang-s", type=float, default=60.0, help="how long a hung request is held")
+    parser.add_argument("--dribble-s", type=float, default=1.0, help="seconds between bytes of a dribbled reply")
     parser.add_argument("--model", default="test-judge")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--first", default="", help="per-request faults, e.g. '429,429,none,drop'")
@@ -229,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     sequence = [None if f in ("", "none") else f for f in args.first.split(",")] if args.first else []
     rates = {f: getattr(args, f"fault_{f}") for f in FAULTS if getattr(args, f"fault_{f}") > 0}
     server = JudgeTestServer(args.host, args.port, args.latency, FaultPlan(sequence, rates, args.seed),
-                             args.retry_after, args.hang_s, args.model)
+                             args.retry_after, args.hang_s, args.model, args.dribble_s)
 
     async def serve() -> None:
         async with server:

@@ -1,0 +1,67 @@
+"""Per-sample judge accounting: calls, cache hits, tokens and estimated cost.
+
+The reward manager opens a tally around one sample (`with judge_tally() as tally:`); the judge and
+the caption scorer add to whatever tally is current (a context variable, so concurrent samples on
+one event loop never mix and tasks started inside the block share it). The numbers go into the
+sample's `reward_extra_info`, from where verl aggregates and dumps them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+_CURRENT: contextvars.ContextVar[JudgeTally | None] = contextvars.ContextVar("medgrpo_judge_tally", default=None)
+
+
+@dataclass(frozen=True)
+class Prices:
+    """USD per million prompt / completion tokens (0 = not priced)."""
+
+    prompt_per_mtok: float = 0.0
+    completion_per_mtok: float = 0.0
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (prompt_tokens * self.prompt_per_mtok + completion_tokens * self.completion_per_mtok) / 1e6
+
+
+@dataclass
+class JudgeTally:
+    """What judging one sample took. `requests`: judgements sent to the endpoint; `cache_hits`:
+    judgements answered from the cache (or shared with an identical in-flight request)."""
+
+    requests: int = 0
+    http_calls: int = 0
+    cache_hits: int = 0
+    failures: int = 0
+    injections: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def metrics(self, prices: Prices) -> dict[str, float | int]:
+        """Numeric `reward_extra_info` keys (the same for every sample)."""
+        return {
+            "judge_requests": self.requests, "judge_http_calls": self.http_calls,
+            "judge_cache_hits": self.cache_hits, "judge_failures": self.failures,
+            "judge_injections": self.injections, "judge_prompt_tokens": self.prompt_tokens,
+            "judge_completion_tokens": self.completion_tokens,
+            "judge_cost_usd": prices.cost(self.prompt_tokens, self.completion_tokens),
+        }
+
+
+@contextlib.contextmanager
+def judge_tally() -> Iterator[JudgeTally]:
+    """Make a fresh tally current for the block."""
+    tally = JudgeTally()
+    token = _CURRENT.set(tally)
+    try:
+        yield tally
+    finally:
+        _CURRENT.reset(token)
+
+
+def current_tally() -> JudgeTally | None:
+    """The tally of the sample being scored, or None outside `judge_tally()`."""
+    return _CURRENT.get()
