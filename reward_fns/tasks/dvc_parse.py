@@ -69,6 +69,15 @@ def split_overlaps(segments: Iterable[Segment]) -> list[Segment]:
     return pieces
 
 
+def parse_events(answer: object) -> tuple[list[Segment], str]:
+    """(events, "header" | "fallback" | "") as read, finite ends, BEFORE overlap splitting (DVC llm pairing)."""
+    text = text_of(answer)
+    strict = _strict_segments(text)
+    segments, kind = (strict, "header") if strict else (_loose_segments(text), "fallback")
+    segments = [s for s in segments if math.isfinite(s.start) and math.isfinite(s.end)]
+    return segments, kind if segments else ""
+
+
 def parse_segments(answer: object) -> Parsed:
     """Predicted events after header parsing (or the loose fallback) and overlap splitting."""
     text = text_of(answer)
