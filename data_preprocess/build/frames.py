@@ -42,15 +42,17 @@ def clip_frames(video: Video, start: float, end: float, fps: float) -> list[str]
 
 
 def find_video(video: Video, videos_dir: Path | None, root: Path) -> Path | None:
-    """The video file of a `video` frame source: its path as given, or `<id>.<ext>` under --videos / --root."""
+    """The video file of a `video` frame source: its path (or file name) under --videos, then --root;
+    a path without extension tries the common video extensions."""
     given = Path(video.frames.path)
     for base in (videos_dir, root):
         if base is None:
             continue
-        candidates = [base / given] if given.suffix else [base / f"{given}{ext}" for ext in VIDEO_EXTENSIONS]
-        found = next((p for p in candidates if p.is_file()), None)
-        if found:
-            return found
+        for rel in dict.fromkeys((given, Path(given.name))):
+            candidates = [base / rel] if rel.suffix else [base / f"{rel}{ext}" for ext in VIDEO_EXTENSIONS]
+            found = next((p for p in candidates if p.is_file()), None)
+            if found:
+                return found
     return given if given.is_absolute() and given.is_file() else None
 
 
@@ -97,3 +99,16 @@ def link_frame_folder(frames_out: Path, source: str, root: Path) -> None:
     frames_out.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(OSError):
         link.symlink_to(root.resolve(), target_is_directory=True)
+
+
+def probe_duration(path: Path) -> float:
+    """A video file's duration in seconds (container duration, else frames / rate)."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        if stream.duration is not None and stream.time_base is not None:
+            return float(stream.duration * stream.time_base)
+        if container.duration is not None:
+            return container.duration / 1_000_000
+        return float(stream.frames / stream.average_rate) if stream.frames and stream.average_rate else 0.0

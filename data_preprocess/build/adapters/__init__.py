@@ -1,6 +1,16 @@
 """Source adapters (a registry keyed by the CLI's --source name)."""
 
-from data_preprocess.build.adapters import canonical_source  # noqa: F401  (registers)
+from data_preprocess.build.adapters import (  # noqa: F401  (each module registers its adapter)
+    avos,
+    canonical_source,
+    cholec80_cvs,
+    cholect50,
+    cholectrack20,
+    copesd,
+    egosurgery,
+    jigsaws,
+    nurvid,
+)
 from data_preprocess.build.adapters.base import ADAPTERS, Adapter, SourceRead, get_adapter
 
 __all__ = ["ADAPTERS", "Adapter", "SourceRead", "get_adapter"]

@@ -1,0 +1,95 @@
+"""CholecT50 (CAMMA): `videos/VIDxx/000000.png` (1 fps, index = second), `labels/VIDxx.json`.
+
+Label vector per instance: [triplet, instrument, score, x, y, w, h, verb, target, score, x, y, w, h, phase]
+(boxes normalized xywh, -1 = none). Phases become `phase` segments whose details list the instruments,
+verbs, targets and triplets seen during them; instrument boxes become one track per instrument class.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from data_preprocess.build.adapters.base import SourceRead, adapter, require
+from data_preprocess.build.canonical import AnnotationError, Box, FrameSource, Segment, Video
+
+DETAIL_CAP = 6
+
+
+def names(categories: Mapping[str, Any], key: str) -> dict[int, str]:
+    """A category table ({id: name} or [name, ...]) as {int id: name}."""
+    table = categories.get(key) or {}
+    items = table.items() if isinstance(table, Mapping) else enumerate(table)
+    return {int(k): str(v) for k, v in items}
+
+
+def _image_size(folder: Path) -> tuple[int, int]:
+    first = next(iter(sorted(folder.glob("*.png")) + sorted(folder.glob("*.jpg"))), None)
+    if first is None:
+        return 854, 480
+    with Image.open(first) as im:
+        return im.size
+
+
+def _details(rows: list[list[float]], cats: Mapping[str, dict[int, str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for key, col in (("instruments", 1), ("verbs", 7), ("targets", 8), ("triplets", 0)):
+        table = cats["instrument" if key == "instruments" else key[:-1]]
+        seen = Counter(table[int(r[col])] for r in rows if int(r[col]) in table)
+        names_ = [n for n, _ in seen.most_common(DETAIL_CAP) if not n.startswith("null")]
+        if names_:
+            out[key] = names_
+    return out
+
+
+def read_video(path: Path, root: Path) -> Video:
+    where = str(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        annotations = data["annotations"]
+        categories = data["categories"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise AnnotationError(where, "-", "annotations/categories", f"unreadable label file ({exc!r})") from None
+    cats = {k: names(categories, k) for k in ("triplet", "instrument", "verb", "target", "phase")}
+    vid = path.stem
+    folder = root / "videos" / vid
+    width, height = _image_size(folder)
+    fps = float(data.get("fps") or 1.0)
+    frames = sorted((int(k), v) for k, v in annotations.items())
+    runs: list[tuple[str, int, int, list[list[float]]]] = []  # phase, first, last frame, vectors
+    boxes: list[Box] = []
+    for frame, vectors in frames:
+        if not isinstance(vectors, list) or any(not isinstance(v, list) or len(v) < 15 for v in vectors):
+            raise AnnotationError(where, frame, "annotations", "each instance must be a 15-number vector")
+        phase_ids = [int(v[14]) for v in vectors if int(v[14]) in cats["phase"]]
+        if phase_ids:
+            phase = cats["phase"][phase_ids[0]]
+            if runs and runs[-1][0] == phase and runs[-1][2] == frame - 1:
+                runs[-1] = (phase, runs[-1][1], frame, runs[-1][3] + vectors)
+            else:
+                runs.append((phase, frame, frame, list(vectors)))
+        seen: set[str] = set()
+        for v in vectors:
+            tool = cats["instrument"].get(int(v[1]))
+            if tool is None or tool in seen or min(v[3:7]) < 0 or v[5] <= 0 or v[6] <= 0:
+                continue
+            seen.add(tool)
+            x, y, w, h = (float(a) for a in v[3:7])
+            boxes.append(Box(frame / fps, tool, tool, (x * width, y * height, (x + w) * width, (y + h) * height)))
+    segments = [Segment(phase, a / fps, (b + 1) / fps, "phase", _details(rows, cats)) for phase, a, b, rows in runs]
+    n = int(data.get("num_frames") or (frames[-1][0] + 1 if frames else 0))
+    return Video("CholecT50", vid, fps, n / fps, FrameSource("folder", f"videos/{vid}", "{n:06d}.png", fps, 0, fps),
+                 width, height, "laparoscopic cholecystectomy", segments, boxes)
+
+
+@adapter("cholect50", "CholecT50")
+def read(root: Path, videos: Path | None) -> SourceRead:
+    labels = sorted(require(root / "labels", "CholecT50 labels/VIDxx.json").glob("*.json"))
+    if not labels:
+        raise AnnotationError(str(root / "labels"), "-", "<files>", "no VIDxx.json label file")
+    return SourceRead([read_video(p, root) for p in labels], labels)

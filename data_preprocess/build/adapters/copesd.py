@@ -1,0 +1,53 @@
+"""CoPESD (endoscopic submucosal dissection): the raw motion/box format is unpublished, so the adapter
+reads a documented intermediate file `copesd_annotations.json` under --root:
+
+    {"<video_id>": {"frames": "high_light_images/023521", "pattern": "{n:04d}.jpg", "fps": 1.0,
+                    "first_frame": 1, "width": 1920, "height": 1080,
+                    "motions": [{"label": "...", "start": s, "end": e}],
+                    "boxes": [{"time": s, "label": "Forceps", "track": "forceps", "bbox": [x1, y1, x2, y2]}]}}
+
+`frames` is a frame folder relative to --root (read in place); file n shows time (n - first_frame) / fps.
+Boxes are normalized xyxy (0-1, like the released LLaVA-style JSON) and scaled to width x height.
+Motion labels may use the old names: NAP maps them through the alias table of nap_classes.json.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from data_preprocess.build.adapters.base import SourceRead, adapter, require
+from data_preprocess.build.canonical import AnnotationError, Box, FrameSource, Segment, Video
+
+FILE = "copesd_annotations.json"
+
+
+def read_video(vid: str, entry: dict, where: str) -> Video:
+    try:
+        fps = float(entry.get("fps", 1.0))
+        w, h = int(entry.get("width", 1920)), int(entry.get("height", 1080))
+        segs = [Segment(str(m["label"]), float(m["start"]), float(m["end"]), "motion")
+                for m in entry.get("motions", [])]
+        boxes = []
+        for b in entry.get("boxes", []):
+            x1, y1, x2, y2 = (float(v) for v in b["bbox"])
+            boxes.append(Box(float(b["time"]), str(b["label"]), str(b.get("track", b["label"])),
+                             (x1 * w, y1 * h, x2 * w, y2 * h)))
+        frames = FrameSource("folder", str(entry["frames"]), str(entry.get("pattern", "{n:04d}.jpg")), fps,
+                             int(entry.get("first_frame", 1)), fps)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise AnnotationError(where, vid, "frames/motions/boxes", f"malformed ({exc!r})") from None
+    duration = float(entry.get("duration") or max([s.end for s in segs] + [b.time + 1 / fps for b in boxes] + [0]))
+    return Video("CoPESD", vid, fps, duration, frames, w, h, "endoscopic submucosal dissection", segs, boxes)
+
+
+@adapter("copesd", "CoPESD")
+def read(root: Path, videos: Path | None) -> SourceRead:
+    path = require(root / FILE, "CoPESD intermediate annotation JSON (see docs/builder.md)")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise AnnotationError(str(path), "-", "<file>", f"unreadable JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise AnnotationError(str(path), "-", "<file>", "must map video ids to annotation objects")
+    return SourceRead([read_video(vid, entry, str(path)) for vid, entry in sorted(data.items())], [path])
