@@ -1,0 +1,170 @@
+"""Caption stage end to end on two scripted models served by the project's OpenAI-compatible test
+server: accept, reject-then-fix, reject-always, malformed reviews, faults, cache reruns, costs, keys."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from data_preprocess.captions import cli
+from data_preprocess.captions.fake_models import FakeCaptionModel
+from reward_fns.testing.judge_server import FaultPlan, count_tokens
+from tests.captions_fixtures import mixed_records, write_facts
+
+FAST = ["--timeout-s", "1", "--deadline-s", "20", "--max-retries", "3", "--no-progress"]
+
+
+@contextlib.contextmanager
+def two_models(plan_a: FaultPlan | None = None, plan_b: FaultPlan | None = None, **kw: Any
+               ) -> Iterator[tuple[FakeCaptionModel, FakeCaptionModel]]:
+    with (FakeCaptionModel("model-a", plan=plan_a, hang_s=5.0, **kw).run_in_thread() as a,
+          FakeCaptionModel("model-b", plan=plan_b, hang_s=5.0, **kw).run_in_thread() as b):
+        yield a, b
+
+
+def run_stage(tmp: Path, a: FakeCaptionModel, b: FakeCaptionModel, facts: Path, *extra: str) -> dict[str, Any]:
+    cli.run(["--input", str(facts), "--out", str(tmp / "out.json"), "--gen-url", a.base_url, "--gen-model", a.model,
+             "--val-url", b.base_url, "--val-model", b.model, "--report", str(tmp / "report.json"), *FAST, *extra])
+    return json.loads((tmp / "report.json").read_text())
+
+
+def output(tmp: Path) -> list[dict[str, Any]]:
+    return json.loads((tmp / "out.json").read_text())
+
+
+def test_accept_fix_and_drop_are_all_reported(tmp_path: Path) -> None:
+    facts = write_facts(tmp_path, mixed_records(tmp_path, {"VID01": "[review: reject_then_fix]",
+                                                           "ego01": "[review: reject_always]"}))
+    with two_models() as (a, b):
+        report = run_stage(tmp_path, a, b, facts, "--plot", str(tmp_path / "report.png"))
+    records = output(tmp_path)
+    assert report["totals"] == {"jobs": 14, "accepted": 12, "rejected": 2, "error": 0, "acceptance_rate": 12 / 14}
+    assert [r["qa_type"] for r in records[:2]] == ["dense_captioning_gpt", "dense_captioning_gemini"]
+    assert all("caption_facts" not in r and r["conversations"][1]["value"] for r in records)
+    # _gpt written by the first model and checked by the second; _gemini the reverse
+    assert "model-a caption 1 (draft 2)" in records[0]["conversations"][1]["value"]
+    assert "model-b caption 1 (draft 2)" in records[1]["conversations"][1]["value"]
+    assert "(draft 1)" in records[2]["conversations"][1]["value"]
+    assert report["rounds_needed"] == {"accepted in 1": 10, "accepted in 2": 2, "rejected": 2}
+    dropped = {(d["index"], d["variant"], d["status"]) for d in report["dropped"]}
+    assert dropped == {(4, "gpt", "rejected"), (4, "gemini", "rejected")}
+    assert report["dropped"][0]["last_problems"] == ["The caption names an instrument the facts do not list."]
+    assert report["top_rejection_reasons"][0]["count"] == 2 + 2 * 2  # 2 first-round fixes + 2 drops x 2 rounds
+    groups = {(g["source"], g["task"], g["variant"]): g for g in report["groups"]}
+    assert groups[("EgoSurgery", "vs", "gpt")]["acceptance_rate"] == 0.0
+    assert groups[("CholecT50", "dvc", "gemini")]["mean_rounds_accepted"] == 2.0
+    assert report["agreement"]["first_round_agreement"] == 1.0
+    assert (tmp_path / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (tmp_path / "out.json.journal.jsonl").exists()
+
+
+def test_reviewers_that_disagree_show_in_agreement(tmp_path: Path) -> None:
+    facts = write_facts(tmp_path, mixed_records(tmp_path, {"VID01": "[review: only-model-b-rejects]",
+                                                           "nurvid1": "[review: only-model-b-rejects]"}))
+    with two_models() as (a, b):
+        report = run_stage(tmp_path, a, b, facts, "--max-rounds", "1")
+    agree = report["agreement"]
+    assert (agree["both_accept"], agree["only_gemini_accepted"], agree["only_gpt_accepted"]) == (5, 2, 0)
+    assert agree["first_round_agreement"] == pytest.approx(5 / 7) and agree["final_agreement"] == pytest.approx(5 / 7)
+    assert agree["cohen_kappa"] == pytest.approx(0.0)
+
+
+def test_malformed_reviews_are_reasked_then_dropped(tmp_path: Path) -> None:
+    facts = write_facts(tmp_path, mixed_records(tmp_path, {"VID01": "[review: malformed_once]",
+                                                           "vid12": "[review: malformed_always]"}))
+    with two_models() as (a, b):
+        report = run_stage(tmp_path, a, b, facts, "--variants", "gpt")
+    assert report["totals"]["accepted"] == 6 and report["totals"]["error"] == 1
+    [dropped] = report["dropped"]
+    assert (dropped["index"], dropped["status"]) == (5, "error")
+    assert "reviewer" in dropped["reason"] and "unreadable reply" in dropped["reason"]
+    assert report["usage"]["models"]["model-b"]["unreadable_replies"] == 1 + 4  # once + (1 + 3 re-asks)
+    assert b.reviews["malformed_always"] == 4
+
+
+def test_faults_are_retried_honouring_retry_after(tmp_path: Path) -> None:
+    facts = write_facts(tmp_path, mixed_records(tmp_path)[:2])
+    with two_models(plan_a=FaultPlan(["429", "500"]), plan_b=FaultPlan(["hang"]), retry_after="2") as (a, b):
+        start = time.monotonic()
+        report = run_stage(tmp_path, a, b, facts, "--variants", "gpt", "--concurrency", "1")
+        elapsed = time.monotonic() - start
+    assert report["totals"]["accepted"] == 2
+    assert a.faults_served["429"] == 1 and a.faults_served["500"] == 1 and b.faults_served["hang"] == 1
+    assert elapsed >= 2.0  # the 429's Retry-After was waited for
+    assert report["usage"]["models"]["model-a"]["http_calls"] == a.completions == 2 + 2
+
+
+def test_endpoint_down_is_an_error_outcome_retried_on_resume(tmp_path: Path) -> None:
+    facts = write_facts(tmp_path, mixed_records(tmp_path)[:3])
+    with two_models(plan_b=FaultPlan(rates={"500": 1.0})) as (a, b):
+        report = run_stage(tmp_path, a, b, facts, "--variants", "gpt", "--max-retries", "1")
+    assert report["totals"]["error"] == 3 and output(tmp_path) == []
+    assert all("HTTP 500" in d["reason"] for d in report["dropped"])
+    with two_models() as (a, b):
+        report = run_stage(tmp_path, a, b, facts, "--variants", "gpt")
+    assert report["totals"]["accepted"] == 3
+
+
+def test_cache_rerun_makes_no_http_call_and_costs_are_priced(tmp_path: Path) -> None:
+    facts = write_facts(tmp_path, mixed_records(tmp_path, {"VID01": "[review: reject_then_fix]"}))
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("model-a: {input_per_mtok: 2.0, output_per_mtok: 8.0}\n"
+                      "model-b: {input_per_mtok: 0.3, output_per_mtok: 2.5}\n")
+    cache = str(tmp_path / "captions.sqlite")
+    with two_models() as (a, b):
+        first = run_stage(tmp_path, a, b, facts, "--cache", cache, "--prices", str(prices))
+        bodies = {a.model: a.bodies, b.model: b.bodies}
+        before = output(tmp_path)
+        calls = a.completions + b.completions
+        second = run_stage(tmp_path, a, b, facts, "--cache", cache, "--prices", str(prices))
+        assert a.completions + b.completions == calls  # 0 HTTP calls on the rerun
+    assert output(tmp_path) == before
+    rates = {"model-a": (2.0, 8.0), "model-b": (0.3, 2.5)}
+    for model, use in first["usage"]["models"].items():
+        prompt = sum(count_tokens(m["content"]) for body in bodies[model] for m in body["messages"])
+        completion = use["completion_tokens"]
+        assert use["prompt_tokens"] == prompt and completion > 0
+        assert use["cost_usd"] == pytest.approx((prompt * rates[model][0] + completion * rates[model][1]) / 1e6)
+        again = second["usage"]["models"][model]
+        assert again["http_calls"] == 0 and again["cache_hits"] == again["requests"] == use["requests"]
+        assert again["cost_usd"] == 0.0 and again["saved_by_cache_usd"] == pytest.approx(use["cost_usd"])
+    costs = [m["cost_usd"] for m in first["usage"]["models"].values()]
+    assert first["usage"]["total_cost_usd"] == pytest.approx(sum(costs))
+
+
+def test_resume_journal_skips_finished_jobs(tmp_path: Path) -> None:
+    records = mixed_records(tmp_path)
+    facts = write_facts(tmp_path, records)
+    with two_models() as (a, b):
+        run_stage(tmp_path, a, b, facts, "--variants", "gpt")
+        done = output(tmp_path)
+        outcomes = cli.run(["--input", str(facts), "--out", str(tmp_path / "other.json"), "--gen-url", a.base_url,
+                            "--gen-model", a.model, "--val-url", b.base_url, "--val-model", b.model,
+                            "--variants", "gpt", *FAST])
+        # an interrupted run leaves its journal behind: the first 4 outcomes, the last line cut short
+        journal = tmp_path / "out.json.journal.jsonl"
+        journal.write_text("".join(json.dumps(o.to_json()) + "\n" for o in outcomes[:4]) + '{"cut short')
+        calls = a.completions + b.completions
+        run_stage(tmp_path, a, b, facts, "--variants", "gpt")
+        assert a.completions + b.completions - calls == 2 * 3  # only the 3 unfinished jobs: write + review
+    assert output(tmp_path) == done and not journal.exists()
+
+
+def test_api_key_never_leaves_the_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> None:
+    secret = "sk-test-SECRET-0123456789abcdef"
+    monkeypatch.setenv("CAPTION_KEY", secret)
+    facts = write_facts(tmp_path, mixed_records(tmp_path)[:2])
+    with two_models(plan_a=FaultPlan(["echo_auth", "echo_auth_reply"])) as (a, b):
+        run_stage(tmp_path, a, b, facts, "--api-key-env", "CAPTION_KEY", "--cache", str(tmp_path / "c.sqlite"),
+                  "--variants", "gpt", "--max-retries", "1")
+        assert a.authorizations[0] == f"Bearer {secret}"
+    written = "".join(p.read_bytes().decode("utf-8", "replace") for p in tmp_path.iterdir() if p.is_file())
+    captured = capsys.readouterr()
+    assert secret not in written + caplog.text + captured.out + captured.err
