@@ -1,27 +1,29 @@
-"""Pass 2 for one batch of records: JSON bytes in, the four parquet tables and the batch statistics out.
+"""One chunk of records: JSON bytes in, the rows of each split as Arrow tables and the chunk's
+statistics out. Runs in worker processes (or in-process); invalid records never raise here: they
+are listed in `Stats.invalid` and the caller stops on the first one unless `--skip-invalid`.
 
-Invalid records never raise here: they are listed in the batch's `Stats.invalid` (the caller stops the
-run on the first one unless `--skip-invalid`), so the same code runs in-process or in worker processes.
-Rows are gathered per split from the start, so no table is filtered (copied) afterwards.
+Inside a chunk, region-caption rows follow the other rows of their split (the order the converter
+has always written).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 import pyarrow as pa
-import pyarrow.compute as pc
+from PIL import Image
 
-from data_preprocess.batch_media import Media
+from data_preprocess.frames import FrameChecker, selection
 from data_preprocess.ground_truth import ground_truth_json, rl_rejection
-from data_preprocess.manifest import Stats
-from data_preprocess.plan import Plan
+from data_preprocess.manifest import Stats, text_tokens
+from data_preprocess.rc_overlay import overlay_frame
 from data_preprocess.rows import RowBuffer, to_table
-from data_preprocess.schema import DECODER, Checked, check_record, invalid_entry
+from data_preprocess.schema import DECODER, RECORD_DECODER, Checked, check_record, invalid_entry
 from data_preprocess.splits import VideoSplit
 from reward_fns.reference import RecordError
 
@@ -29,86 +31,91 @@ if TYPE_CHECKING:
     from data_preprocess.convert import ConvertConfig
 
 SPLIT_NAMES = ("train", "val")
+DRAW_ERRORS = (OSError, ValueError, Image.DecompressionBombError)
 
 
 @dataclass
-class _Part:
-    """The rows of one split within a batch (region-caption rows apart), with their raw frame lists."""
+class Job:
+    """Records to convert: their indices in the input and their JSON (a list, same order)."""
 
-    rows: list[tuple[Any, ...]] = field(default_factory=list)  # RowBuffer fields, one tuple per row
-    raws: list[Any] = field(default_factory=list)
-    recs: list[Any] = field(default_factory=list)
-    checked: list[Checked] = field(default_factory=list)
+    indices: list[int]
+    data: bytes
+    nap_answers: Mapping[str, frozenset[str]]
 
 
 @dataclass
-class BatchResult:
-    """What one batch gives back (picklable, except `tables`, which workers spill to files).
+class ChunkResult:
+    """What one chunk gives back: `tables[split]` holds all RL and SFT columns plus `rl_ok`."""
 
-    `deferred` holds records whose next-action classes come from every answer of their source in
-    the file (EgoSurgery): they are converted last, once `answers` of all batches are known.
-    `tables` maps a split to all columns of its rows (`rows.outputs` makes the RL and SFT tables).
-    `ok` is False when the batch did not hold the expected number of records (a bad cut).
-    """
-
-    count: int = 0
-    ok: bool = True
+    stats: Stats
     tables: dict[str, pa.Table] = field(default_factory=dict)
-    stats: Stats | None = None
-    deferred: list[tuple[int, bytes]] = field(default_factory=list)
-    answers: dict[str, set[str]] = field(default_factory=dict)
     val_videos: set[str] = field(default_factory=set)
 
 
-    def shift(self, offset: int) -> None:
-        """Renumber records converted with `start=0` once the batch's first record number is known."""
-        if not offset:
-            return
-        for name, table in self.tables.items():
-            extra = table.column("extra_info").combine_chunks()
-            fields = extra.flatten()
-            k = extra.type.get_field_index("index")
-            fields[k] = pc.add(fields[k], offset)
-            column = pa.StructArray.from_arrays(fields, fields=list(extra.type))
-            self.tables[name] = table.set_column(table.schema.get_field_index("extra_info"), "extra_info", column)
-        for entry in (*self.stats.invalid, *self.stats.rejected, *self.stats.over_listed):
-            entry["index"] += offset
-        self.deferred = [(i + offset, raw) for i, raw in self.deferred]
+def decode_records(data: bytes, indices: Sequence[int], where: str) -> list[Any]:
+    """The chunk's records; a record that does not decode becomes its RecordError."""
+    try:
+        return DECODER.decode(data)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        pass
+    out: list[Any] = []
+    for index, raw in zip(indices, msgspec.json.decode(data, type=list[msgspec.Raw]), strict=True):
+        try:
+            out.append(RECORD_DECODER.decode(raw))
+        except UnicodeDecodeError as exc:
+            out.append(RecordError(index, "record", f"not valid UTF-8 (byte {exc.start} of the record)", where))
+        except (msgspec.DecodeError, RecursionError) as exc:
+            out.append(RecordError(index, "record", f"cannot be decoded: {exc}", where))
+    return out
 
 
 class BatchConverter:
-    """Converts batches for one run (holds the plan, caches, and the I/O thread pools)."""
+    """Converts chunks for one run (holds the settings, caches and the frame checker)."""
 
-    def __init__(self, cfg: ConvertConfig, plan: Plan):
-        self.cfg, self.plan, self.spec = cfg, plan, cfg.video_spec
+    def __init__(self, cfg: ConvertConfig):
+        self.cfg, self.spec = cfg, cfg.video_spec
         self.where = os.fspath(cfg.input)
+        self.root = os.path.abspath(cfg.data_root)
+        self.prefix = self.root.rstrip(os.sep) + os.sep
+        self.rc_cache = Path(cfg.out_dir, "rc_frames")
         self.split = VideoSplit(cfg.val_fraction, cfg.seed)
-        self.media = Media(self.spec, cfg.data_root, Path(cfg.out_dir, "rc_frames"), cfg.check_frames, self.where,
-                           cfg.io_workers)
+        self.checker = FrameChecker(cfg.io_workers)
         self._nap: dict[tuple[str, str], Any] = {}
-        self._dependent: dict[tuple[str, str], bool] = {}
+        self._selections: dict[tuple[int, float, int | None], tuple[list[int] | None, float, int | None]] = {}
+        self._visual: dict[tuple[int, int, int], int] = {}
 
     def close(self) -> None:
-        self.media.close()
+        self.checker.close()
 
-    def _nap_classes(self, source: str, question: str) -> Any:
-        key = (source, question)
-        if key not in self._nap:
-            from reward_fns.tasks.nap import resolve_nap_classes
+    def convert(self, job: Job) -> ChunkResult:
+        from reward_fns.tasks.nap import resolve_nap_classes
 
-            answers = self.plan.nap_answers or {}
-            self._nap[key] = resolve_nap_classes(source, question, answers.get(source, ()))
-        return self._nap[key]
+        def nap_classes(source: str, question: str) -> Any:
+            if (source, question) not in self._nap:
+                self._nap[source, question] = resolve_nap_classes(source, question, job.nap_answers.get(source, ()))
+            return self._nap[source, question]
 
-    def _answer_dependent(self, source: str, question: str) -> bool:
-        """Does this record's class list come from the file's answers (probe with a fake answer)?"""
-        key = (source, question)
-        if key not in self._dependent:
-            from reward_fns.tasks.nap import resolve_nap_classes
-
-            probe = "\0medgrpo-probe"
-            self._dependent[key] = probe in (resolve_nap_classes(source, question, (probe,)) or ())
-        return self._dependent[key]
+        result = ChunkResult(Stats(self.cfg.max_prompt_tokens))
+        parts: dict[tuple[int, bool], list[tuple[Checked, str | None, Any]]] = {}
+        for index, rec in zip(job.indices, decode_records(job.data, job.indices, self.where), strict=True):
+            try:
+                if isinstance(rec, RecordError):
+                    raise rec
+                checked = check_record(rec, index, self.where, nap_classes)
+                reason = self._rl_rejection(checked)
+            except RecordError as error:
+                result.stats.invalid.append(invalid_entry(error, rec))
+                continue
+            code = self.split.code(checked.video_id)
+            if code:
+                result.val_videos.add(checked.video_id)
+            parts.setdefault((code, checked.rc_frame is not None), []).append((checked, reason, rec))
+        for code, split in enumerate(SPLIT_NAMES):
+            tables = [self._table(parts[key], result.stats) for key in ((code, False), (code, True)) if key in parts]
+            tables = [t for t in tables if t is not None]
+            if tables:
+                result.tables[split] = pa.concat_tables(tables)
+        return result
 
     def _rl_rejection(self, checked: Checked) -> str | None:
         try:
@@ -117,69 +124,76 @@ class BatchConverter:
             raise RecordError(checked.index, "struc_info", f"ground truth unusable by task {checked.task.name}: "
                               f"{exc!r}", self.where) from None
 
-    def convert(self, data: bytes, start: int, expected: int | None = None, indices: list[int] | None = None
-                ) -> BatchResult:
-        """Convert a JSON list of records numbered from `start` (or by `indices`); `expected`: the
-        record count the batch must hold (None or -1: unknown)."""
-        result = BatchResult(stats=Stats(self.cfg.max_prompt_tokens))
-        try:
-            records = DECODER.decode(data)
-        except msgspec.DecodeError:  # only an unproven cut can get here (see jsonstream.fast_spans)
-            result.ok = False
-            return result
-        result.count = len(records)
-        if expected is not None and expected >= 0 and len(records) != expected:
-            result.ok = False
-            return result
-        stats, selected = result.stats, self.plan.selected
-        parts = {(code, rc): _Part() for code in (0, 1) for rc in (False, True)}
-        for offset, rec in enumerate(records):
-            index = indices[offset] if indices is not None else start + offset
-            if selected is not None and not selected[index]:
-                continue
+    def _select(self, count: int, fps: float, must: int | None) -> tuple[list[int] | None, float, int | None]:
+        key = (count, fps, must)
+        if key not in self._selections:
+            self._selections[key] = selection(count, fps, self.spec, must)
+        return self._selections[key]
+
+    def _frames(self, item: Checked, stats: Stats) -> tuple[list[str], float]:
+        """Absolute paths of the frames fed to the model (start frame with its box drawn) and their fps."""
+        frames = item.frames
+        must = frames.index(item.rc_frame) if item.rc_frame is not None else None
+        positions, fps, pos = self._select(len(frames), item.ref.fps, must)
+        chosen = [self.prefix + frames[i] for i in positions] if positions is not None else \
+            [self.prefix + f for f in frames]
+        if item.rc_frame is not None and pos is not None:
             try:
-                checked = check_record(rec, index, self.where, self._nap_classes)
-                ref = checked.ref
-                if (self.plan.nap_answers is None and checked.task.name == "NAP"
-                        and self._answer_dependent(ref.data_source, ref.question)):
-                    result.answers.setdefault(ref.data_source, set()).add(ref.answer)
-                    result.deferred.append((index, msgspec.json.encode(rec)))
-                    continue
-                reason = self._rl_rejection(checked)
+                chosen[pos], clipped = overlay_frame(self.prefix + item.rc_frame, item.rc_box, self.rc_cache)
+            except DRAW_ERRORS as exc:
+                raise RecordError(item.index, "RC_info.start_frame_bbox" if isinstance(exc, ValueError)
+                                  and "lies outside" in str(exc) else "RC_info.start_frame",
+                                  f"cannot draw the region box: {exc}", self.where) from None
+            if clipped != item.rc_box:
+                stats.clipped.append({"index": item.index, "id": item.id, "field": "RC_info.start_frame_bbox",
+                                      "box": list(item.rc_box), "clipped_to": list(clipped)})
+        return chosen, fps
+
+    def _table(self, part: list[tuple[Checked, str | None, Any]], stats: Stats) -> pa.Table | None:
+        rows, lists = [], []
+        for item, reason, rec in part:
+            try:
+                frames, fps = self._frames(item, stats)
             except RecordError as error:
                 stats.invalid.append(invalid_entry(error, rec))
                 continue
-            code = self.split.code(checked.video_id)
-            if code:
-                result.val_videos.add(checked.video_id)
-            part = parts[(code, checked.rc_frame is not None)]
-            part.checked.append(checked)
-            part.rows.append((index, checked.id, ref.qa_type, ref.data_source, checked.task.name, ref.fps,
-                              SPLIT_NAMES[code], ref.question, ref.answer, ground_truth_json(ref), ref.fps,
-                              reason is None, reason, checked.video_id))
-            part.raws.append(rec.video)
-            part.recs.append(rec)
-        for code, split in enumerate(SPLIT_NAMES):
-            tables = [t for rc in (False, True) if (t := self._finish(parts[(code, rc)], rc, stats)) is not None]
-            if tables:
-                result.tables[split] = pa.concat_tables(tables)
-        return result
-
-    def _finish(self, part: _Part, region: bool, stats: Stats) -> pa.Table | None:
-        if not part.rows:
+            ref = item.ref
+            rows.append((item.index, item.id, ref.qa_type, ref.data_source, item.task.name, ref.fps,
+                         "val" if self.split.code(item.video_id) else "train", ref.question, ref.answer,
+                         ground_truth_json(ref), fps, reason is None, reason, item.video_id, rec))
+            lists.append(frames)
+        if self.cfg.check_frames and rows:
+            problems = self.checker.problems(p for frames in lists for p in frames)
+            if problems:
+                keep = []
+                for row, frames in zip(rows, lists, strict=True):
+                    lost = [p for p in frames if p in problems]
+                    if lost:
+                        error = RecordError(row[0], "video", f"{len(lost)} frame file(s) {problems[lost[0]]}, "
+                                            f"first: {lost[0]}", self.where)
+                        stats.invalid.append(invalid_entry(error, row[-1]))
+                    else:
+                        keep.append((row, frames))
+                rows, lists = [r for r, _ in keep], [f for _, f in keep]
+        if not rows:
             return None
-        rows = RowBuffer.from_rows(part.rows)
-        if region:
-            frames, bad = self.media.region(rows, part.raws, part.checked)
-        else:
-            frames, bad = self.media.plain(rows, part.raws)
-        if bad:
-            stats.invalid += [invalid_entry(error, part.recs[row]) for row, error in sorted(bad.items())]
-            keep = [i for i in range(len(rows)) if i not in bad]
-            rows, frames = rows.subset(keep), frames.take(pa.array(keep, pa.int64()))
-            if not len(rows):
-                return None
-        stats.add(rows, self.media.tokens(rows, frames))
-        stats.rejected += [{"index": rows.index[i], "id": rows.id[i], "qa_type": rows.qa_type[i], "reason": why}
-                           for i, why in enumerate(rows.rejection) if why is not None]
-        return to_table(rows, frames, self.spec)
+        buffer = RowBuffer.from_rows([row[:-1] for row in rows])
+        stats.add(buffer, self._tokens(buffer, lists))
+        stats.rejected += [{"index": buffer.index[i], "id": buffer.id[i], "qa_type": buffer.qa_type[i], "reason": why}
+                           for i, why in enumerate(buffer.rejection) if why is not None]
+        return to_table(buffer, pa.array(lists, type=pa.list_(pa.string())), self.spec)
+
+    def _tokens(self, rows: RowBuffer, lists: list[list[str]]) -> list[int]:
+        """Estimated prompt length per row: visual tokens (VideoSpec, smart resize) + text tokens."""
+        out = []
+        for i, frames in enumerate(lists):
+            size = self.checker.size(rows.video_id[i], frames[0]) if self.cfg.check_frames else None
+            width, height = size or self.spec.frame_size
+            key = (len(frames), width, height)
+            if key not in self._visual:
+                try:
+                    self._visual[key] = self.spec.visual_tokens(len(frames), height, width)
+                except ValueError:  # qwen-vl-utils refuses aspect ratios above 200: estimate at the default size
+                    self._visual[key] = self.spec.visual_tokens(len(frames))
+            out.append(self._visual[key] + text_tokens(rows.question[i]))
+        return out

@@ -1,30 +1,42 @@
-"""MedVidBench JSON -> verl RL and SFT parquet, streaming.
+"""MedVidBench JSON -> verl RL and SFT parquet.
 
-One pass for the Large set: the input is cut into batches of whole records, converted by worker
-processes (`batch.BatchConverter`) and appended in input order to the four parquet files by a
-background thread. Train/val is decided per video id (`splits.VideoSplit`), so no pre-pass is needed;
-next-action records whose class list is built from their source's answers in the file (EgoSurgery)
-are held back and converted last. The Standard split first reads a light index of the file
-(`plan.index_pass`) to choose its records.
+The input is read whole and cut into records (`msgspec.Raw`, no Python objects per field); a light
+index of every record (task, source, video, next-action answer, content digest) decides the Standard
+subset, the next-action class lists built from the file's answers, and the duplicates. Chunks of
+records are converted by a process pool (`imap`, a bounded number in flight) and appended in input
+order to the four parquet files of a staging generation, published at the end with one rename
+(`outputs.Generation`). Next-action records whose class list is the file's answers (EgoSurgery) are
+converted last, as before.
 """
 
 from __future__ import annotations
 
+import hashlib
+import multiprocessing
 import os
+import threading
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from data_preprocess.batch import BatchConverter, BatchResult
-from data_preprocess.jsonstream import RecordStream
+import msgspec
+
+from data_preprocess.batch import BatchConverter, ChunkResult, Job
 from data_preprocess.manifest import OUTPUTS, Stats, format_counts
-from data_preprocess.parallel import BadCut, BatchMapper, tune_malloc
-from data_preprocess.parquet_io import WriterSet, atomic_write_json
-from data_preprocess.plan import Plan, index_pass, standard_plan
+from data_preprocess.outputs import Generation, OutputError, has_outputs, prepare_out_dir
 from data_preprocess.rows import RL_SCHEMA, SFT_SCHEMA, outputs
+from data_preprocess.splits import standard_subset
 from data_preprocess.video_spec import VideoSpec
 from reward_fns.reference import RecordError
+from reward_fns.registry import all_tasks
+
+MAX_LISTED = 1000  # duplicates listed in the manifest (all are counted)
+
+
+class InputError(ValueError):
+    """The input file is unreadable or not a JSON list; the message names the file (and position)."""
 
 
 @dataclass
@@ -43,89 +55,212 @@ class ConvertConfig:
     check_frames: bool = True
     max_prompt_tokens: int | None = 4096
     io_workers: int = 16
-    workers: int = 0  # processes; 0 = one per CPU for inputs of more than two blocks (1 = in-process)
-    block_bytes: int = 8 << 20  # input bytes per batch (8 MB measured fastest: the batch stays in cache)
+    workers: int = 0  # processes; 0 = one per CPU for inputs over `chunk_bytes` (1 = in-process)
+    chunk_bytes: int = 4 << 20  # input bytes per job
+    allow_empty: bool = False  # may an input without rows replace existing outputs?
+    dedupe: bool = False  # drop records identical to an earlier one
 
-    def n_workers(self) -> int:
-        if self.workers:
-            return self.workers
-        small = os.path.getsize(self.input) <= 2 * self.block_bytes
-        return 1 if small else (os.cpu_count() or 1)
+
+class _Index(msgspec.Struct):
+    """The fields the index reads (any JSON type; the workers report what is wrong)."""
+
+    metadata: Any = None
+    qa_type: Any = None
+    data_source: Any = None
+    conversations: msgspec.Raw = msgspec.Raw(b"")
+
+
+_INDEX = msgspec.json.Decoder(_Index | bool | int | float | str | list | None)
+_PROBE = "\0medgrpo-probe"
+
+
+@dataclass
+class Plan:
+    """Which records are converted, in which order (`deferred` last), with which next-action answers."""
+
+    order: list[int] = field(default_factory=list)
+    deferred: list[int] = field(default_factory=list)
+    nap_answers: dict[str, frozenset[str]] = field(default_factory=dict)
+    standard_table: dict[str, dict[str, int]] | None = None
+    duplicates: list[int] = field(default_factory=list)
+    duplicate_of: list[int] = field(default_factory=list)
+
+
+def read_records(path: str) -> tuple[bytes, list[msgspec.Raw]]:
+    """The file's bytes and its records as raw JSON; InputError naming the file and what is wrong."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the input ({exc.strerror or exc})") from None
+    try:
+        return data, msgspec.json.decode(data, type=list[msgspec.Raw])
+    except RecursionError:
+        raise InputError(f"{path}: JSON nested too deep to decode (a record holds thousands of nested "
+                         "lists or objects)") from None
+    except msgspec.ValidationError as exc:
+        raise InputError(f"{path}: not a JSON list of records ({exc})") from None
+    except msgspec.DecodeError as exc:
+        raise InputError(f"{path}: not valid JSON ({exc})") from None
+
+
+def _nap_answer(raw: msgspec.Raw) -> str | None:
+    try:
+        turns = msgspec.json.decode(raw) if len(raw) else None
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        return None
+    for turn in turns if isinstance(turns, list) else ():
+        if isinstance(turn, dict) and turn.get("from") == "gpt" and isinstance(turn.get("value"), str):
+            return turn["value"]
+    return None
+
+
+def make_plan(raws: list[msgspec.Raw], cfg: ConvertConfig) -> Plan:
+    """Index every record (parent process) and decide what to convert."""
+    from reward_fns.tasks.nap import resolve_nap_classes
+
+    task_of = {qa: task.name for task in all_tasks().values() for qa in task.qa_types}
+    tasks, sources, answers = [], [], {}
+    first: dict[bytes, int] = {}
+    plan = Plan()
+    for i, raw in enumerate(raws):
+        earlier = first.setdefault(hashlib.blake2b(raw, digest_size=16).digest(), i)
+        if earlier != i:
+            plan.duplicates.append(i)
+            plan.duplicate_of.append(earlier)
+        try:
+            rec = _INDEX.decode(raw)
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+            rec = None
+        ok = isinstance(rec, _Index)
+        task = task_of.get(rec.qa_type, "") if ok and isinstance(rec.qa_type, str) else ""
+        source = rec.data_source if ok and isinstance(rec.data_source, str) else ""
+        tasks.append(task)
+        sources.append(source)
+        if task == "NAP" and (answer := _nap_answer(rec.conversations)) is not None:
+            answers.setdefault(source, []).append((i, answer))
+    if cfg.split == "standard":
+        selected, plan.standard_table = standard_subset(tasks, sources, cfg.standard_size, cfg.seed)
+    elif cfg.split == "large":
+        selected = None
+    else:
+        raise ValueError(f"unknown split {cfg.split!r} (standard|large)")
+    dropped = set(plan.duplicates) if cfg.dedupe else set()
+    deferred: set[int] = set()
+    for source, found in answers.items():
+        plan.nap_answers[source] = frozenset(a for i, a in found if selected is None or selected[i])
+        if source and _PROBE in resolve_nap_classes(source, "", (_PROBE,)):
+            deferred.update(i for i, _ in found)
+    for i in range(len(raws)):
+        if (selected is None or selected[i]) and i not in dropped:
+            (plan.deferred if i in deferred else plan.order).append(i)
+    return plan
+
+
+def _jobs(raws: list[msgspec.Raw], plan: Plan, chunk_bytes: int, gate: threading.Semaphore) -> Iterator[Job]:
+    """Chunks of about `chunk_bytes` in plan order (deferred records in chunks of their own); each
+    waits on `gate`, so only a few are in flight."""
+    for indices in (plan.order, plan.deferred):
+        start, size = 0, 0
+        for k, i in enumerate(indices):
+            size += len(raws[i])
+            if size >= chunk_bytes or k == len(indices) - 1:
+                batch = indices[start:k + 1]
+                gate.acquire()
+                yield Job(batch, b"[" + b",".join(raws[j] for j in batch) + b"]", plan.nap_answers)
+                start, size = k + 1, 0
+
+
+_WORKER: dict[str, BatchConverter] = {}
+
+
+def _init_worker(cfg: ConvertConfig) -> None:
+    _WORKER["batcher"] = BatchConverter(cfg)
+
+
+def _work(job: Job) -> ChunkResult:
+    return _WORKER["batcher"].convert(job)
 
 
 class Converter:
-    """One run: `run()` writes the four parquet files and `manifest.json`, each atomically."""
+    """One run: `run()` writes the four parquet files and `manifest.json`, published together."""
 
     def __init__(self, config: ConvertConfig):
         self.cfg = config
         self.where = os.fspath(config.input)
 
+    def _workers(self) -> int:
+        if self.cfg.workers:
+            return self.cfg.workers
+        try:
+            small = os.path.getsize(self.cfg.input) <= self.cfg.chunk_bytes
+        except OSError:
+            small = True
+        return 1 if small else (os.cpu_count() or 1)
+
     def run(self) -> dict[str, Any]:
         cfg = self.cfg
-        if os.path.getsize(cfg.input) > 2 * cfg.block_bytes:  # a big input: keep freed batch buffers
-            tune_malloc()
-        stream = RecordStream(cfg.input, cfg.block_bytes)
-        plan = Plan()
-        if cfg.split == "standard":
-            plan = standard_plan(index_pass(stream, cfg.n_workers()), cfg.standard_size, cfg.seed)
-        elif cfg.split != "large":
-            raise ValueError(f"unknown split {cfg.split!r} (standard|large)")
+        out = prepare_out_dir(cfg.out_dir)
+        workers = self._workers()
+        self._gate = threading.Semaphore(2 * workers)
+        # fork the pool before the input is read, so the workers do not share (and count) its pages
+        pool = multiprocessing.get_context("fork").Pool(workers, _init_worker, (cfg,)) if workers > 1 else None
         try:
-            return self._convert(stream, plan, safe=False)
-        except BadCut:  # a nested object that looks like a record start fooled the fast cut: check every cut
-            return self._convert(stream, plan, safe=True)
+            return self._run(out, pool)
+        finally:
+            if pool is not None:
+                self._gate.release(1 << 16)  # unblock imap's feeder thread so that terminate can join it
+                pool.terminate()
+                pool.join()
 
-    def _convert(self, stream: RecordStream, plan: Plan, safe: bool) -> dict[str, Any]:
-        cfg, out = self.cfg, Path(self.cfg.out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        stats = Stats(cfg.max_prompt_tokens)
-        deferred: list[tuple[int, bytes]] = []
-        answers: dict[str, set[str]] = {}
-        val_videos: set[str] = set()
-        schemas = {n: RL_SCHEMA if n.startswith("rl") else SFT_SCHEMA for n in OUTPUTS}
-        with BatchMapper(cfg, plan, stream, safe) as batches:  # workers fork before any writer thread
-            writers = WriterSet({n: out / f"{n}.parquet" for n in OUTPUTS}, schemas)
-            try:
-                for result in batches:
-                    self._take(result, stats, writers)
-                    deferred += result.deferred
-                    val_videos |= result.val_videos
-                    for source, found in result.answers.items():
-                        answers.setdefault(source, set()).update(found)
-                if deferred:  # next-action records whose classes are the file's answers
-                    final = replace(plan, nap_answers={s: frozenset(a) for s, a in answers.items()})
-                    batcher = BatchConverter(cfg, final)
-                    deferred.sort()
-                    data = b"[" + b",".join(raw for _, raw in deferred) + b"]"
-                    result = batcher.convert(data, 0, indices=[i for i, _ in deferred])
-                    batcher.close()
-                    val_videos |= result.val_videos
-                    self._take(result, stats, writers)
-                written = writers.commit()
-            except BaseException:
-                writers.abort()
-                raise
-        stats.invalid.sort(key=lambda entry: entry["index"])
-        stats.rejected.sort(key=lambda entry: entry["index"])
-        manifest = stats.manifest(
-            video_spec=cfg.video_spec.to_dict(), input_sha256=stream.sha256,
-            input={"path": os.path.abspath(cfg.input), "records": batches.records,
-                   "data_root": os.path.abspath(cfg.data_root)},
-            split={"mode": cfg.split, "val_fraction": cfg.val_fraction, "seed": cfg.seed,
-                   "val_videos": len(val_videos), "standard": plan.standard_table},
-            frames_checked=cfg.check_frames, rows_written=written)
-        atomic_write_json(out / "manifest.json", manifest)
+    def _run(self, out: Path, pool: Any) -> dict[str, Any]:
+        cfg = self.cfg
+        data, raws = read_records(cfg.input)
+        sha = hashlib.sha256()
+        hasher = threading.Thread(target=sha.update, args=(data,), daemon=True)
+        hasher.start()
+        plan = make_plan(raws, cfg)
+        if not plan.order + plan.deferred and has_outputs(out, (f"{n}.parquet" for n in OUTPUTS)) and not cfg.allow_empty:
+            raise OutputError(f"{self.where}: no record to convert; refusing to replace the outputs in {out} "
+                              "(pass --allow-empty to do so)")
+        stats, val_videos = Stats(cfg.max_prompt_tokens), set()
+        gate = self._gate
+        jobs = _jobs(raws, plan, cfg.chunk_bytes, gate)
+        local = None if pool is not None else BatchConverter(cfg)
+        results = pool.imap(_work, jobs) if pool is not None else map(local.convert, jobs)
+        generation = Generation(out, {n: RL_SCHEMA if n.startswith("rl") else SFT_SCHEMA for n in OUTPUTS})
+        try:
+            for result in results:
+                gate.release()
+                if not cfg.skip_invalid and result.stats.invalid:
+                    first = min(result.stats.invalid, key=lambda entry: entry["index"])
+                    raise RecordError(first["index"], first["field"], first["reason"], self.where)
+                stats.merge(result.stats)
+                val_videos |= result.val_videos
+                for split, table in result.tables.items():
+                    generation.write(outputs(table, split))
+            if not sum(generation.rows.values()) and raws and not cfg.allow_empty \
+                    and has_outputs(out, (f"{n}.parquet" for n in OUTPUTS)):
+                raise OutputError(f"{self.where}: no valid record; refusing to replace the outputs in {out} "
+                                  "(pass --allow-empty to do so)")
+            hasher.join()
+            manifest = stats.manifest(
+                video_spec=cfg.video_spec.to_dict(), input_sha256=sha.hexdigest(),
+                input={"path": os.path.abspath(cfg.input), "records": len(raws),
+                       "data_root": os.path.abspath(cfg.data_root)},
+                split={"mode": cfg.split, "val_fraction": cfg.val_fraction, "seed": cfg.seed,
+                       "val_videos": len(val_videos), "standard": plan.standard_table},
+                duplicates={"count": len(plan.duplicates), "dropped": cfg.dedupe,
+                            "listed": [{"index": i, "duplicate_of": j} for i, j in
+                                       zip(plan.duplicates[:MAX_LISTED], plan.duplicate_of, strict=False)]},
+                frames_checked=cfg.check_frames, rows_written=dict(generation.rows))
+            generation.commit(manifest)
+        except BaseException:
+            generation.abort()
+            raise
+        finally:
+            if local is not None:
+                local.close()
         return manifest
-
-    def _take(self, result: BatchResult, stats: Stats, writers: WriterSet) -> None:
-        """Merge a batch's statistics and queue its tables; the first invalid record stops the run."""
-        if not self.cfg.skip_invalid and result.stats.invalid:
-            first = min(result.stats.invalid, key=lambda entry: entry["index"])
-            raise RecordError(first["index"], first["field"], first["reason"], self.where)
-        stats.merge(result.stats)
-        if result.tables:
-            writers.submit({name: t for split, table in result.tables.items()
-                            for name, t in outputs(table, split).items()})
 
 
 def summary(manifest: dict[str, Any]) -> str:
@@ -140,4 +275,9 @@ def summary(manifest: dict[str, Any]) -> str:
     lines.append(f"rejected from RL: {len(manifest['rejected'])}; invalid records skipped: {len(manifest['invalid'])}")
     reasons = Counter(r["reason"].split(" (")[0] for r in manifest["rejected"])
     lines += [f"  {n:>7} x {reason}" for reason, n in reasons.most_common(5)]
+    dup = manifest["duplicates"]
+    if dup["count"]:
+        lines.append(f"duplicate records: {dup['count']} ({'dropped' if dup['dropped'] else 'kept; --dedupe drops them'})")
+    if manifest["clipped_boxes"]:
+        lines.append(f"region boxes clipped to their image: {len(manifest['clipped_boxes'])} (manifest clipped_boxes)")
     return "\n".join(lines)

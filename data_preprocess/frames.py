@@ -1,8 +1,9 @@
-"""Frame lists: selection under the VideoSpec, parallel existence checks, frame-size probes."""
+"""Frame lists: selection under the VideoSpec, file checks (regular files, in parallel), size probes."""
 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import chain
@@ -28,44 +29,42 @@ def selection(count: int, record_fps: float, spec: VideoSpec, must_keep: int | N
     return keep, fps, (keep.index(must_keep) if must_keep is not None else None)
 
 
-def _exists(path: str) -> bool:
-    try:
-        os.stat(path)
-    except OSError:
-        return False
-    return True
-
-
-def _missing_in(paths: Sequence[str]) -> list[str]:
-    return [p for p in paths if not _exists(p)]
-
-
-def _size(path: str) -> tuple[int, int] | None:
-    try:
-        with Image.open(path) as image:  # reads the header only
-            return image.size
-    except OSError:
-        return None
+def _problems(paths: Sequence[str]) -> list[tuple[str, str]]:
+    """(path, 'not found' | 'not a file') for each path that is not a regular file."""
+    out = []
+    for path in paths:
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            out.append((path, "not found"))
+            continue
+        if not stat.S_ISREG(mode):
+            out.append((path, "not a file"))
+    return out
 
 
 class FrameChecker:
-    """`os.stat` on many paths from a thread pool (the syscalls release the GIL); size probes."""
+    """`os.stat` on many paths from a thread pool (the syscalls release the GIL); cached size probes."""
 
     def __init__(self, workers: int = 16):
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="stat")
         self._sizes: dict[str, tuple[int, int] | None] = {}
 
-    def missing(self, paths: Iterable[str]) -> set[str]:
-        """The paths that do not exist (checked in parallel, each distinct path once)."""
+    def problems(self, paths: Iterable[str]) -> dict[str, str]:
+        """{path: why} for the paths that are not regular files (each distinct path checked once)."""
         unique = list(set(paths))
         step = max(256, -(-len(unique) // 64))
         chunks = [unique[i:i + step] for i in range(0, len(unique), step)]
-        return set(chain.from_iterable(self._pool.map(_missing_in, chunks)))
+        return dict(chain.from_iterable(self._pool.map(_problems, chunks)))
 
     def size(self, key: str, path: str) -> tuple[int, int] | None:
-        """(width, height) of `path`, cached under `key` (one probe per video)."""
+        """(width, height) of `path` (header only), cached under `key` (one probe per video)."""
         if key not in self._sizes:
-            self._sizes[key] = _size(path)
+            try:
+                with Image.open(path) as image:
+                    self._sizes[key] = image.size
+            except (OSError, ValueError):
+                self._sizes[key] = None
         return self._sizes[key]
 
     def close(self) -> None:

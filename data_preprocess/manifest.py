@@ -1,5 +1,5 @@
 """Run statistics and `manifest.json`: counts per file, source and task; prompt-token estimates;
-rejected (SFT-only) and invalid records."""
+rejected (SFT-only) and invalid records; region boxes clipped to their image."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ class Stats:
         self.over_listed: list[dict[str, Any]] = []
         self.rejected: list[dict[str, Any]] = []
         self.invalid: list[dict[str, Any]] = []
+        self.clipped: list[dict[str, Any]] = []  # region boxes clipped to their image
 
     def add(self, rows: RowBuffer, tokens: list[int]) -> None:
         self._cells.update(zip(rows.split, rows.source, rows.task, rows.rl_ok, strict=True))
@@ -54,6 +55,7 @@ class Stats:
         self.over_listed.extend(other.over_listed[: max(0, MAX_LISTED - len(self.over_listed))])
         self.rejected.extend(other.rejected)
         self.invalid.extend(other.invalid)
+        self.clipped.extend(other.clipped)
 
     def counts(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
@@ -82,8 +84,10 @@ class Stats:
                 "over_limit_total": int(sum(self._over.values())), "over_limit_rows": self.over_listed}
 
     def manifest(self, **extra: Any) -> dict[str, Any]:
+        for entries in (self.invalid, self.rejected, self.clipped):
+            entries.sort(key=lambda entry: entry["index"])
         return {"counts": self.counts(), **extra, "rejected": self.rejected, "invalid": self.invalid,
-                "prompt_tokens": self.prompt_tokens()}
+                "clipped_boxes": self.clipped, "prompt_tokens": self.prompt_tokens()}
 
 
 def format_counts(counts: dict[str, dict[str, Any]]) -> str:

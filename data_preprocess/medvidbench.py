@@ -2,10 +2,11 @@
 
     python -m data_preprocess.medvidbench --input train.json --data-root DIR --out-dir OUT \
         [--val-fraction 0.05] [--split standard|large] [--video-spec FILE] [--skip-invalid] \
-        [--no-check-frames] [--max-prompt-tokens 4096]
+        [--no-check-frames] [--max-prompt-tokens 4096] [--allow-empty] [--dedupe]
 
 Writes OUT/rl_{train,val}.parquet, OUT/sft_{train,val}.parquet, OUT/manifest.json (and region-caption
-frames with the box drawn under OUT/rc_frames/). Exit status 2: an invalid record or input file.
+frames with the box drawn under OUT/rc_frames/), all published together at the end. Exit status 2:
+an invalid record, input file or output folder (one line on stderr naming the file, record and field).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import sys
 import time
 from collections.abc import Sequence
 
-from data_preprocess.convert import ConvertConfig, Converter, summary
-from data_preprocess.jsonstream import JSONStreamError
+from data_preprocess.convert import ConvertConfig, Converter, InputError, summary
+from data_preprocess.outputs import OutputError
 from data_preprocess.splits import STANDARD_SIZE
 from data_preprocess.video_spec import VideoSpec
 from reward_fns.reference import RecordError
@@ -39,7 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not stat frame files (nor read frame sizes)")
     p.add_argument("--max-prompt-tokens", type=int, default=4096, help="report rows above this (0: no limit)")
     p.add_argument("--workers", type=int, default=0, help="processes for the conversion pass (0: one per CPU)")
-    p.add_argument("--io-workers", type=int, default=16, help="threads per process for frame checks and overlays")
+    p.add_argument("--io-workers", type=int, default=16, help="threads per process for frame checks")
+    p.add_argument("--allow-empty", action="store_true",
+                   help="let an input without valid records replace existing outputs")
+    p.add_argument("--dedupe", action="store_true", help="drop records identical to an earlier one (always reported)")
     return p
 
 
@@ -50,7 +54,7 @@ def config_from_args(args: argparse.Namespace) -> ConvertConfig:
         out_dir=args.out_dir, val_fraction=args.val_fraction, seed=args.seed, split=args.split,
         standard_size=args.standard_size, video_spec=spec, skip_invalid=args.skip_invalid,
         check_frames=args.check_frames, max_prompt_tokens=args.max_prompt_tokens or None,
-        workers=args.workers, io_workers=args.io_workers)
+        workers=args.workers, io_workers=args.io_workers, allow_empty=args.allow_empty, dedupe=args.dedupe)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -58,8 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         manifest = Converter(config_from_args(args)).run()
-    except (RecordError, JSONStreamError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (RecordError, InputError, OutputError) as exc:
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     if manifest["split"]["standard"]:
         print("standard split (task -> source -> records):")

@@ -1,8 +1,9 @@
 """Region captions: draw `RC_info.start_frame_bbox` as a green rectangle (width 8) on the start frame.
 
-The drawn frame is cached under the output folder with a content-addressed name (sha256 of the
-source image bytes, the box and the style), written atomically, so reruns and duplicate records
-reuse it and a crash never leaves a half-written image behind.
+The box is first clipped to the image (the work per record is bounded by the image size; the caller
+reports the clip). The drawn frame is cached under the output folder with a content-addressed name
+(sha256 of the source image bytes, the box and the style), written atomically, so reruns and
+duplicate records reuse it and a crash never leaves a half-written image behind.
 """
 
 from __future__ import annotations
@@ -10,16 +11,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
 from collections.abc import Sequence
 from io import BytesIO
 
 from PIL import Image, ImageDraw
 
+from reward_fns.atomic_io import atomic_path
+
 GREEN = (0, 255, 0)
 LINE_WIDTH = 8
 JPEG_QUALITY = 95
 _STYLE = f"rc-overlay-v1:{GREEN}:{LINE_WIDTH}:{JPEG_QUALITY}"
+Box = tuple[float, float, float, float]
 
 
 def overlay_name(image_bytes: bytes, box: Sequence[float]) -> str:
@@ -30,6 +33,16 @@ def overlay_name(image_bytes: bytes, box: Sequence[float]) -> str:
     return digest.hexdigest()
 
 
+def clip_box(box: Sequence[float], width: int, height: int) -> Box:
+    """The box clipped to [0, width] x [0, height]; ValueError when nothing of it is left."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    clipped = (min(max(x1, 0.0), width), min(max(y1, 0.0), height), min(max(x2, 0.0), width),
+               min(max(y2, 0.0), height))
+    if clipped[2] <= clipped[0] or clipped[3] <= clipped[1]:
+        raise ValueError(f"box {list(box)} lies outside the {width}x{height} image")
+    return clipped
+
+
 def draw_box(image: Image.Image, box: Sequence[float]) -> Image.Image:
     """A copy of `image` (RGB) with the box outlined in green, the line drawn inside the box edge."""
     out = image.convert("RGB")
@@ -38,23 +51,16 @@ def draw_box(image: Image.Image, box: Sequence[float]) -> Image.Image:
     return out
 
 
-_FOLDERS: set[str] = set()  # cache sub-folders known to exist (this process)
-
-
-def overlay_frame(source: str | os.PathLike[str], box: Sequence[float], cache_dir: str | os.PathLike[str]) -> str:
-    """Absolute path of the cached frame with the box drawn (created if missing)."""
+def overlay_frame(source: str | os.PathLike[str], box: Sequence[float], cache_dir: str | os.PathLike[str]
+                  ) -> tuple[str, Box]:
+    """Absolute path of the cached frame with the (clipped) box drawn, created if missing, and that box."""
     with open(source, "rb") as fh:
         data = fh.read()
-    name = overlay_name(data, box)
-    folder = os.path.join(os.path.abspath(cache_dir), name[:2])
-    target = os.path.join(folder, f"{name}.jpg")
-    if os.path.exists(target):
-        return target
-    if folder not in _FOLDERS:
-        os.makedirs(folder, exist_ok=True)
-        _FOLDERS.add(folder)
-    tmp = os.path.join(folder, f".{name}.{os.getpid()}.{threading.get_ident()}.tmp")
     with Image.open(BytesIO(data)) as image:
-        draw_box(image, box).save(tmp, format="JPEG", quality=JPEG_QUALITY)
-    os.replace(tmp, target)
-    return target
+        clipped = clip_box(box, *image.size)
+        name = overlay_name(data, clipped)
+        target = os.path.join(os.path.abspath(cache_dir), name[:2], f"{name}.jpg")
+        if not os.path.exists(target):
+            with atomic_path(target) as tmp:
+                draw_box(image, clipped).save(tmp, format="JPEG", quality=JPEG_QUALITY)
+    return target, clipped

@@ -1,16 +1,17 @@
 """Record validation: a MedVidBench record either becomes a `Checked` record or raises `RecordError`
 naming the file, the record index, the field and the reason.
 
-Field checks live in one table (`FIELD_CHECKS`). The frame list is checked for a whole batch at once
-(`frame_arrays.from_raw`, with `decode_frames` naming the record when that fails); what a task's ground
-truth must hold is the task modules' business (`ground_truth.rl_rejection`).
+Field checks run in table order (`FIELD_CHECKS`); the ground truth is read with each task's own
+reader and must hold finite numbers, spans with start < end and boxes of four finite numbers
+(`GT_VALUE_CHECKS`); whether it can give a reward at all is `ground_truth.rl_rejection`'s business.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from functools import cache
 from typing import Any, NamedTuple
@@ -21,15 +22,13 @@ from reward_fns.reference import RecordError, Reference, reference_from_record, 
 from reward_fns.registry import SOURCES, Task, all_qa_types, task_for_qa_type
 
 _PLACEHOLDER = re.compile(r"<(?:video|image|audio)>")
-_NO_VIDEO = msgspec.Raw(b"")
 
 
 class RawRecord(msgspec.Struct):
-    """One record as decoded from JSON. Every field is checked in Python (any JSON type decodes);
-    `video` stays raw JSON bytes: the frame paths never become Python strings on the fast path."""
+    """One record as decoded from JSON; every field is checked here (any JSON type decodes)."""
 
     conversations: Any = None
-    video: msgspec.Raw = _NO_VIDEO
+    video: Any = None
     metadata: Any = None
     qa_type: Any = None
     data_source: Any = None
@@ -39,17 +38,18 @@ class RawRecord(msgspec.Struct):
 
 
 DECODER = msgspec.json.Decoder(list[RawRecord | bool | int | float | str | list | None])
-_FRAMES = msgspec.json.Decoder(list[str])
+RECORD_DECODER = msgspec.json.Decoder(RawRecord | bool | int | float | str | list | None)
 
 
 class Checked(NamedTuple):
-    """A valid record: its reference, task and the fields the converter needs."""
+    """A valid record: its reference, task, frame list and the fields the converter needs."""
 
     index: int
     id: str
     video_id: str
     ref: Reference
     task: Task
+    frames: list[str]
     rc_frame: str | None  # region caption: the frame the box is drawn on
     rc_box: tuple[float, float, float, float] | None
 
@@ -60,18 +60,31 @@ def _tasks() -> dict[str, Task]:
     return {qa: task_for_qa_type(qa) for qa in all_qa_types()}
 
 
-def decode_frames(raw: bytes | msgspec.Raw, index: int, where: str) -> list[str]:
-    """The frame list of one record, or RecordError('video', why)."""
-    if not len(raw):
-        raise RecordError(index, "video", "missing", where)
-    try:
-        frames = _FRAMES.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise RecordError(index, "video", f"must be a list of frame paths ({exc})", where) from None
-    if not frames:
+def relative_path_problem(path: str) -> str | None:
+    """Why a frame path cannot be used under --data-root (None: it can)."""
+    if "\0" in path:
+        return f"{path!r} holds a NUL byte"
+    if not path:
+        return "an empty path"
+    if path.startswith("/"):
+        return f"{path!r} is absolute; frame paths must be relative to --data-root"
+    if ".." in path and os.path.normpath(path).split(os.sep)[0] == "..":
+        return f"{path!r} leaves --data-root"
+    return None
+
+
+def check_frames(frames: Any, index: int, where: str) -> list[str]:
+    """The frame list: non-empty, strings, relative paths that stay inside the data root."""
+    if not isinstance(frames, list) or not frames:
         raise RecordError(index, "video", "must be a non-empty list of frame paths", where)
-    if "" in frames:
-        raise RecordError(index, "video", f"frame {frames.index('')} is an empty string", where)
+    if not all(type(p) is str for p in frames):
+        raise RecordError(index, "video", "must be a list of frame paths (strings)", where)
+    joined = "\n" + "\n".join(frames)
+    if "\n\n" in joined + "\n" or "\0" in joined or "\n/" in joined or ".." in joined:
+        for k, path in enumerate(frames):
+            problem = relative_path_problem(path)
+            if problem:
+                raise RecordError(index, "video", f"frame {k}: {problem}", where)
     return frames
 
 
@@ -82,7 +95,7 @@ def _check_kind(rec: RawRecord, index: int, where: str) -> None:
         raise RecordError(index, "data_source", f"unknown source {rec.data_source!r}; known: {SOURCES}", where)
     if not isinstance(rec.is_RC, bool):
         raise RecordError(index, "is_RC", "must be true or false", where)
-    if not len(rec.video):
+    if rec.video is None:
         raise RecordError(index, "video", "missing", where)
 
 
@@ -93,6 +106,16 @@ def _check_metadata(rec: RawRecord, index: int, where: str) -> None:
     vid = meta.get("video_id")
     if not isinstance(vid, str | int) or isinstance(vid, bool) or str(vid) == "":
         raise RecordError(index, "metadata.video_id", "missing or empty", where)
+    try:
+        fps = float(meta.get("fps"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return  # reported by reference_from_record with the value
+    if not (math.isfinite(fps) and fps > 0):
+        raise RecordError(index, "metadata.fps", f"must be a finite number > 0, got {meta.get('fps')!r}", where)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _check_rc(rec: RawRecord, index: int, where: str) -> None:
@@ -105,14 +128,62 @@ def _check_rc(rec: RawRecord, index: int, where: str) -> None:
     frame, box = info.get("start_frame"), info.get("start_frame_bbox")
     if not isinstance(frame, str) or not frame:
         raise RecordError(index, "RC_info.start_frame", f"must be one of the record's frames, got {frame!r}", where)
-    ok = isinstance(box, list) and len(box) == 4 and all(
-        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in box)
+    ok = isinstance(box, list) and len(box) == 4 and all(_finite(v) for v in box)
     if not ok or box[2] <= box[0] or box[3] <= box[1]:
         raise RecordError(index, "RC_info.start_frame_bbox",
                           f"must be [x1, y1, x2, y2] with x2 > x1 and y2 > y1, got {box!r}", where)
 
 
 FIELD_CHECKS: tuple[Callable[[RawRecord, int, str], None], ...] = (_check_kind, _check_metadata, _check_rc)
+
+
+def _spans_ok(spans: Iterable[tuple[float, float]], what: str) -> str | None:
+    for k, (start, end) in enumerate(spans):
+        if not (math.isfinite(start) and math.isfinite(end)):
+            return f"{what} {k}: start and end must be finite numbers, got {start}, {end}"
+        if not start < end:
+            return f"{what} {k}: start must be < end, got {start}-{end}"
+    return None
+
+
+def _tag_values(ref: Reference) -> str | None:
+    from reward_fns.tasks.tag import gt_spans
+
+    return _spans_ok(gt_spans(ref), "span")
+
+
+def _dvc_values(ref: Reference) -> str | None:
+    from reward_fns.tasks.dvc_parse import gt_segments
+
+    return _spans_ok(((s.start, s.end) for s in gt_segments(ref.struc_info)), "event")
+
+
+def _stg_values(ref: Reference) -> str | None:
+    from reward_fns.tasks.stg import gt_boxes
+
+    item = ref.struc_info[0] if ref.struc_info and isinstance(ref.struc_info[0], Mapping) else {}
+    if "start" in item and "end" in item:
+        problem = _spans_ok([(float(item["start"]), float(item["end"]))], "item")
+        if problem:
+            return problem
+    for key, box in gt_boxes(ref).items():
+        if len(box) != 4 or not all(math.isfinite(v) for v in box):
+            return f"bbox_dict[{key!r}] must be 4 finite numbers, got {box}"
+    return None
+
+
+GT_VALUE_CHECKS: dict[str, Callable[[Reference], str | None]] = {
+    "TAG": _tag_values, "DVC": _dvc_values, "STG": _stg_values}
+
+
+def _check_ground_truth(task: Task, ref: Reference, index: int, where: str) -> None:
+    check = GT_VALUE_CHECKS.get(task.name)
+    try:
+        problem = check(ref) if check is not None else None
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        problem = f"ground truth unusable by task {task.name}: {exc!r}"
+    if problem:
+        raise RecordError(index, "struc_info", problem, where)
 
 
 def needs_overlay(rec: RawRecord) -> bool:
@@ -122,28 +193,31 @@ def needs_overlay(rec: RawRecord) -> bool:
 
 def check_record(rec: Any, index: int, where: str, nap_classes: Callable[[str, str], Sequence[str] | None]
                  ) -> Checked:
-    """Validate one decoded record (frames apart); raises RecordError naming file, index and field."""
+    """Validate one decoded record; raises RecordError naming file, index and field."""
     if not isinstance(rec, RawRecord):
         raise RecordError(index, "record", f"must be a JSON object, got {type(rec).__name__}", where)
     for check in FIELD_CHECKS:
         check(rec, index, where)
+    frames = check_frames(rec.video, index, where)
     as_dict = {"conversations": rec.conversations, "metadata": rec.metadata, "qa_type": rec.qa_type,
                "data_source": rec.data_source, "struc_info": rec.struc_info}
     task = _tasks()[rec.qa_type]
-    rc = rec.is_RC is True or task.name == "RC"
     ref = reference_from_record(as_dict, index, where)
     marks = _PLACEHOLDER.findall(ref.question)
     if marks != ["<video>"]:
         raise RecordError(index, "conversations", "the human turn must hold exactly one <video> placeholder and "
                           f"no other media placeholder, found {marks}", where)
+    _check_ground_truth(task, ref, index, where)
     if task.name == "NAP":
         classes = nap_classes(rec.data_source, ref.question)
         ref = replace(ref, nap_classes=tuple(classes) if classes is not None else None)
-    if rc:
-        info = rec.RC_info
-        return Checked(index, sample_id(as_dict), str(rec.metadata["video_id"]), ref, task, info["start_frame"],
-                       tuple(float(v) for v in info["start_frame_bbox"]))
-    return Checked(index, sample_id(as_dict), str(rec.metadata["video_id"]), ref, task, None, None)
+    rc_frame = rc_box = None
+    if rec.is_RC is True or task.name == "RC":
+        rc_frame = rec.RC_info["start_frame"]
+        if rc_frame not in frames:
+            raise RecordError(index, "RC_info.start_frame", f"{rc_frame!r} is not one of the record's frames", where)
+        rc_box = tuple(float(v) for v in rec.RC_info["start_frame_bbox"])
+    return Checked(index, sample_id(as_dict), str(rec.metadata["video_id"]), ref, task, frames, rc_frame, rc_box)
 
 
 def invalid_entry(error: RecordError, rec: Any) -> dict[str, Any]:

@@ -16,38 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from qwen_vl_utils import smart_resize
 
 MODEL_SEQ_LEN = int(float(os.environ.get("MODEL_SEQ_LEN", 128000)))  # qwen-vl-utils' total_pixels budget
 _VIDEO_MAX_TOKENS = 768  # qwen-vl-utils VIDEO_MAX_TOKEN_NUM
 
 
-def _round(x: float, f: int) -> int:
-    return round(x / f) * f
-
-
-def smart_resize_qvu(h: int, w: int, factor: int, min_pixels: float, max_pixels: float) -> tuple[int, int]:
-    """qwen-vl-utils 0.0.14 `smart_resize` (no aspect-ratio check)."""
-    hb, wb = max(factor, _round(h, factor)), max(factor, _round(w, factor))
-    if hb * wb > max_pixels:
-        beta = math.sqrt(h * w / max_pixels)
-        hb, wb = math.floor(h / beta / factor) * factor, math.floor(w / beta / factor) * factor
-    elif hb * wb < min_pixels:
-        beta = math.sqrt(min_pixels / (h * w))
-        hb, wb = math.ceil(h * beta / factor) * factor, math.ceil(w * beta / factor) * factor
-    return hb, wb
-
-
-def smart_resize_hf(h: int, w: int, factor: int, min_pixels: float, max_pixels: float) -> tuple[int, int]:
-    """transformers' Qwen2-VL `smart_resize` (used by the video processor)."""
-    hb, wb = _round(h, factor), _round(w, factor)
-    if hb * wb > max_pixels:
-        beta = math.sqrt(h * w / max_pixels)
-        hb = max(factor, math.floor(h / beta / factor) * factor)
-        wb = max(factor, math.floor(w / beta / factor) * factor)
-    elif hb * wb < min_pixels:
-        beta = math.sqrt(min_pixels / (h * w))
-        hb, wb = math.ceil(h * beta / factor) * factor, math.ceil(w * beta / factor) * factor
-    return hb, wb
+def processor_resize(h: int, w: int, factor: int, min_pixels: float, max_pixels: float) -> tuple[int, int]:
+    """transformers' Qwen2-VL `smart_resize` (the video processor's) for a size that is already a
+    multiple of `factor`: there it equals qwen-vl-utils' with each side kept >= `factor`."""
+    hb, wb = smart_resize(h, w, factor, min_pixels, max_pixels)
+    return max(factor, hb), max(factor, wb)
 
 
 @dataclass(frozen=True)
@@ -140,14 +119,14 @@ class VideoSpec:
     def resized_hw(self, height: int, width: int, n_frames: int) -> tuple[int, int]:
         """Frame size the model sees (qwen-vl-utils frame + clip resize, then the HF processor)."""
         factor = self.image_patch_size * self.merge_size
-        h, w = smart_resize_qvu(height, width, 2 * factor, self.min_pixels, self.max_pixels)
+        h, w = smart_resize(height, width, 2 * factor, self.min_pixels, self.max_pixels)
         padded = max(2, math.ceil(n_frames / 2) * 2)
         total = MODEL_SEQ_LEN * factor * factor * 0.9
         limit = max(min(_VIDEO_MAX_TOKENS * factor * factor, total / padded * 2), int(self.min_pixels * 1.05))
-        h, w = smart_resize_qvu(h, w, factor, self.min_pixels, min(self.max_pixels, limit))
+        h, w = smart_resize(h, w, factor, self.min_pixels, min(self.max_pixels, limit))
         lo = self.processor_min_pixels if self.processor_min_pixels is not None else self.min_pixels
         hi = self.processor_max_pixels if self.processor_max_pixels is not None else self.max_pixels
-        return smart_resize_hf(h, w, factor, lo, hi)
+        return processor_resize(h, w, factor, lo, hi)
 
     def visual_tokens(self, n_frames: int, height: int | None = None, width: int | None = None) -> int:
         """`<|video_pad|>` tokens for a clip of `n_frames` frames of the given size."""

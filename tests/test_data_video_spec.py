@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from data_preprocess.frames import selection
-from data_preprocess.video_spec import VideoSpec, smart_resize_qvu
+from data_preprocess.video_spec import VideoSpec, processor_resize
 
 
 def test_defaults_are_the_papers_pixel_bounds() -> None:
@@ -47,14 +47,15 @@ def test_selection_keeps_the_region_caption_frame() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(h=st.integers(28, 2000), w=st.integers(28, 2000), lo=st.integers(4, 64), span=st.integers(0, 700))
-def test_smart_resize_matches_qwen_vl_utils(h: int, w: int, lo: int, span: int) -> None:
-    from qwen_vl_utils.vision_process import smart_resize
+@given(h=st.integers(1, 80), w=st.integers(1, 80), lo=st.integers(4, 64), span=st.integers(0, 700))
+def test_processor_resize_matches_transformers(h: int, w: int, lo: int, span: int) -> None:
+    """For sizes qwen-vl-utils already made multiples of 28, as the processor receives them."""
+    from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
 
     if max(h, w) / min(h, w) > 200:
         return
     low, high = lo * 784, (lo + span) * 784
-    assert smart_resize_qvu(h, w, 28, low, high) == smart_resize(h, w, 28, low, high)
+    assert processor_resize(h * 28, w * 28, 28, low, high) == smart_resize(h * 28, w * 28, 28, low, high)
 
 
 @pytest.mark.parametrize(("n", "size"), [(10, (128, 96)), (1, (128, 96)), (7, (854, 480)), (3, (1920, 1080)),
