@@ -12,9 +12,11 @@ from collections.abc import Iterable
 
 REDACTED = "[REDACTED]"
 _MIN_SECRET_CHARS = 6  # shorter "keys" (e.g. the dummy EMPTY) are not secrets worth hiding
+_NOT_DONE = r"(?!\[REDACTED\])"
 _PATTERNS = (
-    re.compile(r"(?i)(bearer\s+)[^\s\"',;}\]]+"),
-    re.compile(r"(?i)((?:api[_-]?key|authorization|x-api-key)[\"']?\s*[:=]\s*[\"']?)[^\s\"',;}\]]+"),
+    re.compile(r"(?i)(bearer\s+)" + _NOT_DONE + r"[^\s\"',;}\]]+"),
+    re.compile(r"(?i)((?:api[_-]?key|authorization|x-api-key)[\"']?\s*[:=]\s*[\"']?)(?!bearer\b)" + _NOT_DONE
+               + r"[^\s\"',;}\]]+"),
     re.compile(r"()\bsk-[A-Za-z0-9_\-]{8,}"),
 )
 
