@@ -43,5 +43,5 @@ def _fixed_list(source: str, procedure: str) -> tuple[str, ...]:
     """The classes a question may list: the fixed list, or the procedure's list for NurViD."""
     table = nap.class_table()
     if source == "NurViD":
-        return tuple(table["NurViD_by_procedure"].get(procedure, ()))
-    return tuple(table.get(source, ()))
+        return tuple(table["NurViD_by_procedure"].get(procedure) or ())
+    return tuple(table.get(source) or ())

@@ -1,0 +1,258 @@
+"""Tiny synthetic releases of the 8 builder sources, written in their published (or documented
+intermediate) layouts by test code: never real data. Each writer returns the root it wrote."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from PIL import Image
+
+from data_preprocess.build.config import DEFAULT_CONFIG
+
+
+def write_video(path: Path, seconds: float, fps: int = 2, size: tuple[int, int] = (32, 24)) -> Path:
+    """A small MPEG-4 video whose frame i is a flat grey of value (10 * i) % 256."""
+    import av
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        for i in range(int(seconds * fps)):
+            img = np.full((size[1], size[0], 3), (10 * i) % 256, dtype=np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def write_images(folder: Path, names: Sequence[str], size: tuple[int, int] = (100, 50)) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(names):
+        Image.new("RGB", size, (i % 256, 40, 80)).save(folder / name)
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        csv.writer(f).writerows([header, *rows])
+    return path
+
+
+# ---- CholecT50: videos/VID01/000000.png (1 fps), labels/VID01.json ---------------------------------
+CT50_PHASES = ["preparation", "carlot-triangle-dissection", "clipping-and-cutting", "gallbladder-dissection",
+               "gallbladder-packaging", "cleaning-and-coagulation", "gallbladder-extraction"]
+
+
+def cholect50(root: Path, seconds: int = 60) -> Path:
+    cats = {"instrument": {"0": "grasper", "1": "bipolar", "2": "hook"},
+            "verb": {"0": "grasp", "1": "retract", "2": "dissect", "9": "null_verb"},
+            "target": {"0": "gallbladder", "1": "cystic_duct", "14": "null_target"},
+            "triplet": {"0": "grasper,retract,gallbladder", "1": "hook,dissect,cystic_duct"},
+            "phase": dict(enumerate(CT50_PHASES))}
+    cats["phase"] = {str(k): v for k, v in cats["phase"].items()}
+    annotations = {}
+    for t in range(seconds):
+        phase = 0 if t < 20 else 1 if t < 45 else 2
+        box = [0.1, 0.2, 0.3, 0.4] if t < 30 else [-1, -1, -1, -1]
+        vectors = [[0, 0, 1, *box, 1, 0, 1, -1, -1, -1, -1, phase]]
+        if phase == 1:
+            vectors.append([1, 2, 1, -1, -1, -1, -1, 2, 1, 1, -1, -1, -1, -1, phase])
+        annotations[str(t)] = vectors
+    label = {"video": 1, "fps": 1, "num_frames": seconds, "categories": cats, "annotations": annotations}
+    (root / "labels").mkdir(parents=True, exist_ok=True)
+    (root / "labels" / "VID01.json").write_text(json.dumps(label))
+    write_images(root / "videos" / "VID01", [f"{t:06d}.png" for t in range(seconds)])
+    return root
+
+
+# ---- CholecTrack20: Training/VID02/VID02.json + Frames/000001.png, 000026.png, ... -----------------
+def cholectrack20(root: Path, seconds: int = 30) -> Path:
+    folder = root / "Training" / "VID02"
+    ann: dict[str, list[dict[str, Any]]] = {}
+    for t in range(seconds):
+        objs = [{"instrument": 0, "tool_bbox": [0.1, 0.1, 0.2, 0.2], "intraoperative_track": 1,
+                 "intracorporeal_track": 5, "visibility_track": 7, "phase": 1, "operator": 1}]
+        if t >= 10:
+            objs.append({"instrument": 2, "tool_bbox": [0.5, 0.5, 0.25, 0.25], "intraoperative_track": 3,
+                         "intracorporeal_track": 6, "visibility_track": 8, "phase": 1, "operator": 2})
+        ann[str(1 + 25 * t)] = objs
+    data = {"video": {"seq": 2, "split": "Training", "height": 480, "width": 854, "num_frames": 25 * seconds},
+            "categories": {"tools": ["grasper", "bipolar", "hook"], "operator": ["MSLH", "MSRH"]},
+            "annotations": ann}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "VID02.json").write_text(json.dumps(data))
+    write_images(folder / "Frames", [f"{1 + 25 * t:06d}.png" for t in range(seconds)], (854, 480))
+    return root
+
+
+# ---- Cholec80-CVS: surgeons_annotations.xlsx + videos/video01.mp4 -----------------------------------
+CVS_HEADER = ["Video", "Initial Minute", "Initial Second", "Final Minute", "Final Second", "Two Structures",
+              "Cystic Plate", "Hepatocystic Triangle", "Total", "Critical View"]
+CVS_ROWS = [[1, 0, 2, 0, 12, 2, 1, 0, 3, 0], [1, 0, 20, 0, 20, 1, 1, 1, 3, 0], [1, 0, 30, 0, 38, 2, 2, 2, 6, 1]]
+
+
+def cholec80_cvs(root: Path, with_video: bool = True) -> Path:
+    import openpyxl
+
+    root.mkdir(parents=True, exist_ok=True)
+    book = openpyxl.Workbook()
+    sheet = book.active
+    for row in [CVS_HEADER, *CVS_ROWS]:
+        sheet.append(row)
+    book.save(root / "surgeons_annotations.xlsx")
+    if with_video:
+        write_video(root / "videos" / "video01.mp4", 40, fps=2)
+    return root
+
+
+# ---- JIGSAWS: Suturing/meta_file_Suturing.txt, transcriptions/, video/ -----------------------------
+def jigsaws(root: Path, with_video: bool = True) -> Path:
+    folder = root / "Suturing"
+    (folder / "transcriptions").mkdir(parents=True, exist_ok=True)
+    (folder / "meta_file_Suturing.txt").write_text(
+        "Suturing_B001\tN\t13\t2\t2\t2\t2\t2\t3\n"
+        "Suturing_E001\tE\t25\t4\t5\t4\t4\t4\t4\n"
+        "Suturing_C009\tI\n")
+    (folder / "transcriptions" / "Suturing_B001.txt").write_text("0 89 G1\n90 299 G2\n")
+    (folder / "transcriptions" / "Suturing_E001.txt").write_text("0 149 G1\n150 359 G3\n")
+    if with_video:
+        write_video(folder / "video" / "Suturing_B001_capture1.avi", 10, fps=2)
+        write_video(folder / "video" / "Suturing_E001_capture1.avi", 12, fps=2)
+    return root
+
+
+# ---- NurViD: NurViD_annotations.json, Procedure&Action_ID.csv, videos/<id>.mp4 -----------------------
+NURVID_ID = "nurvid0000a"
+
+
+def nurvid(root: Path, videos: Path | None = None) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    write_csv(root / "Procedure&Action_ID.csv", ["Procedure ID", "Procedure", "Action ID", "Action"],
+              [[7, "bed shampoo", 70, "Moisten hair"], ["", "", 71, "Apply shampoo"], ["", "", 72, "Rinse shampoo"],
+               ["", "", 73, "Dry hair"]])
+    segments = [(70, [2.0, 14.0]), (71, [20.0, 30.0]), (72, [35.0, 50.0]), (73, [52.0, 52.0])]
+    ann = {NURVID_ID: {"operationID": 7, "duration": 60.0, "resolution": "64x36", "fps": 30.0, "url": "",
+                       "annotations": [{"actionID": a, "segment": s} for a, s in segments]}}
+    (root / "NurViD_annotations.json").write_text(json.dumps(ann))
+    if videos is not None:
+        write_video(videos / f"{NURVID_ID}.mp4", 60, fps=2, size=(64, 36))
+    return root
+
+
+# ---- AVOS (intermediate): avos_segments.csv, avos_boxes.json ----------------------------------------
+AVOS_ID = "kcOqlifSukA"
+
+
+def avos(root: Path, videos: Path | None = None) -> Path:
+    labels = ["background", "cutting", "cutting", "cutting", "tying", "tying", "background", "suturing",
+              "suturing", "suturing", "suturing", "cutting"]
+    # segment 3: labelers 1 and 2 say cutting/tying, labeler 3 breaks the tie with cutting
+    rows = [[AVOS_ID, 5 * i, lab, lab if i != 3 else "tying", "" if i != 3 else "cutting"]
+            for i, lab in enumerate(labels)]
+    write_csv(root / "avos_segments.csv", ["video_id", "start_seconds", "labeler_1", "labeler_2", "labeler_3"], rows)
+    boxes = [{"time": float(t), "label": "scalpel", "track": "7", "left": 0.25, "top": 0.5, "width": 0.25,
+              "height": 0.25} for t in range(0, 60, 1)]
+    (root / "avos_boxes.json").write_text(json.dumps({AVOS_ID: {"width": 64, "height": 36, "boxes": boxes}}))
+    if videos is not None:
+        write_video(videos / f"{AVOS_ID}.mp4", 60, fps=2, size=(64, 36))
+    return root
+
+
+# ---- CoPESD (intermediate): copesd_annotations.json + high_light_images/<id>/0001.jpg ---------------
+COPESD_ID = "case01_part1"
+
+
+def copesd(root: Path, seconds: int = 60) -> Path:
+    motions = [{"label": "dissect flap with knife", "start": 0, "end": 15},
+               {"label": "lift flap with forceps", "start": 15, "end": 33},
+               {"label": "adjust camera", "start": 33, "end": 60}]
+    boxes = [{"time": float(t), "label": "Forceps", "track": "forceps", "bbox": [0.1, 0.1, 0.3, 0.5]}
+             for t in range(seconds)]
+    ann = {COPESD_ID: {"frames": "high_light_images/023521", "pattern": "{n:04d}.jpg", "fps": 1.0,
+                       "first_frame": 1, "width": 1920, "height": 1080, "motions": motions, "boxes": boxes}}
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "copesd_annotations.json").write_text(json.dumps(ann))
+    write_images(root / "high_light_images" / "023521", [f"{n:04d}.jpg" for n in range(1, seconds + 1)], (192, 108))
+    return root
+
+
+# ---- EgoSurgery (intermediate): videos.csv, phases.csv, boxes.csv ------------------------------------
+EGO_ID = "ego_01"
+
+
+def egosurgery(root: Path, videos: Path | None = None) -> Path:
+    write_csv(root / "videos.csv", ["video_id", "fps", "duration", "width", "height", "procedure"],
+              [[EGO_ID, 30, 60, 192, 108, "skin lesion excision"]])
+    write_csv(root / "phases.csv", ["video_id", "start", "end", "phase"],
+              [[EGO_ID, 0, 16, "disinfection"], [EGO_ID, 16, 40, "incision"], [EGO_ID, 40, 60, "closure"]])
+    write_csv(root / "boxes.csv", ["video_id", "time", "label", "track", "x1", "y1", "x2", "y2"],
+              [[EGO_ID, t, "scissors", "s1", 10, 20, 30, 40] for t in range(0, 30)])
+    if videos is not None:
+        write_video(videos / f"{EGO_ID}.mp4", 60, fps=2, size=(192, 108))
+    return root
+
+
+WRITERS = {"cholect50": cholect50, "cholectrack20": cholectrack20, "cholec80_cvs": cholec80_cvs,
+           "jigsaws": jigsaws, "nurvid": nurvid, "avos": avos, "copesd": copesd, "egosurgery": egosurgery}
+NEEDS_VIDEOS_DIR = {"nurvid", "avos", "egosurgery"}
+
+
+def write_all(base: Path, with_videos: bool = True) -> Path:
+    """Every source under base/<name> (videos under base/videos), and base/sources.yaml for --all."""
+    videos = base / "videos" if with_videos else None
+    entries = []
+    for name, writer in WRITERS.items():
+        root = base / name
+        if name in NEEDS_VIDEOS_DIR:
+            writer(root, videos)
+            entries.append({"source": name, "root": name, **({"videos": "videos"} if videos else {})})
+        elif name in ("cholec80_cvs", "jigsaws"):
+            writer(root, with_videos)
+            entries.append({"source": name, "root": name})
+        else:
+            writer(root)
+            entries.append({"source": name, "root": name})
+    (base / "sources.yaml").write_text(yaml.safe_dump({"sources": entries}))
+    return base / "sources.yaml"
+
+
+def small_config(path: Path, **task_overrides: dict[str, Any]) -> Path:
+    """The default builder config with shorter windows, so 1-minute fixture videos yield several clips."""
+    data = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    small = {"TAG": {"clip_len": 30, "stride": 20}, "DVC": {"clip_len": 40, "stride": 20},
+             "VS": {"clip_len": 40, "stride": 40}, "NAP": {"clip_len": 10, "horizon": 5},
+             "STG": {"clip_len": 10, "stride": 10}}
+    for task, over in {**small, **task_overrides}.items():
+        data["task_defaults"][task].update(over)
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def fill_captions(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What the caption stage does to facts records (issue 13), with fixed placeholder captions."""
+    out = []
+    for rec in records:
+        rec = json.loads(json.dumps(rec))
+        facts = rec.pop("caption_facts", None)
+        if facts is not None:
+            if facts["task"] == "dvc":
+                lines = [f"{s['start']:.1f}-{s['end']:.1f} seconds: {s['label']}: the {s['label']} step."
+                         for s in facts["segments"]]
+                rec["conversations"][1]["value"] = "\n".join(lines)
+                for item in rec["struc_info"]:
+                    for span in item.get("spans", item.get("dc_segments", [])):
+                        span["caption"] = f"the {item.get('action', 'action')} step."
+            else:
+                rec["conversations"][1]["value"] = f"A {facts['task']} caption of {facts['source']}."
+            rec["qa_type"] += "_gpt"
+        out.append(rec)
+    return out
