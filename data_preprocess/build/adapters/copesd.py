@@ -8,7 +8,7 @@ reads a documented intermediate file `copesd_annotations.json` under --root:
 
 `frames` is a frame folder relative to --root (read in place); file n shows time (n - first_frame) / fps.
 Boxes are normalized xyxy (0-1, like the released LLaVA-style JSON) and scaled to width x height.
-Motion labels may use the old names: NAP maps them through the alias table of nap_classes.json.
+Old motion names are mapped to the current ones through the alias table of nap_classes.json.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 
 from data_preprocess.build.adapters.base import SourceRead, adapter, require
 from data_preprocess.build.canonical import AnnotationError, Box, FrameSource, Segment, Video
+from reward_fns.tasks.nap import canonical
 
 FILE = "copesd_annotations.json"
 
@@ -26,7 +27,7 @@ def read_video(vid: str, entry: dict, where: str) -> Video:
     try:
         fps = float(entry.get("fps", 1.0))
         w, h = int(entry.get("width", 1920)), int(entry.get("height", 1080))
-        segs = [Segment(str(m["label"]), float(m["start"]), float(m["end"]), "motion")
+        segs = [Segment(canonical("CoPESD", str(m["label"])), float(m["start"]), float(m["end"]), "motion")
                 for m in entry.get("motions", [])]
         boxes = []
         for b in entry.get("boxes", []):
