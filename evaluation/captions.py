@@ -1,4 +1,10 @@
-"""Caption columns (DVC llm, VS llm, RC llm): LLM judge (1-5) or the MiniLM similarity fallback (0-1)."""
+"""Caption columns (DVC llm, VS llm, RC llm): LLM judge (1-5) or the MiniLM similarity fallback (0-1).
+
+A backend's `suffix` names its columns: `_llm` only for the leaderboard's judge protocol, `_sim` for
+similarity, `_medjudge` for the project's own judge (`--judge-protocol medgrpo`). A backend with a
+`caption_columns(refs, predictions)` method aggregates the columns itself (the leaderboard protocol,
+`evaluation.judge_protocols`); the others score the task's caption pairs per record.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ class CaptionBackend(Protocol):
     """Scores caption pairs; `scale` names the range reported ('judge_1_5' or 'cosine_0_1')."""
 
     scale: str
+    suffix: str
 
     def score_pairs(self, pairs: Sequence[CaptionPair]) -> list[float | None]: ...
 
@@ -22,6 +29,7 @@ class SimilarityBackend:
     """all-MiniLM-L6-v2 cosine between whole texts (the public scorer's no-judge fallback)."""
 
     scale = "cosine_0_1"
+    suffix = "_sim"
 
     def __init__(self, similarity: SimilarityService):
         self._similarity = similarity
@@ -47,17 +55,29 @@ def register_backend(name: str) -> Callable[[Callable[..., CaptionBackend]], Cal
 
 
 @register_backend("similarity")
-def _similarity(judge_config: str | None = None, similarity: SimilarityService | None = None) -> CaptionBackend:
+def _similarity(judge_config: str | None = None, similarity: SimilarityService | None = None,
+                **judge_options: Any) -> CaptionBackend:
     return SimilarityBackend(similarity or SimilarityService())
 
 
 class JudgeBackend:
-    """The medical LLM judge (1-5) over an OpenAI-compatible endpoint; failed judgements are None."""
+    """The project's medical LLM judge (1-5; the training reward's prompt, injection guard and cache)
+    over an OpenAI-compatible endpoint, per record; failed judgements are None. Its columns are
+    `*_medjudge`: not the leaderboard's protocol, so never reported as `*_llm`."""
 
     scale = "judge_1_5"
+    suffix = "_medjudge"
 
     def __init__(self, judge: Any):
         self._judge = judge
+
+    def settings(self) -> dict[str, Any]:
+        """What metrics.json records under `settings.judge_settings`."""
+        from reward_fns.judge.prompt import PROMPT_VERSION
+
+        cfg = self._judge.config
+        return {"judge_protocol": "medgrpo", "model": cfg.model, "temperature": cfg.temperature,
+                "max_tokens": cfg.max_tokens, "prompt_version": PROMPT_VERSION, "comparable_to_leaderboard": False}
 
     def score_pairs(self, pairs: Sequence[CaptionPair]) -> list[float | None]:
         async def run() -> list[float | None]:
@@ -83,24 +103,53 @@ def load_judge_config(path: str) -> dict[str, Any]:
     return data
 
 
+def _medgrpo_protocol(config: Any, leaderboard_dir: str | None) -> CaptionBackend:
+    from reward_fns.judge.client import MedicalJudge
+
+    return JudgeBackend(MedicalJudge(config))
+
+
+def _leaderboard_protocol(config: Any, leaderboard_dir: str | None) -> CaptionBackend:
+    from evaluation.judge_protocols import make_leaderboard_protocol
+    from evaluation.leaderboard_judge import LeaderboardDirError
+
+    if not leaderboard_dir:
+        raise JudgeNotConfigured(
+            "--judge-protocol leaderboard (the default) needs --leaderboard-dir DIR: your local copy of the "
+            "public MedVidBench leaderboard scorer (its evaluation folder holds eval_caption_llm_judge.py, "
+            "whose prompt is read at run time and never shipped); or use --judge-protocol medgrpo")
+    try:
+        return make_leaderboard_protocol(config, leaderboard_dir)
+    except LeaderboardDirError as err:
+        raise JudgeNotConfigured(str(err)) from None
+
+
+JUDGE_PROTOCOLS: dict[str, Callable[[Any, str | None], CaptionBackend]] = {
+    "leaderboard": _leaderboard_protocol, "medgrpo": _medgrpo_protocol}
+
+
 @register_backend("openai")
-def _openai(judge_config: str | None = None, similarity: SimilarityService | None = None) -> CaptionBackend:
-    from reward_fns.judge.client import JudgeConfig, MedicalJudge
+def _openai(judge_config: str | None = None, similarity: SimilarityService | None = None,
+            protocol: str = "leaderboard", leaderboard_dir: str | None = None) -> CaptionBackend:
+    from reward_fns.judge.client import JudgeConfig
 
     if not judge_config:
         raise JudgeNotConfigured("--judge openai needs --judge-config FILE (base_url, model, api_key_env, ...)")
+    if protocol not in JUDGE_PROTOCOLS:
+        raise JudgeNotConfigured(f"unknown judge protocol {protocol!r}; choose {', '.join(JUDGE_PROTOCOLS)}")
     try:
         config = JudgeConfig.from_dict({**load_judge_config(judge_config), "enabled": True})
     except (TypeError, ValueError) as err:
         raise JudgeNotConfigured(f"{judge_config}: {err}") from None
-    return JudgeBackend(MedicalJudge(config))
+    return JUDGE_PROTOCOLS[protocol](config, leaderboard_dir)
 
 
-def make_backend(name: str, judge_config: str | None = None,
-                 similarity: SimilarityService | None = None) -> CaptionBackend | None:
-    """The caption backend for `--judge NAME` (None for 'none'); `similarity` is the CLI's one service."""
+def make_backend(name: str, judge_config: str | None = None, similarity: SimilarityService | None = None,
+                 protocol: str = "leaderboard", leaderboard_dir: str | None = None) -> CaptionBackend | None:
+    """The caption backend for `--judge NAME` (None for 'none'); `similarity` is the CLI's one service;
+    `protocol` / `leaderboard_dir` choose the judge protocol of `--judge openai`."""
     if name == "none":
         return None
     if name not in BACKENDS:
         raise ValueError(f"unknown judge {name!r}; choose none, {', '.join(sorted(BACKENDS))}")
-    return BACKENDS[name](judge_config, similarity=similarity)
+    return BACKENDS[name](judge_config, similarity=similarity, protocol=protocol, leaderboard_dir=leaderboard_dir)

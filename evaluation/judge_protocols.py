@@ -32,12 +32,14 @@ from evaluation.leaderboard_judge import (
     dvc_overall,
     dvc_pairs,
     dvc_source_score,
+    load_prompt_builder,
     parse_reply,
     pooled_score,
     retry_wait_s,
 )
 from reward_fns.judge.cache import JudgeCache
 from reward_fns.judge.chat import ChatClient, ChatError
+from reward_fns.judge.client import JudgeConfig
 from reward_fns.reference import Reference
 from reward_fns.tasks.dvc_parse import gt_segments, parse_events
 
@@ -126,6 +128,7 @@ class LeaderboardProtocol:
         self.prompt, self.client, self.model, self.cache = prompt, client, model, cache
         self.wait_scale = wait_scale  # tests shorten the waits; the attempt count never changes
         self.totals = JudgeTotals()
+        self._loop_slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
 
     def settings(self) -> dict[str, Any]:
         """What metrics.json records under `settings.judge`."""
@@ -149,8 +152,9 @@ class LeaderboardProtocol:
         for attempt in range(attempts):
             rate_limited = False
             try:
-                done = await self.client.complete([{"role": "user", "content": prompt}], model=self.model,
-                                                  temperature=0.0, max_tokens=None)  # type: ignore[arg-type]
+                async with self._slots():  # queue here, so the client's deadline covers the attempt only
+                    done = await self.client.complete([{"role": "user", "content": prompt}], model=self.model,
+                                                      temperature=0.0, max_tokens=None)  # type: ignore[arg-type]
                 self._count(done.attempts, done.usage)
                 parsed, _ = parse_reply(done.text)
             except ChatError as err:
@@ -163,6 +167,12 @@ class LeaderboardProtocol:
             if attempt < attempts - 1:
                 await asyncio.sleep(retry_wait_s(attempt, rate_limited) * self.wait_scale)
         return None
+
+    def _slots(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._loop_slots is None or self._loop_slots[0] is not loop:
+            self._loop_slots = (loop, asyncio.Semaphore(self.client.concurrency))
+        return self._loop_slots[1]
 
     def _count(self, attempts: int, usage: Any) -> None:
         self.totals.http_attempts += attempts
@@ -219,5 +229,22 @@ class LeaderboardProtocol:
         return CaptionColumns(columns, dict(per_source), t)
 
 
-def totals_dict(totals: JudgeTotals) -> dict[str, int]:
-    return asdict(totals)
+def make_leaderboard_protocol(config: JudgeConfig, leaderboard_dir: str) -> LeaderboardProtocol:
+    """From the judge config: endpoint, key variable, model, concurrency and cache; the call
+    settings (30 s per attempt, 5 attempts, temperature 0, no max_tokens) are the protocol's own."""
+    timeout = float(CALL_SETTINGS["timeout_s"])  # type: ignore[arg-type]
+    client = ChatClient(config.base_url, api_key_env=config.api_key_env, concurrency=config.concurrency,
+                        timeout_s=timeout, deadline_s=timeout + 5.0, max_retries=0)
+    cache = JudgeCache(config.cache_path) if config.cache_path else None
+    return LeaderboardProtocol(load_prompt_builder(leaderboard_dir), client, config.model, cache)
+
+
+def apply_caption_columns(protocol: Any, refs: Sequence[Reference], predictions: Sequence[str],
+                          columns: dict[str, float | None], per_source: dict[str, dict[str, float]],
+                          counts: dict[str, dict[str, int]]) -> None:
+    """Fill the caption columns of a scorer report from a protocol with its own aggregation."""
+    result = protocol.caption_columns(refs, predictions)
+    columns.update(result.columns)
+    for source, values in result.per_source.items():
+        per_source.setdefault(source, {}).update(values)
+    counts["judge"] = asdict(result.totals)

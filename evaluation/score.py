@@ -1,7 +1,8 @@
 """CLI: score a leaderboard submission against MedVidBench ground truth.
 
     python -m evaluation.score --gt GT.json --pred PRED.json --out metrics.json \
-        [--judge none|similarity|openai] [--join position|id] [--strict]
+        [--judge none|similarity|openai] [--join position|id] [--strict] \
+        [--judge-protocol leaderboard|medgrpo] [--leaderboard-dir DIR]
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--judge", default="none", choices=["none", "similarity", "openai"],
                    help="caption columns: none (null), similarity (MiniLM cosine, 0-1), openai (LLM judge)")
     p.add_argument("--judge-config", help="YAML/JSON judge settings for --judge openai")
+    p.add_argument("--judge-protocol", default="leaderboard", choices=["leaderboard", "medgrpo"],
+                   help="--judge openai: leaderboard (the public scorer's prompt and aggregation -> *_llm) or "
+                        "medgrpo (the project's own judge -> *_medjudge)")
+    p.add_argument("--leaderboard-dir", help="local copy of the public leaderboard scorer (its evaluation "
+                                             "folder); its judge prompt is read from there, never shipped")
     p.add_argument("--join", default="position", choices=sorted(JOINS),
                    help="position (leaderboard default, id/qa_type checked) or id (id, qa_type, occurrence)")
     p.add_argument("--strict", action="store_true",
@@ -42,18 +48,25 @@ def run(argv: list[str] | None = None) -> ScoreReport:
         refs = build_references(gt, where=args.gt)
         texts = JOINS[args.join](gt, preds)
         similarity = SimilarityService()
-        captions = make_backend(args.judge, args.judge_config, similarity)
+        captions = make_backend(args.judge, args.judge_config, similarity, args.judge_protocol,
+                                args.leaderboard_dir)
         report = score(refs, texts, strict=args.strict, captions=captions, similarity=similarity)
     except (JoinError, RecordError, JudgeNotConfigured) as err:
         raise SystemExit(f"error: {err}") from None
     report.settings = {"gt": args.gt, "pred": args.pred, "judge": args.judge, "join": args.join,
-                       "strict": args.strict}
+                       "strict": args.strict,
+                       "judge_protocol": args.judge_protocol if args.judge == "openai" else None,
+                       "judge_settings": captions.settings() if hasattr(captions, "settings") else None}
     if args.out:
         write_json_atomic(args.out, report.to_json())
     print(markdown_table({"submission": report.columns}))
     note = similarity_note(report.columns)
     if note:
         print(note)
+    own = {k: v for k, v in report.columns.items() if k.endswith("_medjudge")}
+    if own:
+        print("Caption judge, project protocol (1-5; not the leaderboard's protocol): " + ", ".join(
+            f"{k}={'-' if v is None else f'{v:.3f}'}" for k, v in own.items()))
     return report
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from evaluation.aggregate import ScoredSample, aggregate
 from evaluation.captions import CaptionBackend
+from evaluation.judge_protocols import apply_caption_columns
 from reward_fns.reference import RecordError, Reference, reference_from_record
 from reward_fns.registry import CaptionPair, Parsed, Task, all_columns, task_for_qa_type
 from reward_fns.similarity import SimilarityService
@@ -79,8 +80,11 @@ def score(
         for i, (t, p, r, res) in enumerate(zip(tasks, parsed, refs, results, strict=True))
     ]
     columns, per_source = aggregate(samples)
-    _name_caption_columns(columns, per_source, captions.scale if captions else None)
-    return ScoreReport(columns, per_source, _counts(samples), captions.scale if captions else None)
+    _name_caption_columns(columns, per_source, captions.suffix if captions else None)
+    counts = _counts(samples)
+    if hasattr(captions, "caption_columns"):  # a judge protocol with its own aggregation (leaderboard, 5a)
+        apply_caption_columns(captions, refs, predictions, columns, per_source, counts)
+    return ScoreReport(columns, per_source, counts, captions.scale if captions else None)
 
 
 async def _resolve(tasks: Sequence[Task], parsed: Sequence[Parsed], refs: Sequence[Reference],
@@ -97,7 +101,7 @@ def _score_captions(
     captions: CaptionBackend | None,
 ) -> dict[int, float | None]:
     """Per-record caption score (judge 1-5 or cosine), for records whose task has caption pairs."""
-    if captions is None:
+    if captions is None or hasattr(captions, "caption_columns"):
         return {}
     jobs = [(i, t.caption_pairs(p, r)) for i, (t, p, r) in enumerate(zip(tasks, parsed, refs, strict=True))
             if p.ok]
@@ -112,19 +116,20 @@ def _score_captions(
 
 
 def _name_caption_columns(columns: dict[str, float | None], per_source: dict[str, dict[str, float]],
-                          scale: str | None) -> None:
-    """Judged columns stay `*_llm` with a 1-5 judge; with similarity they move to `*_sim` (`*_llm` null);
-    without captions they are null."""
-    if scale == "judge_1_5":
+                          suffix: str | None) -> None:
+    """Judged columns stay `*_llm` only under the leaderboard's judge protocol; similarity moves them to
+    `*_sim`, the project's own judge to `*_medjudge` (`*_llm` null); without captions they are null."""
+    if suffix == "_llm":
         return
     for column in (c for c in all_columns() if c.judged):
-        if scale is not None:
-            columns[column.similarity_key] = columns[column.key]
+        key = column.key.replace("_llm", suffix) if suffix is not None else None
+        if key is not None:
+            columns[key] = columns[column.key]
         columns[column.key] = None
         for values in per_source.values():
             value = values.pop(column.key, None)
-            if value is not None and scale is not None:
-                values[column.similarity_key] = value
+            if value is not None and key is not None:
+                values[key] = value
 
 
 def _counts(samples: Sequence[ScoredSample]) -> dict[str, dict[str, int]]:

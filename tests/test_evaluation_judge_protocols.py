@@ -258,3 +258,36 @@ def test_plan_pairs_reads_raw_texts() -> None:
     ref = Reference("dense_captioning_gpt", "AVOS", "", [[{"start": 0, "end": 10, "caption": "g"}]])
     plan = plan_pairs([ref, ref], ["0.0-10.0 seconds: two\nlines", "0.0 - 31.0 seconds: cut - the duct."])
     assert [p for p, _ in plan.dvc["AVOS"][0.3]] == ["two lines", "the duct"]
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "evaluation" / "examples"
+
+
+def test_score_cli_defaults_to_the_leaderboard_protocol(tmp_path: Path, leaderboard_dir: Path) -> None:
+    import json
+
+    from evaluation import score as score_cli
+
+    gt, pred = EXAMPLES / "gt_small.json", EXAMPLES / "pred_small.json"
+    constant = line((4, 3, 4, 2, 5))  # every pair: mean over aspects 3.6
+    with JudgeTestServer(replies=lambda body: constant).run_in_thread() as server:
+        config = tmp_path / "judge.yaml"
+        config.write_text(f"judge:\n  base_url: {server.base_url}\n  cache_path: {tmp_path / 'c.sqlite'}\n")
+        base = ["--gt", str(gt), "--pred", str(pred), "--judge", "openai", "--judge-config", str(config)]
+        with pytest.raises(SystemExit, match="needs --leaderboard-dir DIR"):
+            score_cli.run(base)
+        with pytest.raises(SystemExit, match="not a directory"):
+            score_cli.run([*base, "--leaderboard-dir", str(tmp_path / "nowhere")])
+        out = tmp_path / "m.json"
+        score_cli.run([*base, "--out", str(out), "--leaderboard-dir", str(leaderboard_dir)])
+        requests = server.completions
+    metrics = json.loads(out.read_text())
+    assert metrics["settings"]["judge_protocol"] == "leaderboard"
+    judge = metrics["settings"]["judge_settings"]
+    assert judge["model"] == "gpt-4.1" and judge["attempts"] == 5 and judge["timeout_s"] == 30.0
+    assert judge["prompt_source"].endswith("eval_caption_llm_judge.py") and judge["comparable_to_leaderboard"]
+    assert metrics["vs_llm"] == pytest.approx(3.6) and metrics["rc_llm"] == pytest.approx(3.6)
+    records = [r for r in json.loads(gt.read_text()) if r["qa_type"].startswith("dense_captioning")]
+    assert metrics["dvc_llm"] is not None and 0.0 <= metrics["dvc_llm"] <= 3.6 + 1e-9
+    assert metrics["counts"]["judge"]["requests"] == requests and metrics["counts"]["judge"]["dropped"] == 0
+    assert records and "vs_medjudge" not in metrics

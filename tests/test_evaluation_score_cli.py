@@ -93,14 +93,16 @@ def test_openai_judge_columns_from_the_test_server(tmp_path):
         config.write_text(f"judge:\n  base_url: {server.base_url}\n  model: med-judge\n")
         out = tmp_path / "m.json"
         score_cli.run(["--gt", str(GT), "--pred", str(PRED), "--out", str(out), "--judge", "openai",
-                       "--judge-config", str(config)])
+                       "--judge-config", str(config), "--judge-protocol", "medgrpo"])
     metrics = json.loads(out.read_text())
     vs = next(i for i, r in enumerate(gt) if r["qa_type"].startswith("video_summary"))
     rc = next(i for i, r in enumerate(gt) if r["qa_type"].startswith("region_caption"))
-    assert metrics["caption_scale"] == "judge_1_5"
-    assert metrics["vs_llm"] == expected_score(gt[vs]["conversations"][1]["value"], preds[vs]["prediction"])
-    assert metrics["rc_llm"] == expected_score(gt[rc]["conversations"][1]["value"], preds[rc]["prediction"])
-    assert 1.0 <= metrics["dvc_llm"] <= 5.0
+    assert metrics["caption_scale"] == "judge_1_5" and metrics["settings"]["judge_protocol"] == "medgrpo"
+    # the project's own judge is reported under its own name, never as the leaderboard's *_llm
+    assert metrics["vs_llm"] is None and metrics["rc_llm"] is None and metrics["dvc_llm"] is None
+    assert metrics["vs_medjudge"] == expected_score(gt[vs]["conversations"][1]["value"], preds[vs]["prediction"])
+    assert metrics["rc_medjudge"] == expected_score(gt[rc]["conversations"][1]["value"], preds[rc]["prediction"])
+    assert 1.0 <= metrics["dvc_medjudge"] <= 5.0
     rule = {k: v for k, v in EXPECTED.items() if k not in ("dvc_llm", "vs_llm", "rc_llm")}
     assert {k: metrics[k] for k in rule} == pytest.approx(rule)
 
