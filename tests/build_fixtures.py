@@ -173,7 +173,7 @@ COPESD_ID = "case01_part1"
 
 def copesd(root: Path, seconds: int = 60) -> Path:
     motions = [{"label": "dissect flap with knife", "start": 0, "end": 15},
-               {"label": "lift flap with forceps", "start": 15, "end": 33},
+               {"label": "hold flap with forceps", "start": 15, "end": 33},
                {"label": "adjust camera", "start": 33, "end": 60}]
     boxes = [{"time": float(t), "label": "Forceps", "track": "forceps", "bbox": [0.1, 0.1, 0.3, 0.5]}
              for t in range(seconds)]
