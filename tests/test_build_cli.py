@@ -1,0 +1,175 @@
+"""`python -m data_preprocess.build` end to end on synthetic releases of all 8 sources."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from data_preprocess.build.cli import main
+from tests import build_fixtures as fx
+
+SOURCES = ("AVOS", "Cholec80-CVS", "CholecT50", "CholecTrack20", "CoPESD", "EgoSurgery", "JIGSAWS", "NurViD")
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("release")
+    fx.write_all(base)
+    fx.small_config(base / "config.yaml")
+    return base
+
+
+def build(release: Path, out: Path, *extra: str) -> dict:
+    argv = ["--all", str(release / "sources.yaml"), "--out", str(out), "--config", str(release / "config.yaml"),
+            *extra]
+    assert main(argv) == 0
+    return json.loads(out.with_name(out.stem + ".manifest.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def facts_build(release: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, Path]:
+    out_dir = tmp_path_factory.mktemp("facts")
+    frames = out_dir / "data"
+    manifest = build(release, out_dir / "train.json", "--captions", "facts", "--frames-out", str(frames))
+    return out_dir / "train.json", manifest, frames
+
+
+def test_every_source_and_task_is_built(facts_build: tuple[Path, dict, Path]) -> None:
+    out, manifest, _ = facts_build
+    records = json.loads(out.read_text())
+    assert manifest["records"] == len(records) > 0
+    assert sorted(manifest["counts"]) == list(SOURCES)
+    tasks = {t for per_task in manifest["counts"].values() for t in per_task}
+    assert tasks == {"TAG", "NAP", "DVC", "VS", "RC", "STG", "CVS", "SA"}
+    assert manifest["counts"]["JIGSAWS"] == {"SA": {"0.5": 2}}
+    assert manifest["counts"]["Cholec80-CVS"] == {"CVS": {"1.0": 2}}
+    assert manifest["dropped"]["Cholec80-CVS"] == {"CVS": {"segment start >= end (or shorter than one frame)": 1}}
+    assert manifest["adapter_skipped"]["jigsaws"] == {"trial without six aspect scores": 1}
+    assert sorted(manifest["licences"]) == list(SOURCES) and all(manifest["licences"].values())
+
+
+def test_manifest_lists_input_files_with_sha256(facts_build: tuple[Path, dict, Path], release: Path) -> None:
+    inputs = {Path(i["path"]).name: i for i in facts_build[1]["inputs"]}
+    label = release / "cholect50" / "labels" / "VID01.json"
+    assert inputs["VID01.json"]["sha256"] == hashlib.sha256(label.read_bytes()).hexdigest()
+    assert {"surgeons_annotations.xlsx", "NurViD_annotations.json", "avos_segments.csv", "videos.csv",
+            "copesd_annotations.json", "meta_file_Suturing.txt", "VID02.json"} <= set(inputs)
+
+
+def test_every_frame_exists_under_the_data_root_in_time_order(facts_build: tuple[Path, dict, Path]) -> None:
+    out, manifest, frames = facts_build
+    records = json.loads(out.read_text())
+    for rec in records:
+        numbers = [int(Path(p).stem) for p in rec["video"]]
+        assert numbers == sorted(set(numbers)), rec["video"]
+        assert all((frames / p).is_file() for p in rec["video"]), rec["metadata"]
+    assert manifest["frames"]["linked"] == ["CholecT50", "CholecTrack20", "CoPESD"]
+    assert manifest["frames"]["extracted"] > 0 and manifest["frames"]["resumed"] == 0
+
+
+def test_caption_items_carry_caption_facts(facts_build: tuple[Path, dict, Path]) -> None:
+    records = json.loads(facts_build[0].read_text())
+    facts = [r for r in records if "caption_facts" in r]
+    assert {r["qa_type"] for r in facts} == {"dense_captioning", "video_summary", "region_caption"}
+    for rec in facts:
+        f = rec["caption_facts"]
+        assert rec["conversations"][1]["value"] == "" and f["source"] == rec["data_source"]
+        assert set(f["keyframes"]) <= set(rec["video"]) and f["clip"]["fps"] == float(rec["metadata"]["fps"])
+        if f["task"] == "rc":
+            assert f["region"]["frame"] == rec["RC_info"]["start_frame"] == rec["video"][0]
+            assert f["region"]["bbox"] == rec["RC_info"]["start_frame_bbox"]
+        else:
+            assert f["segments"] and all(0 <= s["start"] < s["end"] for s in f["segments"])
+
+
+def test_captions_none_leaves_caption_tasks_out(release: Path, tmp_path: Path) -> None:
+    manifest = build(release, tmp_path / "o.json")
+    records = json.loads((tmp_path / "o.json").read_text())
+    assert not any("caption_facts" in r for r in records)
+    assert {r["qa_type"] for r in records} == {"tal", "next_action", "stg", "cvs_assessment", "skill_assessment"}
+    assert manifest["frames"] == {"frames_out": None}
+
+
+def test_rerun_resumes_extraction(release: Path, facts_build: tuple[Path, dict, Path], tmp_path: Path) -> None:
+    frames = tmp_path / "data"
+    shutil.copytree(facts_build[2], frames, symlinks=True)
+    partial = frames / "NurViD" / "frames_1fps" / fx.NURVID_ID
+    (partial / ".done").unlink()
+    last = sorted(partial.glob("*.jpg"))[-1]
+    last.unlink()
+    manifest = build(release, tmp_path / "o.json", "--captions", "facts", "--frames-out", str(frames))
+    assert manifest["frames"]["resumed"] == manifest["frames"]["extracted"] - 1
+    assert last.is_file() and (partial / ".done").is_file()
+    assert json.loads((tmp_path / "o.json").read_text()) == json.loads(facts_build[0].read_text())
+
+
+def test_exclude_test_drops_every_clip_of_test_videos_across_cholec80_sources(release: Path, tmp_path: Path) -> None:
+    test = [{"conversations": [], "metadata": {"video_id": "video01", "fps": "1.0"}, "qa_type": "tal",
+             "data_source": "Cholec80-CVS"},
+            {"metadata": {"video_id": fx.AVOS_ID}, "data_source": "AVOS"}]
+    (tmp_path / "test.json").write_text(json.dumps(test))
+    full = build(release, tmp_path / "full.json")
+    manifest = build(release, tmp_path / "o.json", "--exclude-test", str(tmp_path / "test.json"))
+    records = json.loads((tmp_path / "o.json").read_text())
+    kept = {(r["data_source"], r["metadata"]["video_id"]) for r in records}
+    assert ("CholecT50", "VID01") not in kept and ("Cholec80-CVS", "video01") not in kept
+    assert ("AVOS", fx.AVOS_ID) not in kept and ("CholecTrack20", "vid02") in kept
+    assert manifest["excluded"]["videos"] == 3 and manifest["excluded"]["test_videos"] == 2
+    assert manifest["records"] + manifest["excluded"]["records"] == full["records"]
+
+
+def test_standard_split_caps_per_source_and_task(release: Path, tmp_path: Path) -> None:
+    cfg = yaml.safe_load((release / "config.yaml").read_text())
+    for src in cfg["sources"].values():
+        for settings in src["tasks"].values():
+            settings["cap"] = 2
+    cfg["sources"]["CoPESD"]["tasks"]["STG"]["cap"] = 0
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    args = ["--all", str(release / "sources.yaml"), "--config", str(tmp_path / "c.yaml"), "--split", "standard"]
+    assert main([*args, "--out", str(tmp_path / "a.json")]) == 0
+    assert main([*args, "--out", str(tmp_path / "b.json")]) == 0
+    assert main([*args, "--out", str(tmp_path / "c.json"), "--seed", "7"]) == 0
+    manifest = json.loads((tmp_path / "a.manifest.json").read_text())
+    counts = manifest["counts"]
+    assert all(sum(f.values()) <= 2 for per_task in counts.values() for f in per_task.values())
+    assert "STG" not in counts["CoPESD"] and counts["CholecT50"]["TAG"] == {"0.5": 2}
+    assert manifest["records"] < manifest["records_large"]
+    a, b, c = (json.loads((tmp_path / f"{n}.json").read_text()) for n in "abc")
+    assert a == b and a != c
+
+
+def test_limit_videos_and_canonical_round_trip(release: Path, tmp_path: Path) -> None:
+    from data_preprocess.build.adapters import get_adapter
+    from data_preprocess.build.canonical import write_canonical
+
+    read = get_adapter("cholect50").read(release / "cholect50", None)
+    write_canonical(read.videos, tmp_path / "canon" / "cholect50.json")
+    (tmp_path / "canon" / "videos").symlink_to(release / "cholect50" / "videos")
+    cfg = str(release / "config.yaml")
+    assert main(["--source", "cholect50", "--root", str(release / "cholect50"), "--out", str(tmp_path / "a.json"),
+                 "--config", cfg, "--limit-videos", "1"]) == 0
+    assert main(["--source", "canonical", "--root", str(tmp_path / "canon"), "--out", str(tmp_path / "b.json"),
+                 "--config", cfg]) == 0
+    assert json.loads((tmp_path / "a.json").read_text()) == json.loads((tmp_path / "b.json").read_text())
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--source", "nurvid", "--root", "{tmp}/missing"], "NurViD_annotations.json: entry -: field '<file>': missing"),
+    (["--source", "nurvid"], "--root is required with --source"),
+    (["--source", "canonical", "--root", "{tmp}", "--config", "{tmp}/bad.yaml"],
+     "task_defaults.TAG: unknown key(s) ['clip_length']"),
+    (["--source", "canonical", "--root", "{tmp}"], "no canonical *.json file found"),
+])
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                           argv: list[str], message: str) -> None:
+    (tmp_path / "bad.yaml").write_text("task_defaults:\n  TAG: {clip_length: 10}\n")
+    out = tmp_path / "out.json"
+    assert main([a.replace("{tmp}", str(tmp_path)) for a in argv] + ["--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not out.exists()
