@@ -47,6 +47,14 @@ class CaptionPair:
 
 
 @dataclass(frozen=True)
+class ScoredCaption:
+    """A caption pair with its caption reward in [0, 1] (what `Task.reward` receives)."""
+
+    pair: CaptionPair
+    score: float
+
+
+@dataclass(frozen=True)
 class SampleResult:
     """Leaderboard per-sample outcome.
 
@@ -96,8 +104,8 @@ class Task:
       service (NAP snapping) and must run before `evaluate` / `reward`;
     - `evaluate(parsed, ref, strict)` gives the leaderboard's per-sample result (rule part);
     - `caption_pairs(parsed, ref)` lists what an LLM judge / similarity must score (captions only);
-    - `reward(parsed, ref, caption_scores)` is the raw reward in [0, 1], where `caption_scores`
-      holds one caption reward in [0, 1] per caption pair, in the same order;
+    - `reward(parsed, ref, captions)` is the raw reward in [0, 1], where `captions` are the pairs of
+      `caption_pairs` with their caption rewards (the pairs are not recomputed);
     - `gt_problem(ref)` says why a ground truth cannot give a reward (None: it can); unset, the
       reference answer is scored as if the model wrote it (see `reward_rejection`);
     - `columns` are the benchmark columns the task feeds, in the paper's order.
@@ -107,7 +115,7 @@ class Task:
     qa_types: tuple[str, ...]
     parse: Callable[[str], Parsed]
     evaluate: Callable[[Parsed, Reference, bool], SampleResult]
-    reward: Callable[[Parsed, Reference, Sequence[float]], float]
+    reward: Callable[[Parsed, Reference, Sequence[ScoredCaption]], float]
     caption_pairs: Callable[[Parsed, Reference], list[CaptionPair]] = lambda parsed, ref: []
     resolve: Resolver | None = None
     gt_problem: GroundTruthCheck | None = None
@@ -121,7 +129,7 @@ class Task:
         result = self.evaluate(parsed, ref, False)
         if not result.counted:
             return result.reason or "left out by the leaderboard rules"
-        if self.reward(parsed, ref, [1.0] * len(self.caption_pairs(parsed, ref))) > 0:
+        if self.reward(parsed, ref, [ScoredCaption(p, 1.0) for p in self.caption_pairs(parsed, ref)]) > 0:
             return None
         return f"the reference answer earns no {self.name} reward" + (f" ({parsed.reason})" if parsed.reason else "")
 

@@ -14,7 +14,7 @@ from typing import Any
 from reward_fns.caption_reward import CaptionScore, CaptionScorer
 from reward_fns.normalize import LogisticNormalizer
 from reward_fns.reference import Reference
-from reward_fns.registry import SOURCES, TASK_NAMES, CaptionPair, task_for_qa_type
+from reward_fns.registry import SOURCES, TASK_NAMES, CaptionPair, ScoredCaption, task_for_qa_type
 from reward_fns.similarity import SimilarityService
 
 TASK_IDS = {name: i for i, name in enumerate(TASK_NAMES)}
@@ -74,7 +74,9 @@ class RewardScorer:
             parsed = await task.resolve(parsed, ref, self.similarity)
         pairs = task.caption_pairs(parsed, ref) if parsed.ok else []
         caption_scores = await self._caption_scores(pairs)
-        raw = task.reward(parsed, ref, [c.reward for c in caption_scores])
+        scored = ([ScoredCaption(p, c.reward) for p, c in zip(pairs, caption_scores, strict=True)]
+                  if caption_scores else [])  # no caption scorer: the reward sees no caption scores
+        raw = task.reward(parsed, ref, scored)
         raw = raw if math.isfinite(raw) else 0.0
         normalized = self.normalizer.normalize(ref.data_source, task.name, raw) if self.normalizer else raw
         judged = [c for c in caption_scores if c.judge_ok]

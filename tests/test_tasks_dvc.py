@@ -3,6 +3,7 @@
 import pytest
 
 from reward_fns.reference import Reference
+from reward_fns.registry import ScoredCaption
 from reward_fns.tasks import dvc
 from reward_fns.tasks.dvc_parse import Segment, _loose_segments, gt_segments, parse_segments, split_overlaps
 
@@ -24,7 +25,7 @@ def test_bulleted_list_is_one_segment():
     assert "5.0-9.0" in parsed.value[0].caption
 
 
-@pytest.mark.parametrize("text", ["1.0 - 5.0 seconds: a", "1.0-5.0 seconds:a", "1.0-5.0: a"])
+@pytest.mark.parametrize("text", ["1.0 - 5.0 seconds: a", "1.0-5.0 seconds:a", "1.0-5.0: a", "1.0-5.0 seconds : a"])
 def test_header_needs_exact_shape(text):
     assert not parse_segments(text).ok
 
@@ -66,9 +67,10 @@ def test_frame_iou_orders_intervals_and_uses_min_of_hull_and_lengths():
     assert dvc.frame_iou((0, 0), (0, 0)) == 0.0
 
 
-def test_frames_truncate():
-    assert dvc.to_frames([Segment(1.9, 3.99, "")], 1.0) == [(1, 3)]
-    assert dvc.to_frames([Segment(3.0, 7.0, "")], 0.5) == [(1, 3)]
+def test_frames_truncate_and_drop_what_overflows_64_bits():
+    assert [f for _, f in dvc.to_frames([Segment(1.9, 3.99, "")], 1.0)] == [(1, 3)]
+    assert [f for _, f in dvc.to_frames([Segment(3.0, 7.0, "")], 0.5)] == [(1, 3)]
+    assert dvc.to_frames([Segment(0, 1e19, "x"), Segment(0, 2**62, "y")], 1.0) == [(Segment(0, 2**62, "y"), (0, 2**62))]
 
 
 def test_f1_hand_computed():
@@ -106,5 +108,5 @@ def test_caption_pairs_per_threshold_and_reward():
     assert [(p.prediction, p.reference, p.group) for p in pairs] == [
         ("cutting", "cut", "iou@0.3"), ("tying", "tie", "iou@0.3"),
         ("cutting", "cut", "iou@0.5"), ("cutting", "cut", "iou@0.7")]
-    reward = dvc.reward(parsed, _ref(), [1.0, 0.0, 1.0, 1.0])
+    reward = dvc.reward(parsed, _ref(), [ScoredCaption(p, s) for p, s in zip(pairs, [1.0, 0.0, 1.0, 1.0], strict=True)])
     assert reward == pytest.approx(0.5 * (2 / 3) + 0.5 * ((0.5 + 1 + 1) / 3))

@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reward_fns.reference import Reference
-from reward_fns.registry import all_tasks
+from reward_fns.registry import ScoredCaption, all_tasks
 from reward_fns.tasks import cvs, dvc, sa, stg, tag
 
 NUM = st.one_of(st.integers(0, 500).map(str), st.floats(0, 500, allow_nan=False).map(lambda f: f"{f:.2f}"))
@@ -30,6 +30,10 @@ REFS = {
 MODULES = {"TAG": tag, "STG": stg, "DVC": dvc, "CVS": cvs, "SA": sa}
 
 
+def half_scored(module, parsed, name) -> list[ScoredCaption]:
+    return [ScoredCaption(p, 0.5) for p in module.TASK.caption_pairs(parsed, REFS[name])]
+
+
 def in_unit(x: float) -> bool:
     return not math.isnan(x) and 0.0 <= x <= 1.0
 
@@ -49,8 +53,7 @@ def test_rule_scores_and_rewards_stay_in_unit_interval(text, strict):
         parsed = module.TASK.parse(text)
         result = module.evaluate(parsed, REFS[name], strict)
         assert all(in_unit(v) for v in result.scores.values()), (name, result)
-        pairs = module.TASK.caption_pairs(parsed, REFS[name])
-        assert in_unit(module.reward(parsed, REFS[name], [0.5] * len(pairs))), name
+        assert in_unit(module.reward(parsed, REFS[name], half_scored(module, parsed, name))), name
 
 
 @settings(max_examples=200, deadline=None)
@@ -68,4 +71,4 @@ def test_overflowing_numbers_score_zero_instead_of_crashing():
         module = MODULES[name]
         parsed = module.TASK.parse(text)
         assert all(in_unit(v) for v in module.evaluate(parsed, REFS[name]).scores.values())
-        assert in_unit(module.reward(parsed, REFS[name], [0.5] * len(module.TASK.caption_pairs(parsed, REFS[name]))))
+        assert in_unit(module.reward(parsed, REFS[name], half_scored(module, parsed, name)))

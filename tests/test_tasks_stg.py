@@ -12,7 +12,7 @@ def ref(bbox):
 
 def test_entries_are_keyed_by_float_string():
     parsed = stg.parse_boxes("1 seconds: [1, 2, 3, 4] 2.50 seconds: [5,6,7,8]")
-    assert parsed.value == {"boxes": {"1.0": [1, 2, 3, 4], "2.5": [5, 6, 7, 8]}}
+    assert parsed.value.boxes == {"1.0": [1, 2, 3, 4], "2.5": [5, 6, 7, 8]}
 
 
 @pytest.mark.parametrize("text", ["1.0s: [1, 2, 3, 4]", "1.0 seconds : [1, 2, 3, 4]", "1.0 seconds: []"])
@@ -21,23 +21,23 @@ def test_malformed_entries_are_not_entries(text):
 
 
 def test_double_brackets_inside_an_entry_parse():
-    assert stg.parse_boxes("1.0 seconds: [[1, 2, 3, 4]]").value == {"boxes": {"1.0": [1, 2, 3, 4]}}
+    assert stg.parse_boxes("1.0 seconds: [[1, 2, 3, 4]]").value.boxes == {"1.0": [1, 2, 3, 4]}
 
 
 def test_bad_entry_takes_last_good_box_even_off_grid():
     text = "0.3 seconds: [9, 9, 19, 19] 1.0 seconds: [1, 2] 2.0 seconds: [a, b, c, d]"
-    boxes = stg.parse_boxes(text).value["boxes"]
+    boxes = stg.parse_boxes(text).value.boxes
     assert boxes == {"0.3": [9, 9, 19, 19], "1.0": [9, 9, 19, 19], "2.0": [9, 9, 19, 19]}
 
 
 def test_bad_entry_before_any_good_box_is_dropped_and_all_bad_gives_empty():
-    assert stg.parse_boxes("1.0 seconds: [1, 2] 2.0 seconds: [1, 2, 3, 4]").value["boxes"] == {"2.0": [1, 2, 3, 4]}
+    assert stg.parse_boxes("1.0 seconds: [1, 2] 2.0 seconds: [1, 2, 3, 4]").value.boxes == {"2.0": [1, 2, 3, 4]}
     parsed = stg.parse_boxes("1.0 seconds: [1, 2] [[1, 2, 3, 4]]")  # entries matched: no fallback
-    assert not parsed.ok and parsed.value == {"boxes": {}}
+    assert not parsed.ok and parsed.value == stg.BoxPrediction()
 
 
 def test_fallback_integer_double_bracket_boxes_only():
-    assert stg.parse_boxes("[[1, 2, 3, 4]] then [[5,6,7,8]]").value == {"fallback": [[1, 2, 3, 4], [5, 6, 7, 8]]}
+    assert stg.parse_boxes("[[1, 2, 3, 4]] then [[5,6,7,8]]").value.fallback == ([1, 2, 3, 4], [5, 6, 7, 8])
     assert not stg.parse_boxes("[[1,2,3,4],[5,6,7,8]]").ok
     assert not stg.parse_boxes("[[1.0, 2.0, 3.0, 4.0]]").ok
 

@@ -5,31 +5,31 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from reward_fns.reference import Reference
-from reward_fns.registry import CaptionPair, Column, Parsed, SampleResult, Task, register_task
+from reward_fns.registry import CaptionPair, Column, Parsed, SampleResult, ScoredCaption, Task, register_task
 from reward_fns.tasks.common import clip01, text_of, unparsed
 
 
-def parse_caption(answer: object) -> Parsed:
+def parse_caption(answer: object) -> Parsed[str]:
     """The stripped caption; an empty answer is unparsed."""
     text = text_of(answer).strip()
     return Parsed(text, ok=True) if text else unparsed("empty answer", "")
 
 
-def caption_pairs(parsed: Parsed, ref: Reference) -> list[CaptionPair]:
+def caption_pairs(parsed: Parsed[str], ref: Reference) -> list[CaptionPair]:
     """One pair: the whole prediction against the whole reference answer."""
     return [CaptionPair(parsed.value or "", ref.answer.strip(), group="caption")]
 
 
-def evaluate(parsed: Parsed, ref: Reference, strict: bool = False) -> SampleResult:
+def evaluate(parsed: Parsed[str], ref: Reference, strict: bool = False) -> SampleResult:
     """The rule part is empty: these columns come from the judge (or the similarity fallback)."""
     return SampleResult(counted=True, reason=parsed.reason)
 
 
-def reward(parsed: Parsed, ref: Reference, caption_scores: Sequence[float] = ()) -> float:
+def reward(parsed: Parsed[str], ref: Reference, captions: Sequence[ScoredCaption] = ()) -> float:
     """The caption reward of the single pair (0 for an empty answer)."""
-    if not parsed.ok or not caption_scores:
+    if not parsed.ok or not captions:
         return 0.0
-    return clip01(caption_scores[0])
+    return clip01(captions[0].score)
 
 
 VS = register_task(Task(

@@ -41,3 +41,24 @@ def text_of(answer: object) -> str:
     if isinstance(answer, bytes):
         return answer.decode("utf-8", errors="replace")
     return "" if answer is None else str(answer)
+
+
+def to_int(digits: str) -> int | None:
+    """`int(digits)`, or None where Python refuses it (more than 4,300 digits): "not predicted"."""
+    try:
+        return int(digits)
+    except ValueError:
+        return None
+
+
+def score_value(digits: str) -> int | None:
+    """A CVS/SA score, or None ("not predicted") for a number the public scorer cannot take: longer than
+    int() accepts, or too large for the float its error average needs (it crashes there; a deviation)."""
+    value = to_int(digits)
+    if value is None:
+        return None
+    try:
+        float(value)
+    except OverflowError:
+        return None
+    return value

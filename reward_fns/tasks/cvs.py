@@ -6,20 +6,29 @@ import re
 from collections.abc import Mapping, Sequence
 
 from reward_fns.reference import Reference
-from reward_fns.registry import Column, Parsed, SampleResult, Task, register_task
-from reward_fns.tasks.common import clip01, text_of, unparsed
+from reward_fns.registry import Column, Parsed, SampleResult, ScoredCaption, Task, register_task
+from reward_fns.tasks.common import clip01, score_value, text_of, unparsed
 
 COMPONENTS: dict[str, str] = {  # answer name -> struc_info key
     "two structures": "two_structures",
     "cystic plate": "cystic_plate",
     "hepatocystic triangle": "hepatocystic_triangle",
 }
-_VALUE = {name: re.compile(re.escape(name) + r":\s*(\d+)") for name in COMPONENTS}
+# `<name>:` + optional whitespace + digits, anywhere in the part; "two structure(s)" takes either form
+_VALUE = {
+    "two structures": re.compile(r"two structures?:\s*(\d+)"),
+    "cystic plate": re.compile(r"cystic plate:\s*(\d+)"),
+    "hepatocystic triangle": re.compile(r"hepatocystic triangle:\s*(\d+)"),
+}
 
 
-def parse_components(answer: object) -> Parsed:
-    """{component: int} from comma-separated parts; each part names at most one component."""
-    found: dict[str, int] = {}
+def parse_components(answer: object) -> Parsed[dict[str, int]]:
+    """{component: int} from comma-separated parts (spec 3 + 4b).
+
+    Each lower-cased part is read for the first of the three names it contains (in COMPONENTS order);
+    a later part overrides an earlier one; an unusable number makes the component not predicted.
+    """
+    found: dict[str, int | None] = {}
     for part in text_of(answer).split(","):
         lowered = part.strip().lower()
         name = next((n for n in COMPONENTS if n in lowered), None)
@@ -27,10 +36,11 @@ def parse_components(answer: object) -> Parsed:
             continue
         match = _VALUE[name].search(lowered)
         if match:
-            found[name] = int(match.group(1))
-    if not found:
+            found[name] = score_value(match.group(1))
+    values = {name: value for name, value in found.items() if value is not None}
+    if not values:
         return unparsed("no 'Two structures: N, Cystic plate: N, Hepatocystic triangle: N' score found", {})
-    return Parsed(found, ok=True)
+    return Parsed(values, ok=True)
 
 
 def gt_components(ref: Reference) -> dict[str, int]:
@@ -42,7 +52,7 @@ def gt_components(ref: Reference) -> dict[str, int]:
     return dict(parse_components(ref.answer).value)
 
 
-def evaluate(parsed: Parsed, ref: Reference, strict: bool = False) -> SampleResult:
+def evaluate(parsed: Parsed[dict[str, int]], ref: Reference, strict: bool = False) -> SampleResult:
     """Per-component correctness where predicted (all GT components with `strict`)."""
     gt, pred = gt_components(ref), parsed.value or {}
     names = [n for n in gt if strict or n in pred]
@@ -50,7 +60,7 @@ def evaluate(parsed: Parsed, ref: Reference, strict: bool = False) -> SampleResu
     return SampleResult(counted=bool(checks), checks=checks, reason=parsed.reason)
 
 
-def reward(parsed: Parsed, ref: Reference, caption_scores: Sequence[float] = ()) -> float:
+def reward(parsed: Parsed[dict[str, int]], ref: Reference, captions: Sequence[ScoredCaption] = ()) -> float:
     """Fraction of the 3 components exactly right; a missing component counts as wrong."""
     gt, pred = gt_components(ref), parsed.value or {}
     return clip01(sum(pred.get(n) == v for n, v in gt.items()) / len(COMPONENTS))

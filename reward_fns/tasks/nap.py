@@ -11,7 +11,7 @@ from importlib import resources
 from typing import TYPE_CHECKING
 
 from reward_fns.reference import Reference
-from reward_fns.registry import Column, Parsed, SampleResult, Task, register_task
+from reward_fns.registry import Column, Parsed, SampleResult, ScoredCaption, Task, register_task
 from reward_fns.tasks.common import text_of
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ def evaluate(parsed: Parsed[NapAnswer], ref: Reference, strict: bool = False) ->
     return SampleResult(counted=True, checks={"action": correct}, reason=parsed.reason)
 
 
-def reward(parsed: Parsed[NapAnswer], ref: Reference, caption_scores: Sequence[float] = ()) -> float:
+def reward(parsed: Parsed[NapAnswer], ref: Reference, captions: Sequence[ScoredCaption] = ()) -> float:
     """1 if the predicted class is the GT class, else 0."""
     classes, gt = _classes(ref), canonical(ref.data_source, ref.answer)
     if gt not in classes:

@@ -6,27 +6,30 @@ import re
 from collections.abc import Mapping, Sequence
 
 from reward_fns.reference import Reference
-from reward_fns.registry import Column, Parsed, SampleResult, Task, register_task
-from reward_fns.tasks.common import clip01, text_of, unparsed
+from reward_fns.registry import Column, Parsed, SampleResult, ScoredCaption, Task, register_task
+from reward_fns.tasks.common import clip01, score_value, text_of, unparsed
 
 ASPECTS: tuple[str, ...] = (
     "Respect for tissue", "Suture/needle handling", "Time and motion",
     "Flow of operation", "Overall performance", "Quality of final product",
 )
 _HAS_SCORE = re.compile(r"\d/5")
-_ASPECT = re.compile(r"([^:]*):\s*(\d+)/5")
+# the colon-free text before the first colon followed by optional whitespace and `digits/5`; a match can
+# only start at the part's start or right after a colon, so only those starts are tried (linear time)
+_ASPECT = re.compile(r"(?:^|(?<=:))([^:]+?):\s*(\d+)/5")
 
 
-def parse_aspects(answer: object) -> Parsed:
+def parse_aspects(answer: object) -> Parsed[dict[str, int]]:
     """{aspect: score} from comma-separated parts; answers without any `d/5` are not read at all."""
     text = text_of(answer)
     if not _HAS_SCORE.search(text):
         return unparsed("no 'k/5' score in the answer", {})
-    found: dict[str, int] = {}
+    scores: dict[str, int | None] = {}
     for part in text.split(","):
         match = _ASPECT.search(part.strip())
         if match:
-            found[match.group(1).strip()] = int(match.group(2))
+            scores[match.group(1).strip()] = score_value(match.group(2))
+    found = {aspect: score for aspect, score in scores.items() if score is not None}
     if not found:
         return unparsed("no 'Aspect: k/5' pair found", {})
     return Parsed(found, ok=True)
@@ -47,7 +50,7 @@ def gt_aspects(ref: Reference) -> dict[str, int] | None:
     return dict(from_text.value) if from_text.ok else None
 
 
-def evaluate(parsed: Parsed, ref: Reference, strict: bool = False) -> SampleResult:
+def evaluate(parsed: Parsed[dict[str, int]], ref: Reference, strict: bool = False) -> SampleResult:
     """Skipped unless the answer has a `d/5` (or `strict`); aspects compared where predicted."""
     gt = gt_aspects(ref)
     if gt is None:
@@ -59,7 +62,7 @@ def evaluate(parsed: Parsed, ref: Reference, strict: bool = False) -> SampleResu
     return SampleResult(counted=bool(checks), checks=checks, reason=parsed.reason)
 
 
-def reward(parsed: Parsed, ref: Reference, caption_scores: Sequence[float] = ()) -> float:
+def reward(parsed: Parsed[dict[str, int]], ref: Reference, captions: Sequence[ScoredCaption] = ()) -> float:
     """Fraction of the GT aspects (6 in JIGSAWS) exactly right; a missing aspect counts as wrong."""
     gt, pred = gt_aspects(ref) or {}, parsed.value or {}
     return clip01(sum(pred.get(a) == v for a, v in gt.items()) / len(gt)) if gt else 0.0

@@ -5,16 +5,28 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
 
 from reward_fns.reference import Reference
-from reward_fns.registry import Column, Parsed, SampleResult, Task, register_task
-from reward_fns.tasks.common import NUM, clip01, mean, text_of, unparsed
+from reward_fns.registry import Column, Parsed, SampleResult, ScoredCaption, Task, register_task
+from reward_fns.tasks.common import NUM, clip01, mean, text_of, to_int, unparsed
 
 Box = list[float]
 ZERO_BOX: Box = [0.0, 0.0, 0.0, 0.0]
+_INT64_MAX = 2**63 - 1
 
-_ENTRY = re.compile(rf"({NUM})\s+seconds:\s*\[([^\]]+)\]")
-_FALLBACK_BOX = re.compile(r"\[\[\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*\]\]")
+# `(?<!\d)` only skips starts inside a digit run: same matches, linear time on very long numbers
+_ENTRY = re.compile(rf"(?<!\d)({NUM})\s+seconds:\s*\[([^\]]+)\]")
+_FALLBACK_BOX = re.compile(r"\[\[([\d\s,]++)\]\]")
+
+
+@dataclass(frozen=True)
+class BoxPrediction:
+    """Boxes keyed by `str(float(T))`, or (fallback) boxes in text order, given to the GT keys in order."""
+
+    boxes: Mapping[str, Box] = field(default_factory=dict)
+    fallback: tuple[Box, ...] = ()
 
 
 def _box_from_body(body: str) -> Box | None:
@@ -26,11 +38,19 @@ def _box_from_body(body: str) -> Box | None:
     return numbers if len(numbers) == 4 else None
 
 
-def parse_boxes(answer: object) -> Parsed:
-    """Predicted boxes keyed by `str(float(T))` (spec section 3, STG).
+def _fallback_box(body: str) -> Box | None:
+    """4 integers from a `[[a, b, c, d]]` body; None when a piece is not an integer int() accepts."""
+    values = [to_int(piece.strip()) for piece in body.split(",")]
+    if len(values) != 4 or any(v is None for v in values):
+        return None
+    return values  # type: ignore[return-value]  (ints, kept exact)
 
-    Fallback boxes (only when no entry matched) are returned under the key `_fallback` as a list,
-    because they are assigned to the ground-truth keys in order at scoring time.
+
+def parse_boxes(answer: object) -> Parsed[BoxPrediction]:
+    """Predicted boxes (spec section 3 + 4b, STG).
+
+    Fallback boxes (only when no entry matched) keep their text order: they are assigned to the
+    ground-truth keys in order at scoring time; a box that is not 4 integers is skipped.
     """
     text = text_of(answer)
     entries = _ENTRY.findall(text)
@@ -46,12 +66,12 @@ def parse_boxes(answer: object) -> Parsed:
             if box is not None:
                 boxes[str(float(seconds))] = box
         if boxes:
-            return Parsed({"boxes": boxes}, ok=True)
-        return unparsed("every 'T seconds: [...]' entry failed to give 4 numbers", empty={"boxes": {}})
-    fallback = [[float(v) for v in match] for match in _FALLBACK_BOX.findall(text)]
+            return Parsed(BoxPrediction(boxes=boxes), ok=True)
+        return unparsed("every 'T seconds: [...]' entry failed to give 4 numbers", empty=BoxPrediction())
+    fallback = tuple(box for body in _FALLBACK_BOX.findall(text) if (box := _fallback_box(body)) is not None)
     if fallback:
-        return Parsed({"fallback": fallback}, ok=True)
-    return unparsed("no 'T seconds: [x1, y1, x2, y2]' entry found", empty={"boxes": {}})
+        return Parsed(BoxPrediction(fallback=fallback), ok=True)
+    return unparsed("no 'T seconds: [x1, y1, x2, y2]' entry found", empty=BoxPrediction())
 
 
 def gt_boxes(ref: Reference) -> dict[str, Box]:
@@ -62,23 +82,39 @@ def gt_boxes(ref: Reference) -> dict[str, Box]:
     return {str(k): [float(v) for v in box] for k, box in bbox.items()}
 
 
+def _finite(box: Sequence[float]) -> bool:
+    return all(isinstance(v, int) or math.isfinite(v) for v in box)
+
+
 def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
-    """inter / max(union, 1e-6) with clipped overlaps."""
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    iou = inter / max(union, 1e-6)
-    return iou if math.isfinite(iou) else 0.0  # absurd coordinates (inf) score 0 instead of NaN
+    """inter / max(union, 1e-6) with clipped overlaps.
+
+    Deviations from the public scorer (spec 4b): a NaN or infinite coordinate scores 0 (it turns the
+    whole column into NaN there); integers beyond 64 bits are computed exactly (it wraps them around);
+    a ratio too large for a float (degenerate boxes only) scores 0.
+    """
+    if not (_finite(a) and _finite(b)):
+        return 0.0
+    if any(isinstance(v, int) and abs(v) > _INT64_MAX for v in (*a, *b)):
+        a, b = [Fraction(v) for v in a], [Fraction(v) for v in b]
+    try:
+        iw = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+        ih = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+        inter = iw * ih
+        union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+        iou = float(inter / max(union, 1e-6))
+    except OverflowError:
+        return 0.0
+    return iou if math.isfinite(iou) else 0.0
 
 
-def _prediction_lookup(value: Mapping, gt_keys: Sequence[str]) -> dict[str, Box]:
-    if "fallback" in value:
-        return dict(zip(gt_keys, value["fallback"], strict=False))
-    return dict(value.get("boxes") or {})
+def _prediction_lookup(value: BoxPrediction, gt_keys: Sequence[str]) -> Mapping[str, Box]:
+    if value.fallback:
+        return dict(zip(gt_keys, value.fallback, strict=False))
+    return value.boxes
 
 
-def sample_miou(value: Mapping, gt: Mapping[str, Box]) -> float:
+def sample_miou(value: BoxPrediction, gt: Mapping[str, Box]) -> float:
     """Mean IoU over GT keys; missing or all-zero predictions reuse the previous key's box."""
     predicted = _prediction_lookup(value, list(gt))
     previous = ZERO_BOX
@@ -92,19 +128,19 @@ def sample_miou(value: Mapping, gt: Mapping[str, Box]) -> float:
     return mean(ious)
 
 
-def evaluate(parsed: Parsed, ref: Reference, strict: bool = False) -> SampleResult:
+def evaluate(parsed: Parsed[BoxPrediction], ref: Reference, strict: bool = False) -> SampleResult:
     """Records with an empty box dict are left out."""
     gt = gt_boxes(ref)
     if not gt:
         return SampleResult(counted=False, reason="ground truth has an empty bbox_dict")
-    return SampleResult(counted=True, scores={"miou": sample_miou(parsed.value or {}, gt)},
+    return SampleResult(counted=True, scores={"miou": sample_miou(parsed.value, gt)},
                         reason=parsed.reason)
 
 
-def reward(parsed: Parsed, ref: Reference, caption_scores: Sequence[float] = ()) -> float:
+def reward(parsed: Parsed[BoxPrediction], ref: Reference, captions: Sequence[ScoredCaption] = ()) -> float:
     """Raw reward: the sample mIoU."""
     gt = gt_boxes(ref)
-    return clip01(sample_miou(parsed.value or {}, gt)) if gt else 0.0
+    return clip01(sample_miou(parsed.value, gt)) if gt else 0.0
 
 
 def gt_problem(ref: Reference) -> str | None:
