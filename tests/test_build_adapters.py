@@ -104,7 +104,8 @@ def test_copesd_intermediate_with_old_motion_names(tmp_path: Path) -> None:
     (v,) = read("copesd", fx.copesd(tmp_path)).videos
     assert v.segments_of("motion")[0] == Segment("dissect flap tissue with knife", 0.0, 15.0, "motion")
     assert v.segments_of("motion")[1].label == "stabilize flap with forceps"
-    assert v.boxes[0].xyxy == pytest.approx((192.0, 108.0, 576.0, 540.0))
+    assert (v.width, v.height) == (192, 108)  # the frames' size wins over the declared 1920x1080
+    assert v.boxes[0].xyxy == pytest.approx((19.2, 10.8, 57.6, 54.0))
     from data_preprocess.build.frames import clip_frames
 
     assert clip_frames(v, 0.0, 2.0, 1.0) == ["CoPESD/high_light_images/023521/0001.jpg",

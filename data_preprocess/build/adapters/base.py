@@ -49,6 +49,17 @@ def get_adapter(name: str) -> Adapter:
         raise KeyError(f"unknown source {name!r}; known: {sorted(ADAPTERS)}") from None
 
 
+def image_size(folder: Path, default: tuple[int, int]) -> tuple[int, int]:
+    """(width, height) of the first image of a frame folder; `default` when it holds none."""
+    from PIL import Image
+
+    first = next(iter(sorted(folder.glob("*.png")) + sorted(folder.glob("*.jpg"))), None)
+    if first is None:
+        return default
+    with Image.open(first) as im:
+        return im.size
+
+
 def require(path: Path, what: str) -> Path:
     """The path, or an AnnotationError saying which file of the release is missing."""
     if not path.exists():

@@ -13,9 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
-from data_preprocess.build.adapters.base import SourceRead, adapter, require
+from data_preprocess.build.adapters.base import SourceRead, adapter, image_size, require
 from data_preprocess.build.canonical import AnnotationError, Box, FrameSource, Segment, Video
 
 DETAIL_CAP = 6
@@ -26,14 +24,6 @@ def names(categories: Mapping[str, Any], key: str) -> dict[int, str]:
     table = categories.get(key) or {}
     items = table.items() if isinstance(table, Mapping) else enumerate(table)
     return {int(k): str(v) for k, v in items}
-
-
-def _image_size(folder: Path) -> tuple[int, int]:
-    first = next(iter(sorted(folder.glob("*.png")) + sorted(folder.glob("*.jpg"))), None)
-    if first is None:
-        return 854, 480
-    with Image.open(first) as im:
-        return im.size
 
 
 def _details(rows: list[list[float]], cats: Mapping[str, dict[int, str]]) -> dict[str, list[str]]:
@@ -58,7 +48,7 @@ def read_video(path: Path, root: Path) -> Video:
     cats = {k: names(categories, k) for k in ("triplet", "instrument", "verb", "target", "phase")}
     vid = path.stem
     folder = root / "videos" / vid
-    width, height = _image_size(folder)
+    width, height = image_size(folder, (854, 480))
     fps = float(data.get("fps") or 1.0)
     frames = sorted((int(k), v) for k, v in annotations.items())
     runs: list[tuple[str, int, int, list[list[float]]]] = []  # phase, first, last frame, vectors

@@ -7,7 +7,8 @@ reads a documented intermediate file `copesd_annotations.json` under --root:
                     "boxes": [{"time": s, "label": "Forceps", "track": "forceps", "bbox": [x1, y1, x2, y2]}]}}
 
 `frames` is a frame folder relative to --root (read in place); file n shows time (n - first_frame) / fps.
-Boxes are normalized xyxy (0-1, like the released LLaVA-style JSON) and scaled to width x height.
+Boxes are normalized xyxy (0-1, like the released LLaVA-style JSON), scaled to the size of the
+folder's first frame (`width` x `height` only when the folder holds no image yet).
 Old motion names are mapped to the current ones through the alias table of nap_classes.json.
 """
 
@@ -16,17 +17,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from data_preprocess.build.adapters.base import SourceRead, adapter, require
+from data_preprocess.build.adapters.base import SourceRead, adapter, image_size, require
 from data_preprocess.build.canonical import AnnotationError, Box, FrameSource, Segment, Video
 from reward_fns.tasks.nap import canonical
 
 FILE = "copesd_annotations.json"
 
 
-def read_video(vid: str, entry: dict, where: str) -> Video:
+def read_video(vid: str, entry: dict, root: Path, where: str) -> Video:
     try:
         fps = float(entry.get("fps", 1.0))
-        w, h = int(entry.get("width", 1920)), int(entry.get("height", 1080))
+        declared = int(entry.get("width", 1920)), int(entry.get("height", 1080))
+        w, h = image_size(root / str(entry["frames"]), declared)
         segs = [Segment(canonical("CoPESD", str(m["label"])), float(m["start"]), float(m["end"]), "motion")
                 for m in entry.get("motions", [])]
         boxes = []
@@ -51,4 +53,4 @@ def read(root: Path, videos: Path | None) -> SourceRead:
         raise AnnotationError(str(path), "-", "<file>", f"unreadable JSON ({exc})") from None
     if not isinstance(data, dict):
         raise AnnotationError(str(path), "-", "<file>", "must map video ids to annotation objects")
-    return SourceRead([read_video(vid, entry, str(path)) for vid, entry in sorted(data.items())], [path])
+    return SourceRead([read_video(vid, entry, root, str(path)) for vid, entry in sorted(data.items())], [path])
