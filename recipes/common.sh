@@ -12,8 +12,10 @@
 #   JUDGE_CACHE     SQLite judge cache shared by runs
 #   DRY_RUN         1: compose + validate the full config, print it, launch nothing (CPU only);
 #                   print: print the launch command(s) only
-#   PREFLIGHT       1 (default): run the dry-run checks (quietly) before a real launch; 0: skip
-#   PYTHON          interpreter (default: the repo's .venv/bin/python, else python3)
+#   PREFLIGHT       1 (default): before a real launch (before Ray starts), run the dry-run checks and
+#                   the launch checks of this interpreter (CUDA torch, GPUs, vLLM, flash-attn); 0: skip
+#   PYTHON          interpreter; default: the activated environment ($VIRTUAL_ENV, then $CONDA_PREFIX),
+#                   else the repo's .venv (the CPU test environment), else python3. Printed on every run.
 
 RECIPES_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(dirname "$RECIPES_DIR")"
@@ -32,9 +34,14 @@ JUDGE_API_KEY_ENV="${JUDGE_API_KEY_ENV:-OPENAI_API_KEY}"
 JUDGE_CACHE="$(_medgrpo_abs "${JUDGE_CACHE:-$OUTPUT_DIR/judge_cache.sqlite}")"
 DRY_RUN="${DRY_RUN:-0}"
 PREFLIGHT="${PREFLIGHT:-1}"
-if [[ -z "${PYTHON:-}" ]]; then
-  if [[ -x "$REPO_ROOT/.venv/bin/python" ]]; then PYTHON="$REPO_ROOT/.venv/bin/python"; else PYTHON=python3; fi
+# The interpreter: PYTHON, else an activated environment, else the repo's CPU .venv, else python3.
+if [[ -n "${PYTHON:-}" ]]; then PYTHON_FROM=PYTHON
+elif [[ -n "${VIRTUAL_ENV:-}" && -x "$VIRTUAL_ENV/bin/python" ]]; then PYTHON="$VIRTUAL_ENV/bin/python"; PYTHON_FROM=VIRTUAL_ENV
+elif [[ -n "${CONDA_PREFIX:-}" && -x "$CONDA_PREFIX/bin/python" ]]; then PYTHON="$CONDA_PREFIX/bin/python"; PYTHON_FROM=CONDA_PREFIX
+elif [[ -x "$REPO_ROOT/.venv/bin/python" ]]; then PYTHON="$REPO_ROOT/.venv/bin/python"; PYTHON_FROM="the repo's .venv (CPU)"
+else PYTHON=python3; PYTHON_FROM=PATH
 fi
+echo "[medgrpo] python: $PYTHON (from $PYTHON_FROM; choose with PYTHON=...)" >&2
 export PYTHONPATH="$REPO_ROOT${PYTHONPATH:+:$PYTHONPATH}"
 
 # A Hydra override value, single-quoted (so paths and URLs with ':', '=', ',' or spaces stay strings).
@@ -54,6 +61,8 @@ medgrpo_args() {
     "trainer.nnodes=$NNODES" "trainer.n_gpus_per_node=$GPUS_PER_NODE"
     "trainer.default_local_dir=$(hq "$OUTPUT_DIR/$EXPERIMENT")")
   if [[ "$kind" == ppo ]]; then
+    # Ray workers get the repo on PYTHONPATH in front of the cluster's own: Ray expands $PYTHONPATH
+    # on each node when it starts a worker (an unset one leaves a harmless literal entry).
     local url=null
     [[ -n "$JUDGE_BASE_URL" ]] && url="$(hq "$JUDGE_BASE_URL")"
     MEDGRPO_ARGS+=("actor_rollout_ref.model.path=$(hq "$model")"
@@ -62,7 +71,7 @@ medgrpo_args() {
       "medgrpo.reward.judge.base_url=$url" "medgrpo.reward.judge.model=$(hq "$JUDGE_MODEL")"
       "medgrpo.reward.judge.api_key_env=$(hq "$JUDGE_API_KEY_ENV")"
       "medgrpo.reward.judge.cache_path=$(hq "$JUDGE_CACHE")"
-      "++ray_kwargs.ray_init.runtime_env.env_vars.PYTHONPATH=$(hq "$REPO_ROOT")")
+      "++ray_kwargs.ray_init.runtime_env.env_vars.PYTHONPATH=$(hq "$REPO_ROOT:\$PYTHONPATH")")
   else
     MEDGRPO_ARGS+=("model.path=$(hq "$model")"
       "data.train_files=$(hq "$DATA_DIR/sft_train.parquet")" "data.val_files=$(hq "$DATA_DIR/sft_val.parquet")")
@@ -101,8 +110,8 @@ medgrpo_run() {
     *) echo "error: DRY_RUN must be 0, 1 or print (got '$DRY_RUN')" >&2; exit 2 ;;
   esac
   medgrpo_require_ray
-  if [[ "$PREFLIGHT" == 1 ]]; then
-    "$PYTHON" -m recipes.dry_run --kind "$kind" --quiet "${MEDGRPO_ARGS[@]}"
+  if [[ "$PREFLIGHT" == 1 ]]; then  # fails before verl (and Ray) start
+    "$PYTHON" -m recipes.dry_run --kind "$kind" --quiet --launch "${MEDGRPO_ARGS[@]}"
   fi
   mkdir -p "$OUTPUT_DIR/$EXPERIMENT"
   "${cmd[@]}"

@@ -1,7 +1,7 @@
 """Dry run of a recipe: compose the full verl config, validate it as verl does, check the inputs.
 
     python -m recipes.dry_run --kind ppo|sft --config-name NAME [--config-path recipes/config]
-        [--emit-reward-config PATH] [--quiet] [Hydra overrides ...]
+        [--emit-reward-config PATH] [--quiet] [--launch] [Hydra overrides ...]
 
 The launchers run this when DRY_RUN=1, with exactly the overrides of the real launch. It needs no
 GPU, Ray, vLLM or model weights.
@@ -15,6 +15,8 @@ GPU, Ray, vLLM or model weights.
    (data_source, task) of the data; the data files exist with the expected columns;
    `medgrpo.video` is a valid VideoSpec equal to the data's manifest.json and to the model's patch size.
 4. The resolved config is printed as YAML on stdout (unless --quiet); findings go to stderr.
+5. --launch (the launchers' preflight of a real launch): also what the launch needs from this
+   interpreter (recipes/preflight.py: CUDA torch, visible GPUs, vLLM, flash-attn, Megatron packages).
 
 Model path: a local path must exist and hold a config.json (read for its vision patch size);
 a hub id (`org/name`) that is not a local folder is not looked up (this may run offline).
@@ -23,11 +25,13 @@ a hub id (`org/name`) that is not a local folder is not looked up (this may run 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any
 
 from recipes.checks import KINDS, run_checks, select
+from recipes.preflight import check_launch
 
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
 
@@ -59,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config-name", required=True, help="e.g. medgrpo_grpo or medgrpo_sft")
     p.add_argument("--emit-reward-config", metavar="PATH", help="also write the resolved medgrpo.reward as YAML")
     p.add_argument("--quiet", action="store_true", help="do not print the resolved config")
+    p.add_argument("--launch", action="store_true",
+                   help="preflight of a real launch: also check this interpreter (GPUs, vLLM, flash-attn)")
     p.add_argument("overrides", nargs="*", help="Hydra overrides, as given to verl")
     args = p.parse_intermixed_args(argv)
 
@@ -66,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    tag = f"[dry-run] {args.config_name} ({args.kind})"
+    tag = f"[{'preflight' if args.launch else 'dry-run'}] {args.config_name} ({args.kind})"
     try:
         cfg = compose(args.config_name, args.overrides, args.config_path)
         resolved = OmegaConf.to_yaml(cfg, resolve=True)
@@ -75,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{tag}: Hydra could not compose the config:\n  {err}{cause}", file=sys.stderr)
         return 2
     report = run_checks(cfg, args.kind)
+    if args.launch:
+        with contextlib.redirect_stdout(sys.stderr):
+            check_launch(cfg, args.kind, report)
     if not args.quiet:
         sys.stdout.write(resolved)
         sys.stdout.flush()

@@ -180,7 +180,7 @@ def test_launcher_dry_run(setup, script, capsys):
     assert cfg["data"]["train_files"] == str(data / "rl_train.parquet")
     assert cfg["data"]["video_key"] == "videos"
     assert cfg["data"]["mm_processor_kwargs"] == cfg["medgrpo"]["processor_kwargs"]
-    assert cfg["ray_kwargs"]["ray_init"]["runtime_env"]["env_vars"]["PYTHONPATH"] == str(REPO)
+    assert cfg["ray_kwargs"]["ray_init"]["runtime_env"]["env_vars"]["PYTHONPATH"] == f"{REPO}:$PYTHONPATH"
     assert reward["tasks"]["NAP"] is False and reward["tasks"]["DVC"] is True
     assert reward["judge"]["base_url"] == "http://127.0.0.1:8000/v1" and reward["judge"]["model"] == "med-judge"
     assert reward["judge"]["api_key_env"] == "OPENAI_API_KEY"
