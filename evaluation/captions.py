@@ -81,8 +81,16 @@ class JudgeBackend:
 
     def score_pairs(self, pairs: Sequence[CaptionPair]) -> list[float | None]:
         async def run() -> list[float | None]:
+            # queue here: the client's deadline would otherwise count the wait for a slot, and a large
+            # file would fail its last pairs without ever sending them
+            slots = asyncio.Semaphore(self._judge.config.concurrency)
+
+            async def one(pair: CaptionPair) -> Any:
+                async with slots:
+                    return await self._judge.score(pair.reference, pair.prediction)
+
             try:
-                results = await asyncio.gather(*(self._judge.score(p.reference, p.prediction) for p in pairs))
+                results = await asyncio.gather(*(one(p) for p in pairs))
             finally:
                 await self._judge.aclose()
             return [r.score if r.ok else None for r in results]

@@ -100,12 +100,14 @@ def load_judge(path: str | Path) -> JudgeConfig:
 async def judge_pairs(config: JudgeConfig, pairs: Sequence[Pair]) -> list[Verdict]:
     """Every pair judged once by `config`'s model (same prompt and parser as the training reward)."""
     chat = MedicalJudge(config).chat
+    slots = asyncio.Semaphore(config.concurrency)  # queue outside the client: latency and deadline per call
 
     async def one(pair: Pair) -> Verdict:
         messages = build_messages(pair.reference, pair.prediction, config.max_prediction_chars)
         try:
-            done = await chat.complete(messages, model=config.model, temperature=config.temperature,
-                                       max_tokens=config.max_tokens, check=reply_problem)
+            async with slots:
+                done = await chat.complete(messages, model=config.model, temperature=config.temperature,
+                                           max_tokens=config.max_tokens, check=reply_problem)
         except ChatError as err:
             return Verdict(None, err.latency_s, err.usage, err.reason)
         return Verdict(dict(parse_reply(done.text).scores), done.latency_s, done.usage)

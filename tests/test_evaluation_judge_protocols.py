@@ -291,3 +291,16 @@ def test_score_cli_defaults_to_the_leaderboard_protocol(tmp_path: Path, leaderbo
     assert metrics["dvc_llm"] is not None and 0.0 <= metrics["dvc_llm"] <= 3.6 + 1e-9
     assert metrics["counts"]["judge"]["requests"] == requests and metrics["counts"]["judge"]["dropped"] == 0
     assert records and "vs_medjudge" not in metrics
+
+
+def test_medgrpo_backend_queues_outside_the_client_deadline() -> None:
+    from evaluation.captions import JudgeBackend
+    from reward_fns.judge.client import JudgeConfig, MedicalJudge
+    from reward_fns.registry import CaptionPair
+
+    pairs = [CaptionPair(f"the surgeon clips duct {i}", f"the surgeon clips the cystic duct {i}") for i in range(5)]
+    with JudgeTestServer(latency_s=0.2).run_in_thread() as server:
+        config = JudgeConfig(base_url=server.base_url, model="m", concurrency=1, timeout_s=0.45, deadline_s=0.5,
+                             max_retries=0)
+        scores = JudgeBackend(MedicalJudge(config)).score_pairs(pairs)  # 5 x 0.2 s in a row > the 0.5 s deadline
+    assert all(s is not None for s in scores) and JudgeBackend.suffix == "_medjudge"
