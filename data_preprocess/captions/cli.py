@@ -1,5 +1,8 @@
 """CLI: write and validate the caption tasks' captions from the builder's facts records.
 
+The input is the builder's `--captions facts` output: records with `caption_facts` get their captions
+(one record per accepted variant, in place); all other records pass through unchanged.
+
     python -m data_preprocess.captions --input FACTS.json --out OUT.json \
         --gen-url URL --gen-model NAME --val-url URL --val-model NAME \
         [--api-key-env VAR | --gen-key-env VAR --val-key-env VAR] [--variants gpt,gemini] [--max-rounds 2] \
@@ -21,7 +24,7 @@ from typing import Any
 from tqdm import tqdm
 
 from data_preprocess.captions.accounting import Ledger, load_prices
-from data_preprocess.captions.facts import FactsError, load_items
+from data_preprocess.captions.facts import FactsError, load_input
 from data_preprocess.captions.frames import KeyframeLoader
 from data_preprocess.captions.llm import ModelCall
 from data_preprocess.captions.pipeline import Journal, Outcome, Variant, run_all
@@ -83,7 +86,7 @@ def run(argv: Sequence[str] | None = None) -> list[Outcome]:
     _check(args)
     names = _variants(args.variants)
     try:
-        items = load_items(args.input)
+        records, items = load_input(args.input)
         prices = load_prices(args.prices)
     except (FactsError, ValueError) as err:
         raise SystemExit(f"error: {err}") from None
@@ -119,9 +122,10 @@ def run(argv: Sequence[str] | None = None) -> list[Outcome]:
         journal.close()
         if cache is not None:
             cache.close()
-    write_json_atomic(args.out, [o.record for o in outcomes if o.status == "accepted"])
+    write_json_atomic(args.out, finished_file(records, outcomes))
     settings = _settings(args, names)
     report = build_report(outcomes, ledger.summary(), settings)
+    report["totals"]["passed_through"] = len(records) - len(items)
     if args.report:
         write_json_atomic(args.report, report)
     if args.plot:
@@ -132,6 +136,20 @@ def run(argv: Sequence[str] | None = None) -> list[Outcome]:
     print(f"captions: {totals['accepted']} accepted, {totals['rejected']} rejected, {totals['error']} errors "
           f"of {totals['jobs']} -> {args.out}", file=sys.stderr)
     return outcomes
+
+
+def finished_file(records: Sequence[Any], outcomes: Sequence[Outcome]) -> list[Any]:
+    """The input in order: records without facts as they are, each facts record replaced by its
+    accepted variants (in `--variants` order); dropped ones are in the report."""
+    accepted: dict[int, list[dict[str, Any]]] = {}
+    for o in outcomes:
+        if o.status == "accepted" and o.record is not None:
+            accepted.setdefault(o.index, []).append(o.record)
+    captioned = {o.index for o in outcomes}
+    out: list[Any] = []
+    for index, record in enumerate(records):
+        out.extend(accepted.get(index, []) if index in captioned else [record])
+    return out
 
 
 def _settings(args: argparse.Namespace, names: list[str]) -> dict[str, Any]:

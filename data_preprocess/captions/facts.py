@@ -76,8 +76,10 @@ class FactsItem:
     digest: str
 
 
-def load_items(path: str | Path) -> list[FactsItem]:
-    """Every record of a facts JSON list, checked; the first problem raises `FactsError`."""
+def load_input(path: str | Path) -> tuple[list[Any], list[FactsItem]]:
+    """All records of the builder's output and the checked facts items among them (records with a
+    `caption_facts` key). Other records pass through unchanged; a bare caption stem without facts is an
+    error. The first problem raises `FactsError`."""
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -85,7 +87,23 @@ def load_items(path: str | Path) -> list[FactsItem]:
         raise FactsError(f"{path}: cannot read a JSON list: {exc}") from None
     if not isinstance(data, list):
         raise FactsError(f"{path}: expected a JSON list of records, got {type(data).__name__}")
-    return [parse_item(record, index, str(path)) for index, record in enumerate(data)]
+    items = []
+    for index, record in enumerate(data):
+        if isinstance(record, Mapping) and "caption_facts" not in record:
+            if record.get("qa_type") in TASK_STEMS.values():
+                raise _Ctx(str(path), index).error("caption_facts", f"missing for a {record['qa_type']!r} record")
+            continue
+        items.append(parse_item(record, index, str(path)))
+    return data, items
+
+
+def load_items(path: str | Path) -> list[FactsItem]:
+    """The facts items of a file in which every record must be one."""
+    data, items = load_input(path)
+    if len(items) != len(data):
+        index = next(i for i, r in enumerate(data) if not isinstance(r, Mapping) or "caption_facts" not in r)
+        raise _Ctx(str(path), index).error("caption_facts", "missing (this file must hold only facts records)")
+    return items
 
 
 def parse_item(record: Any, index: int, where: str = "<input>") -> FactsItem:
