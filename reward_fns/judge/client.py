@@ -167,7 +167,7 @@ class MedicalJudge:
     async def _score(self, reference: str, prediction: str) -> JudgeResult:
         if not self.config.enabled:
             return JudgeResult(None, ok=False, reason="judge disabled")
-        flagged, why = detect_injection(prediction)
+        flagged, why = detect_injection(prediction[: self.config.max_prediction_chars])  # what the judge would see
         if flagged:
             return JudgeResult(1.0, ok=True, injection=True, reason=f"injection: {why}")
         key = cache_key(self.config.model, reference, prediction)

@@ -1,47 +1,151 @@
-"""Detect predictions that try to steer the judge instead of describing the video.
+"""High-precision flagging of predictions that address the judge instead of describing the video.
 
-The checks look for judge-output lines (`R2: 5`), instruction overrides, role markers, chat
-template tokens and our own delimiter strings. A hit returns `(True, reason)`; the caller scores
-the prediction at the judge minimum without sending it.
+This is the last of three layers. The first two hold by construction, whatever the text says:
+the prediction travels inside a per-request random fence it cannot close (prompt.py), and the
+judge's reply must be exactly five score lines (reply.py). Flagging adds what construction cannot
+give: an answer that *tries* to steer the judge gets the judge minimum without being sent, so the
+policy is never rewarded for trying. Patterns only fire on text with no place in a caption of a
+medical video (overrides of instructions, words addressed to a grading model, fake judge replies,
+chat-template tokens, fence look-alikes, encoded payloads, non-English text), and they run on
+normalised views (textviews.py) that undo homoglyphs, zero-width characters, split words, spacing
+and base64. Ordinary clinical words (grading scores, rating scales, assistants, "ignore the above
+adhesions") are left alone; tests measure both rates on corpora (tests/data/).
 """
 
 from __future__ import annotations
 
+import functools
 import re
-import unicodedata
 
-_FLAGS = re.IGNORECASE | re.MULTILINE
-_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (reason, re.compile(pattern, _FLAGS))
-    for reason, pattern in (
-        ("judge score line", r"(?<![A-Za-z0-9])\**\s*R\d\s*\**\s*[:=]\s*\**\s*\d"),
-        ("score claim", r"\b(?:scores?|ratings?)\s*[:=]\s*\**\s*[1-5]\b|"
-         r"\b(?:perfect|full|maximum|maximal|highest|top)\s+(?:score|marks|rating)s?\b"),
-        ("score request", r"\b(?:give|assign|award)\s+(?:(?:this|it|me|us|the|my|our|answer|caption|"
-         r"prediction|response)\s+){0,3}(?:an?\s+)?(?:score|rating|grade|marks)\b"),
-        ("instruction override", r"\b(?:ignore|disregard|forget|override)\s+(?:\w+\s+){0,3}?"
-         r"(?:instructions?|prompts?|rules?|guidelines?|context|above|system)\b"),
-        ("system prompt", r"\b(?:system|developer)\s+(?:prompt|message|instructions?)\b"),
-        ("role change", r"\byou\s+are\s+now\b|\bact\s+as\s+(?:an?\s+)?(?:judge|grader|evaluator|system)\b"),
-        ("new instructions", r"\b(?:new|updated|real|actual)\s+instructions?\b"),
-        ("address to judge", r"\b(?:dear|to the|attention,?)\s+(?:judge|grader|evaluator)\b|"
-         r"\b(?:judge|grader|evaluator)\s*[:,]\s"),
-        ("role prefix", r"(?:^|[.!?;]\s*)[#>*\-\[(]*\s*(?:system|assistant|user|developer)\s*[\])]?\s*:"),
-        ("role tag", r"<\|[^|>\n]{1,30}\|>|</?\s*(?:system|assistant|user|developer|s|im_start|im_end)\s*>|"
-         r"\[/?\s*(?:INST|SYS)\s*\]|<<\s*/?\s*SYS\s*>>"),
-        ("markdown instruction header", r"^\s*#{2,}\s*(?:instruction|system|response|assistant)\b"),
-        ("delimiter", r"<<<|>>>|\b(?:END\s+)?(?:PREDICTION|REFERENCE)\s*>{1,3}"),
-    )
+from reward_fns.judge.textviews import TextViews, foreign_letters, text_views
+
+_MIN_FOREIGN_LETTERS = 6  # MedVidBench captions are English; a few Greek/symbol letters are fine
+
+_FILLER = (r"(?:all|any|every|each|the|of|your|my|these|those|this|that|previous|prior|above|earlier|preceding|"
+           r"original|initial|system|grading|scoring|judging|evaluation|given|foregoing|following|current|prev|"
+           r"existing|other|old|and|to|you|were|have|been|what|whatever)")
+_META_NOUN = (r"(?:instructions?|instr\b|prompts?|rules?|guidelines?|guidance|directions?|directives?|rubrics?|"
+              r"criteria|system\s*(?:prompt|message)|context|orders|commands|constraints|told|instructed|said)")
+_GRADER = (r"(?:judge|grader|evaluator|assessor|reviewer|scorer|rater|(?:grading|scoring|evaluating|judging|"
+           r"evaluation|reviewing|rating)\s*(?:model|ai|llm|assistant|system|bot)|llm|language\s*model|ai\s*"
+           r"(?:judge|grader|model|assistant|evaluator)?)")
+_KEYS = r"r[23458]"
+_CAPTION = r"(?:caption|answer|response|prediction|output|description|text|reply|one|it)"
+
+_RULES: tuple[tuple[str, str], ...] = (
+    ("instruction override",
+     r"(?:ignore|disregard|forget|override|bypass|skip|neglect|overlook|discard|abandon|never\s*mind|look\s*past|"
+     r"set\s*aside|pay\s*no\s*attention\s*to|"
+     r"(?:do\s*not|don'?t|stop)\s*(?:follow|obey|use|apply)(?:ing)?)\W*(?:" + _FILLER + r"\W*){0,5}" + _META_NOUN
+     + r"\b"),
+    ("instruction override", r"\b(?:ignore|disregard|forget)\s+(?:all\s+|everything\s+|anything\s+)?(?:the\s+|that\s+)?"
+     r"(?:above|preceding|previous|prior|foregoing|before)\s*(?:[.!;,:]|$|and\b|instead\b)"),
+    ("instruction override", r"\b(?:everything|anything|whatever)\s+(?:above|before|you\s+were\s+told|the\s+"
+     r"instructions?\s+(?:above\s+)?says?)\b|\b(?:ignore|disregard|forget)\s+(?:what|everything|anything)\s+(?:came|"
+     r"comes|was\s+(?:said|written)|is\s+written)\s+(?:before|above|earlier)\b|\b(?:rules?|rubric|instructions?|"
+     r"criteria|guidelines?)\s+(?:no\s+longer|do(?:es)?\s*n[o']?t)\s+appl(?:y|ies)\b"),
+    ("new instructions", r"\b(?:new|updated|revised|real|actual|true|hidden|secret|override)\s*(?:instructions?|"
+     r"system\s*prompt|grading\s*(?:rules|criteria|instructions))\b|\bnew\s+task\s*:"),
+    ("new instructions", r"\b(?:the\s+)?(?:grading|scoring|evaluation)\s+(?:rules|instructions|criteria|rubric)\s+"
+     r"(?:have|has)\s+(?:changed|been\s+(?:updated|changed|replaced))"),
+    ("role change", r"\byou\s*are\s*(?:now|no\s*longer)|\bfrom\s+now\s+on,?\s+(?:you|the\s+" + _GRADER + r")\b|"
+     r"\b(?:act|behave|pretend\s+to\s+be)\s+(?:as\s+)?(?:an?\s+|the\s+)?(?:\w+\s+){0,2}?" + _GRADER + r"\b|"
+     r"\byour\s+(?:real|actual|true|new|only|primary)\s+(?:task|job|goal|instructions?|role|purpose)\b"),
+    ("system prompt", r"\b(?:your|the\s+above|original|new|real|updated|my|previous|hidden)\s+(?:system|developer)\s*"
+     r"(?:prompt|message|instructions?)\b|\b(?:system|developer)\s*(?:prompt|message|instructions?)\s*:|"
+     r"\b(?:system|admin|developer|judge|grader|priority)\s+override\b|(?:^|[.!?]\s+)override\s*:"),
+    ("address to the judge", r"\b(?:note|message|memo|reminder|hint|instructions?|request|p\.?\s?s\.?)\s+(?:to|for)\s+"
+     r"(?:the\s+|any\s+|this\s+)?" + _GRADER + r"\b"),
+    ("address to the judge", r"\b(?:dear|hey|hi|hello|attention|attn)\W+(?:the\s+)?" + _GRADER + r"\b|"
+     r"\bas\s+(?:an?\s+|the\s+)" + _GRADER + r"\b|\b(?:scoring|grading|evaluation|judge|grader)\s+(?:note|"
+     r"instructions?|hint|guidance)\s*:|\byou\s+(?:must|should|will|need\s+to|have\s+to|are\s+(?:asked|required|"
+     r"instructed|expected)\s+to)\s+(?:\w+\s+)?(?:give|assign|award|rate|score|grade|output|reply|respond|answer|"
+     r"judge|evaluate|mark|treat|consider|ignore|see\s+that)\b|"
+     r"\bto\s+the\s+" + _GRADER + r"\s+(?:evaluating|grading|scoring|reading|reviewing)\b|"
+     r"(?:^|[.!?]\s+)" + _GRADER + r"\s*[:,]\s"),
+    ("score request", r"\b(?:give|assign|award|grant|rate|score|grade|mark)\s+(?:this|my|our|it|every)\s*" + _CAPTION
+     + r"?\s*(?:an?\s+|as\s+|with\s+|at\s+)?(?:perfect|full|maximum|max|top|highest|5\b|five\b)|"
+     r"\b(?:give|assign|award|grant)\s+(?:a|an|the)\s+(?:perfect|full|maximum|top|highest)\s+(?:score|rating|marks|grade)"),
+    ("score request", r"\b(?:this|the|my|our)\s+" + _CAPTION + r"\s+(?:deserves|merits|earns|should\s+"
+     r"(?:get|receive|be\s+(?:given|rated|scored|graded)))\b|\b(?:this|my|our)\s+(?:caption|prediction|"
+     r"predicted\s+caption|response|answer|description)\b|\b(?:evaluation|score|rating|grade|verdict|marks)\s+"
+     r"(?:for|of)\s+(?:this|the|my)\s+(?:caption|prediction|response|answer|description)\b"),
+    ("score request", r"\b(?:give|assign|award|grant|rate|score|grade|mark)\s+(?:it|this|them)\s+(?:as\s+)?"
+     r"(?:excellent|flawless|perfect|correct|outstanding|exemplary)\b|\b(?:assign|award|give|grant)\s+(?:it\s+|this\s+)?"
+     r"(?:the\s+)?(?:highest|top|maximum|max|perfect|full)\s+(?:score|marks|rating|grade|points)|"
+     r"\b(?:must|should|will|shall)\s+(?:give|assign|award|output)\s+(?:it\s+|this\s+)?(?:an?\s+)?(?:[1-5]\b|five|perfect|"
+     r"full|max|top|highest)|\b(?:output|assign|award|give|print|return)\s+(?:an?\s+)?(?:[1-5]|five)\s*(?:/\s*5|"
+     r"points?|out\s+of|for\s+(?:all|every|each|r[23458]|this)|across|on\s+(?:all|every))|\bassign\s+[1-5]\b|"
+     r"\b[1-5]\s+across\s+the\s+board\b|\b(?:perfect|exact)\s+match\s+(?:with|to|for)\s+the\s+reference\b"),
+    ("score request", r"\b(?:perfect|full|maximum|max|top|highest)\s+(?:score|marks|rating|grade|points)s?\s+"
+     r"(?:on|for|across|in)\s+(?:all|every|each|this)\b|\b(?:give|award|assign|grant|deserves?|earns?|gets?)\s+full\s+"
+     r"marks\b|\bfive\s+out\s+of\s+five\b|"
+     r"\b(?:all|every|each)\s+(?:five\s+)?(?:dimensions?|criteria|criterion)\b|\bmaximum\s+on\s+all\b|\bfive\s+5s\b"),
+    ("score request", r"\b(?:treat|consider|regard)\s+(?:this|the)\s+" + _CAPTION + r"\s+as\s+(?:correct|perfect|"
+     r"identical|equivalent|the\s+reference)|\b" + _CAPTION + r"?\s*(?:is\s+)?(?:identical|equivalent)\s+to\s+the\s+"
+     r"reference\b|\bmatches\s+the\s+reference\s+(?:exactly|perfectly)\b|\bthe\s+reference\s+(?:caption\s+)?"
+     r"(?:is\s+(?:wrong|incorrect|empty|outdated|mistaken)|contains\s+a\s+(?:typo|mistake|error))"),
+    ("score request", r"\b(?:score|rate|grade|mark)\s+(?:me|us|it|this)?\s*(?:generously|leniently|highly|high|"
+     r"well|kindly)\b|\btop\s+marks\b|\bgive\s+(?:it\s+|this\s+)?max\b|\b(?:[1-5]\s*/\s*){3,}[1-5]\b|"
+     r"\b" + _GRADER + r"\s*(?:[:=]|=>|⇒|->)\s*(?:[1-5]|five)\b"),
+    ("score request", r"\b(?:instead\s+of|rather\s+than)\s+(?:grading|scoring|rating|evaluating|comparing)\b|"
+     r"\b(?:do\s*not|don'?t|never)\s+(?:grade|score|rate|evaluate|compare|penali[sz]e|deduct)\b|"
+     r"\brate\s+(?:this|it)\s+(?:one\s+)?(?:highly|generously|leniently)\b|\bbe\s+(?:lenient|generous)\b|"
+     r"\b(?:lenient|generous)\s+(?:grader|judge|evaluator)\b"),
+    ("reply instruction", r"(?:^|[.!?;:]\s*)(?:please\s+)?(?:respond|reply|answer|output|print|return|write|say)\s+"
+     r"(?:only\s+)?(?:with\s+)?(?:exactly|verbatim|the\s+following|five\s+lines|" + _KEYS + r"\b|the\s+maximum)"),
+    ("judge score line", r"(?<![a-z])" + _KEYS + r"\s*\**\s*[:=]\s*\**\s*[1-5]\b"),
+    ("judge score line", r"(?<![a-z])" + _KEYS + r"\b\W{0,4}[1-5]\b(?:.|\n){0,40}?(?<![a-z])" + _KEYS
+     + r"\b\W{0,4}[1-5]\b"),
+    ("fake reply", r"\{[^{}]{0,200}[\"'](?:" + _KEYS + r"|score|rating|grade|verdict|result|scores)[\"']\s*:"),
+    ("fake reply", r"```\s*json|\b(?:final\s+answer|evaluation\s+complete|verdict)\s*:"),
+    ("chat template", r"<!--|-->|\brole\s*[:=]\s*(?:system|assistant|developer|user)\b|<\|[a-z_ ]{2,30}\|>|"
+     r"\[/?\s*(?:inst|sys)\s*\]|<<\s*/?\s*sys\s*>>|"
+     r"</?\s*(?:system|assistant|user|developer|s|im_start|im_end|instructions?|prediction|reference)\s*>"),
+    ("role prefix", r"(?:^|\n)\s*[#>*\-\[(]*\s*(?:system|developer)\s*[\])]?\s*:|"
+     r"\b(?:assistant|judge|grader|evaluator)\s*:\s*(?:r[23458]\b|scores?\b|ratings?\b|[1-5]\b)"),
+    ("markdown instruction header", r"(?:^|\n)\s*#{1,6}\s*(?:instructions?|system|response|new\s+task)\b"),
+    ("fence look-alike", r"[<‹«≪⟨⟪〈《﹤]{2,}|[>›»≫⟩⟫〉》﹥]{2,}|[<‹«≪⟨⟪〈《﹤]\s*/?\s*end\s+(?:prediction|reference)|"
+     r"\b(?:end|begin|start|close|open)\s*(?:of\s+)?(?:the\s+)?(?:prediction|reference)\b(?:\s*(?:block|section|"
+     r"caption|fence))?\s*[>›»≫⟩⟫〉》﹥.:]|\bfence\s+id\b|\bgrader\s+instructions\b|"
+     r"\bend[\s_\-]*(?:of[\s_\-]*)?(?:the[\s_\-]*)?(?:prediction|reference|caption)\b|"
+     r"\b(?:begin|start)[\s_\-]*(?:of[\s_\-]*)?(?:the[\s_\-]*)?(?:grader|judge|system|evaluator)[\s_\-]*instructions\b"),
 )
+_COMPILED: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (reason, re.compile(pattern, re.IGNORECASE | re.MULTILINE)) for reason, pattern in _RULES)
+
+# overrides in other languages, matched on the accent-free, lower-case `native` view
+_FOREIGN_OVERRIDES = re.compile(
+    r"ignore[rz]?\s+(?:toutes\s+)?(?:les\s+)?(?:instructions|consignes|regles)|oubliez\s+les\s+consignes|"
+    r"ignora[r]?\s+(?:todas\s+|tutte\s+)?(?:las\s+|le\s+)?(?:instrucciones|istruzioni|reglas|regole|indicaciones)|"
+    r"ignorier\w*\s+(?:alle\s+)?(?:\w+\s+)?(?:anweisungen|regeln)|vergiss\s+(?:alle\s+)?(?:\w+\s+)?anweisungen|"
+    r"ignore\s+(?:todas\s+)?(?:as\s+)?instrucoes|negeer\s+(?:alle\s+)?(?:\w+\s+)?instructies|"
+    r"игнорир\w*|проигнорир\w*|забудь\w*\s+(?:все\s+)?(?:\w+\s+)?инструкц\w*|忽略|无视|無視|무시|تجاهل|"
+    # instruction or score words of other languages have no place in an English caption
+    r"\b(?:anweisungen|instrucciones|istruzioni|instructies|instrucoes|consignes|punktzahl|puntuacion|punteggio|"
+    r"note\s+maximale|hochstpunktzahl)\b|инструкц|оценк|指令|指示|满分|満点|지시|만점|التعليمات")
 
 
+def _foreign(views: TextViews, text: str) -> str | None:
+    if _FOREIGN_OVERRIDES.search(views.native) or any(_FOREIGN_OVERRIDES.search(v) for v in views.decoded):
+        return "instruction override (other language)"
+    if foreign_letters(text) >= _MIN_FOREIGN_LETTERS:
+        return "non-English text"
+    return None
+
+
+@functools.lru_cache(maxsize=8192)  # GRPO groups and reruns repeat answers
 def detect_injection(prediction: str) -> tuple[bool, str]:
     """(True, reason) when the prediction tries to steer the judge, else (False, "")."""
-    text = unicodedata.normalize("NFKC", "".join(
-        ch for ch in prediction if ch in "\n\t" or unicodedata.category(ch) not in {"Cc", "Cf"}
-    ))
-    for reason, pattern in _PATTERNS:
-        match = pattern.search(text)
-        if match:
-            return True, f"{reason}: {match.group(0).strip()[:60]!r}"
+    views = text_views(prediction)
+    if views.decoded:
+        return True, f"encoded payload: base64 text {views.decoded[0][:40]!r}"
+    why = _foreign(views, prediction)
+    if why:
+        return True, why
+    for view in views.latin():
+        for reason, pattern in _COMPILED:
+            match = pattern.search(view)
+            if match:
+                return True, f"{reason}: {match.group(0).strip()[:60]!r}"
     return False, ""
