@@ -11,12 +11,12 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("VERL_PLATFORM", "cpu")
-os.environ.setdefault("VERL_ENGINE_DEVICE", "cuda")  # verl's FSDP engine is registered for cuda/npu only
 
 import hydra
 import torch.distributed as dist
 from omegaconf import DictConfig
 
+import recipes.ext.cpu_engine  # noqa: F401  (registers the FSDP engine for "cpu")
 import recipes.ext.cpu_platform as cpu_platform  # registers the "cpu" platform
 
 
