@@ -47,6 +47,11 @@ PROTOCOLS: tuple[str, ...] = ("leaderboard", "medgrpo")
 COLUMN_SUFFIX: dict[str, str] = {"leaderboard": "_llm", "medgrpo": "_medjudge"}
 LEADERBOARD_MODEL = "gpt-4.1"
 _CACHE_NAMESPACE = "leaderboard-5a"
+DEVIATIONS: tuple[str, ...] = (
+    "a VS or RC column whose every pair failed is null (the public scorer silently reports MiniLM similarity)",
+    "a prompt that occurs several times (one DVC pair at several thresholds) is asked once (temperature 0)",
+    "waiting for a concurrency slot does not count against the 30 s per attempt",
+)
 
 
 @dataclass
@@ -134,7 +139,7 @@ class LeaderboardProtocol:
         """What metrics.json records under `settings.judge`."""
         return {"judge_protocol": self.name, "model": self.model, **CALL_SETTINGS,
                 "prompt_source": self.prompt.source, "prompt_sha256": self.prompt.sha256,
-                "comparable_to_leaderboard": self.model == LEADERBOARD_MODEL}
+                "comparable_to_leaderboard": self.model == LEADERBOARD_MODEL, "deviations": list(DEVIATIONS)}
 
     def _cache_key(self, prompt: str) -> str:
         payload = json.dumps([_CACHE_NAMESPACE, self.model, prompt], ensure_ascii=False)

@@ -286,6 +286,7 @@ def test_score_cli_defaults_to_the_leaderboard_protocol(tmp_path: Path, leaderbo
     judge = metrics["settings"]["judge_settings"]
     assert judge["model"] == "gpt-4.1" and judge["attempts"] == 5 and judge["timeout_s"] == 30.0
     assert judge["prompt_source"].endswith("eval_caption_llm_judge.py") and judge["comparable_to_leaderboard"]
+    assert any("MiniLM" in d for d in judge["deviations"])
     assert metrics["vs_llm"] == pytest.approx(3.6) and metrics["rc_llm"] == pytest.approx(3.6)
     records = [r for r in json.loads(gt.read_text()) if r["qa_type"].startswith("dense_captioning")]
     assert metrics["dvc_llm"] is not None and 0.0 <= metrics["dvc_llm"] <= 3.6 + 1e-9
