@@ -80,6 +80,16 @@ def jobs_from_args(args: argparse.Namespace) -> list[Job]:
     return jobs
 
 
+def write_records(path: str, built: list[Built]) -> None:
+    """The JSON list, one record at a time (frame lists are made here), replaced atomically."""
+    with atomic_path(path) as tmp, tmp.open("wb") as f:
+        f.write(b"[")
+        for i, b in enumerate(built):
+            f.write(b"," if i else b"")
+            f.write(orjson.dumps(b.record))
+        f.write(b"]\n")
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     config = load_config(args.config)
     seed = config.seed if args.seed is None else args.seed
@@ -112,8 +122,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         stage = run_frame_stage(built, Path(args.frames_out))
         built, dropped = stage.kept, dropped + stage.dropped
         frames.update(extracted=len(stage.extracted), resumed=stage.resumed, linked=stage.linked)
-    with atomic_path(args.out) as tmp:
-        tmp.write_bytes(orjson.dumps([b.record for b in built]))
+    write_records(args.out, built)
     manifest = {
         "command": "python -m data_preprocess.build " + " ".join(sys.argv[1:]),
         "config": config.path, "seed": seed, "split": args.split, "captions": args.captions,

@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from data_preprocess.build.frames import extract, extracted_dir, find_video, link_frame_folder
+from data_preprocess.build.frames import extract, extracted_dir, find_video, last_frame_index, link_frame_folder
 from data_preprocess.build.pipeline import Built
 
 
@@ -21,7 +21,7 @@ class FrameStage:
 
 
 def _last_index(built: Built) -> int:
-    return int(Path(built.record["video"][-1]).stem)
+    return last_frame_index(built.item.start, built.item.end, built.fps)
 
 
 def run_frame_stage(builds: list[Built], frames_out: Path) -> FrameStage:

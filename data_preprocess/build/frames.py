@@ -28,17 +28,31 @@ def extracted_dir(video: Video, fps: float) -> str:
     return f"{video.source}/frames_{fps:g}fps/{video.video_id}"
 
 
+def frame_problem(video: Video, fps: float) -> str:
+    """Why a video's clips cannot be sampled at `fps` ('' when they can)."""
+    src = video.frames
+    if src.kind == "folder" and fps > src.rate + 1e-9:
+        return f"record fps {fps:g} above the frame folder's {src.rate:g} fps"
+    return ""
+
+
 def clip_frames(video: Video, start: float, end: float, fps: float) -> list[str] | str:
     """The clip's frame paths in time order, or the reason there are none."""
+    problem = frame_problem(video, fps)
+    if problem:
+        return problem
     src = video.frames
     times = frame_times(start, end, fps)
     if src.kind == "folder":
-        if fps > src.rate + 1e-9:
-            return f"record fps {fps:g} above the frame folder's {src.rate:g} fps"
-        nums = [src.offset + round(round(t * src.rate) / src.rate * src.index_fps) for t in times]
-        return [f"{video.source}/{src.path}/{src.pattern.format(n=n)}" for n in nums]
-    folder = extracted_dir(video, fps)
-    return [f"{folder}/{round(t * fps):06d}.jpg" for t in times]
+        prefix, rate, scale = f"{video.source}/{src.path}/", src.rate, src.index_fps / src.rate
+        return [prefix + src.pattern.format(n=src.offset + round(round(t * rate) * scale)) for t in times]
+    prefix = f"{extracted_dir(video, fps)}/"
+    return [f"{prefix}{round(t * fps):06d}.jpg" for t in times]
+
+
+def last_frame_index(start: float, end: float, fps: float) -> int:
+    """The extracted-frame number of a clip's last frame."""
+    return round(frame_times(start, end, fps)[-1] * fps)
 
 
 def find_video(video: Video, videos_dir: Path | None, root: Path) -> Path | None:

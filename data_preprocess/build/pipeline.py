@@ -11,8 +11,8 @@ from typing import Any
 from data_preprocess.build.adapters import SourceRead, get_adapter
 from data_preprocess.build.canonical import AnnotationError, Video
 from data_preprocess.build.config import BuildConfig, ConfigError
-from data_preprocess.build.frames import clip_frames
-from data_preprocess.build.generators import CAPTION_TASKS, GENERATORS, Drop
+from data_preprocess.build.frames import clip_frames, frame_problem
+from data_preprocess.build.generators import CAPTION_TASKS, GENERATORS, Drop, Item
 from data_preprocess.build.questions import GenContext, QuestionBank
 from data_preprocess.build.records import make_record
 from reward_fns.registry import SOURCES
@@ -22,14 +22,23 @@ CAPTION_MODES = ("none", "facts")
 
 @dataclass
 class Built:
-    """One record and what frame extraction needs to know about it."""
+    """One record, kept compact (its frame list is only made when it is written)."""
 
-    record: dict[str, Any]
+    item: Item
     video: Video
     task: str
     fps: float
     root: Path
     videos_dir: Path | None
+
+    def frames(self) -> list[str]:
+        frames = clip_frames(self.video, self.item.start, self.item.end, self.fps)
+        assert not isinstance(frames, str), frames  # checked when the record was built
+        return frames
+
+    @property
+    def record(self) -> dict[str, Any]:
+        return make_record(self.video, self.item, self.fps, self.frames())
 
 
 @dataclass
@@ -85,10 +94,9 @@ def build_source(name: str, root: Path, videos_dir: Path | None, config: BuildCo
                     out.excluded[source] += 1
                     out.excluded_videos.add((source, video.video_id))
                     continue
-                frames = clip_frames(video, item.start, item.end, settings.fps)
-                if isinstance(frames, str):
-                    out.dropped[source, task, frames] += 1
+                problem = frame_problem(video, settings.fps)
+                if problem:
+                    out.dropped[source, task, problem] += 1
                     continue
-                out.built.append(Built(make_record(video, item, settings.fps, frames), video, task, settings.fps, root,
-                                       videos_dir))
+                out.built.append(Built(item, video, task, settings.fps, root, videos_dir))
     return out
