@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from itertools import accumulate, chain
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 import pyarrow as pa
+import pyarrow.compute as pc
 from PIL import Image
 
 from data_preprocess.frames import FrameChecker, selection
@@ -131,13 +133,13 @@ class BatchConverter:
         return self._selections[key]
 
     def _frames(self, item: Checked, stats: Stats) -> tuple[list[str], float]:
-        """Absolute paths of the frames fed to the model (start frame with its box drawn) and their fps."""
+        """The frames fed to the model (relative; the start frame with its box drawn: absolute), their fps."""
         frames = item.frames
         must = frames.index(item.rc_frame) if item.rc_frame is not None else None
         positions, fps, pos = self._select(len(frames), item.ref.fps, must)
-        chosen = [self.prefix + frames[i] for i in positions] if positions is not None else \
-            [self.prefix + f for f in frames]
+        chosen = [frames[i] for i in positions] if positions is not None else frames
         if item.rc_frame is not None and pos is not None:
+            chosen = list(chosen)
             try:
                 chosen[pos], clipped = overlay_frame(self.prefix + item.rc_frame, item.rc_box, self.rc_cache)
             except DRAW_ERRORS as exc:
@@ -162,26 +164,38 @@ class BatchConverter:
                          "val" if self.split.code(item.video_id) else "train", ref.question, ref.answer,
                          ground_truth_json(ref), fps, reason is None, reason, item.video_id, rec))
             lists.append(frames)
+        frames = self._absolute(lists, any(item.rc_frame is not None for item, _, _ in part))
         if self.cfg.check_frames and rows:
-            problems = self.checker.problems(p for frames in lists for p in frames)
+            lists = frames.to_pylist()
+            problems = self.checker.problems(p for paths in lists for p in paths)
             if problems:
                 keep = []
-                for row, frames in zip(rows, lists, strict=True):
-                    lost = [p for p in frames if p in problems]
+                for k, (row, paths) in enumerate(zip(rows, lists, strict=True)):
+                    lost = [p for p in paths if p in problems]
                     if lost:
                         error = RecordError(row[0], "video", f"{len(lost)} frame file(s) {problems[lost[0]]}, "
                                             f"first: {lost[0]}", self.where)
                         stats.invalid.append(invalid_entry(error, row[-1]))
                     else:
-                        keep.append((row, frames))
-                rows, lists = [r for r, _ in keep], [f for _, f in keep]
+                        keep.append(k)
+                rows, lists = [rows[k] for k in keep], [lists[k] for k in keep]
+                frames = frames.take(pa.array(keep, pa.int64()))
         if not rows:
             return None
         buffer = RowBuffer.from_rows([row[:-1] for row in rows])
         stats.add(buffer, self._tokens(buffer, lists))
         stats.rejected += [{"index": buffer.index[i], "id": buffer.id[i], "qa_type": buffer.qa_type[i], "reason": why}
                            for i, why in enumerate(buffer.rejection) if why is not None]
-        return to_table(buffer, pa.array(lists, type=pa.list_(pa.string())), self.spec)
+        return to_table(buffer, frames, self.spec)
+
+    def _absolute(self, lists: list[list[str]], region: bool) -> pa.ListArray:
+        """list<string> of the frame paths joined to the data root (drawn frames are absolute already)."""
+        offsets = pa.array(list(accumulate(map(len, lists), initial=0)), pa.int32())
+        flat = pa.array(list(chain.from_iterable(lists)), pa.string())
+        joined = pc.binary_join_element_wise(self.prefix, flat, "")
+        if region:
+            joined = pc.if_else(pc.starts_with(flat, "/"), flat, joined)
+        return pa.ListArray.from_arrays(offsets, joined)
 
     def _tokens(self, rows: RowBuffer, lists: list[list[str]]) -> list[int]:
         """Estimated prompt length per row: visual tokens (VideoSpec, smart resize) + text tokens."""

@@ -77,10 +77,11 @@ def check_frames(frames: Any, index: int, where: str) -> list[str]:
     """The frame list: non-empty, strings, relative paths that stay inside the data root."""
     if not isinstance(frames, list) or not frames:
         raise RecordError(index, "video", "must be a non-empty list of frame paths", where)
-    if not all(type(p) is str for p in frames):
-        raise RecordError(index, "video", "must be a list of frame paths (strings)", where)
-    joined = "\n" + "\n".join(frames)
-    if "\n\n" in joined + "\n" or "\0" in joined or "\n/" in joined or ".." in joined:
+    try:
+        joined = "\n" + "\n".join(frames) + "\n"
+    except TypeError:
+        raise RecordError(index, "video", "must be a list of frame paths (strings)", where) from None
+    if "\n\n" in joined or "\0" in joined or "\n/" in joined or ".." in joined:
         for k, path in enumerate(frames):
             problem = relative_path_problem(path)
             if problem:
