@@ -85,15 +85,17 @@ def run(argv: Sequence[str] | None = None) -> list[Outcome]:
     args = _parser().parse_args(argv)
     _check(args)
     names = _variants(args.variants)
+    images = (KeyframeLoader(args.data_root or Path(args.input).resolve().parent, args.input)
+              if args.with_frames else None)
     try:
         records, items = load_input(args.input)
         prices = load_prices(args.prices)
+        if images is not None:
+            images.check(items)
     except (FactsError, ValueError) as err:
         raise SystemExit(f"error: {err}") from None
     ledger = Ledger(prices)
     cache = JudgeCache(args.cache) if args.cache else None
-    images = (KeyframeLoader(args.data_root or Path(args.input).resolve().parent, args.input)
-              if args.with_frames else None)
     clients = [ChatClient(url, api_key_env=env, concurrency=args.concurrency, timeout_s=args.timeout_s,
                           deadline_s=args.deadline_s, max_retries=args.max_retries)
                for url, env in ((args.gen_url, args.gen_key_env or args.api_key_env),

@@ -14,6 +14,8 @@ from data_preprocess.rc_overlay import draw_box
 
 MAX_FRAMES = 4
 MAX_SIDE = 512
+REGION_FRAME = "caption_facts.region.frame"
+KEYFRAMES = "caption_facts.keyframes"
 
 
 class KeyframeLoader:
@@ -22,14 +24,24 @@ class KeyframeLoader:
     def __init__(self, data_root: str | Path, where: str = "<input>", max_frames: int = MAX_FRAMES):
         self.root, self.where, self.max_frames = Path(data_root), where, max_frames
 
+    def check(self, items: list[FactsItem]) -> None:
+        """Fail before any request when a frame the run will send is missing."""
+        for item in items:
+            for rel, field in self._paths(item):
+                if not (self.root / rel).is_file():
+                    raise FactsError(f"{self.where}: record {item.index}: field '{field}': no frame file "
+                                     f"{self.root / rel}")
+
+    def _paths(self, item: FactsItem) -> list[tuple[str, str]]:
+        region = item.facts.region
+        paths = [(region.frame, REGION_FRAME)] if region is not None and region.frame else []
+        keyframes = _spread(item.facts.keyframes, self.max_frames - len(paths))
+        return paths + [(k, KEYFRAMES) for k in keyframes]
+
     def __call__(self, item: FactsItem) -> list[str]:
-        facts = item.facts
-        urls: list[str] = []
-        if facts.region is not None and facts.region.frame:
-            urls.append(self._encode(item, facts.region.frame, "caption_facts.region.frame", facts.region.bbox))
-        for path in _spread(facts.keyframes, self.max_frames - len(urls)):
-            urls.append(self._encode(item, path, "caption_facts.keyframes"))
-        return urls
+        box = item.facts.region.bbox if item.facts.region is not None else None
+        return [self._encode(item, rel, field, box if field == REGION_FRAME else None)
+                for rel, field in self._paths(item)]
 
     def _encode(self, item: FactsItem, rel: str, field: str, box: tuple[float, ...] | None = None) -> str:
         path = self.root / rel

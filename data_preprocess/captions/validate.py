@@ -14,6 +14,7 @@ from typing import Any
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
 _BARE_ACCEPT = re.compile(r'["\']?accept(?:ed)?["\']?\s*[:=]\s*["\']?(true|false|yes|no)\b', re.IGNORECASE)
+_TIME_HEADER = re.compile(r"\d+(?:\.\d+)?\s*-\s*\d+(?:\.\d+)?\s*seconds?\s*:", re.IGNORECASE)
 _TRUTHY = {"true": True, "yes": True, "false": False, "no": False}
 MAX_PROBLEMS = 10
 MAX_PROBLEM_CHARS = 300
@@ -63,24 +64,29 @@ def parse_verdict(text: Any) -> Verdict:
 
 def parse_captions(text: Any, expected: int) -> Captions:
     """The writer's `{"captions": [...]}` with exactly `expected` non-empty captions, whitespace collapsed
-    (a caption must stay on one line: a newline could start a new DVC event)."""
+    (a caption must stay on one line and hold no "s-e seconds:" header: either could start a new DVC event)."""
     if not isinstance(text, str) or not text.strip():
         return Captions(None, "empty reply")
     obj = _json_object(text)
     if obj is None:
         if expected == 1 and "{" not in text:  # a plain-text paragraph is a usable single caption
-            return Captions((_one_line(text),))
+            return _checked((_one_line(text),))
         return Captions(None, f"reply is not a JSON object: {_clip(text)}")
     value = obj.get("captions", obj.get("caption"))
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         return Captions(None, "'captions' is missing or not a list of strings")
-    texts = tuple(_one_line(v) for v in value)
-    if len(texts) != expected:
-        return Captions(None, f"expected {expected} caption(s), got {len(texts)}")
+    if len(value) != expected:
+        return Captions(None, f"expected {expected} caption(s), got {len(value)}")
+    return _checked(tuple(_one_line(v) for v in value))
+
+
+def _checked(texts: tuple[str, ...]) -> Captions:
     if not all(texts):
         return Captions(None, "a caption is empty")
+    if any(_TIME_HEADER.search(t) for t in texts):  # the DVC parser would read it as another event
+        return Captions(None, "a caption contains an 's-e seconds:' time header")
     return Captions(texts)
 
 
