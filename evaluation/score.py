@@ -1,7 +1,7 @@
 """CLI: score a leaderboard submission against MedVidBench ground truth.
 
     python -m evaluation.score --gt GT.json --pred PRED.json --out metrics.json \
-        [--judge none|similarity|openai] [--join position|id] [--strict] \
+        [--judge none|similarity|openai] [--join position|id] [--strict] [--lenient] \
         [--judge-protocol leaderboard|medgrpo] [--leaderboard-dir DIR]
 """
 
@@ -11,7 +11,8 @@ import argparse
 import sys
 
 from evaluation.captions import JudgeNotConfigured, make_backend
-from evaluation.io import load_json_list
+from evaluation.fidelity import DEVIATIONS
+from evaluation.io import check_output_path, load_json_list
 from evaluation.join import JOINS, JoinError
 from evaluation.report import markdown_table, similarity_note
 from evaluation.scorer import ScoreReport, build_references, score
@@ -35,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
                                              "folder); its judge prompt is read from there, never shipped")
     p.add_argument("--join", default="position", choices=sorted(JOINS),
                    help="position (leaderboard default, id/qa_type checked) or id (id, qa_type, occurrence)")
+    p.add_argument("--lenient", action="store_true",
+                   help="read predictions that are not strings (number, null, list, object) as empty answers, "
+                        "counted per task in counts.non_string, instead of stopping with an error")
     p.add_argument("--strict", action="store_true",
                    help="unparsable predictions count as 0 instead of being left out (CVS, SA, DVC F1)")
     return p
@@ -42,11 +46,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def run(argv: list[str] | None = None) -> ScoreReport:
     args = _parser().parse_args(argv)
+    if args.out:
+        check_output_path(args.out)
     gt = load_json_list(args.gt, "ground-truth")
     preds = load_json_list(args.pred, "prediction")
     try:
         refs = build_references(gt, where=args.gt)
-        texts = JOINS[args.join](gt, preds)
+        texts = JOINS[args.join](gt, preds, lenient=args.lenient)
         similarity = SimilarityService()
         captions = make_backend(args.judge, args.judge_config, similarity, args.judge_protocol,
                                 args.leaderboard_dir)
@@ -54,7 +60,7 @@ def run(argv: list[str] | None = None) -> ScoreReport:
     except (JoinError, RecordError, JudgeNotConfigured) as err:
         raise SystemExit(f"error: {err}") from None
     report.settings = {"gt": args.gt, "pred": args.pred, "judge": args.judge, "join": args.join,
-                       "strict": args.strict,
+                       "strict": args.strict, "lenient": args.lenient, "deviations": DEVIATIONS,
                        "judge_protocol": args.judge_protocol if args.judge == "openai" else None,
                        "judge_settings": captions.settings() if hasattr(captions, "settings") else None}
     if args.out:

@@ -11,6 +11,7 @@ from typing import Any
 
 from evaluation.aggregate import ScoredSample, aggregate
 from evaluation.captions import CaptionBackend
+from evaluation.join import NonStringPrediction
 from evaluation.judge_protocols import apply_caption_columns
 from reward_fns.reference import RecordError, Reference, reference_from_record
 from reward_fns.registry import CaptionPair, Parsed, Task, all_columns, task_for_qa_type
@@ -81,7 +82,7 @@ def score(
     ]
     columns, per_source = aggregate(samples)
     _name_caption_columns(columns, per_source, captions.suffix if captions else None)
-    counts = _counts(samples)
+    counts = _counts(samples, predictions)
     if hasattr(captions, "caption_columns"):  # a judge protocol with its own aggregation (leaderboard, 5a)
         apply_caption_columns(captions, refs, predictions, columns, per_source, counts)
     return ScoreReport(columns, per_source, counts, captions.scale if captions else None)
@@ -132,11 +133,14 @@ def _name_caption_columns(columns: dict[str, float | None], per_source: dict[str
                 values[key] = value
 
 
-def _counts(samples: Sequence[ScoredSample]) -> dict[str, dict[str, int]]:
+def _counts(samples: Sequence[ScoredSample], predictions: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Per task: records, counted (the leaderboard includes them), unparsable answers, and non_string
+    predictions read as empty answers under `--lenient`."""
     counts: dict[str, dict[str, int]] = {}
     for s in samples:
-        c = counts.setdefault(s.task, {"records": 0, "counted": 0, "unparsable": 0})
+        c = counts.setdefault(s.task, {"records": 0, "counted": 0, "unparsable": 0, "non_string": 0})
         c["records"] += 1
         c["counted"] += int(s.result.counted)
         c["unparsable"] += int(not s.parse_ok)
+        c["non_string"] += int(isinstance(predictions[s.index], NonStringPrediction))
     return dict(sorted(counts.items()))

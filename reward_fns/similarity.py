@@ -63,7 +63,7 @@ class Embedder:
             model = self._loaded()
             if not texts:
                 return np.zeros((0, _dimension(model)), dtype=np.float32)
-            rows = model.encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True,
+            rows = model.encode([_encodable(t) for t in texts], batch_size=self.batch_size, convert_to_numpy=True,
                                 normalize_embeddings=True, show_progress_bar=False)
         return np.asarray(rows, dtype=np.float32)
 
@@ -73,6 +73,11 @@ class Embedder:
             raise ValueError(f"cosine needs pairs: got {len(left)} and {len(right)} texts")
         emb = self.encode(list(left) + list(right))
         return np.sum(emb[: len(left)] * emb[len(left):], axis=1)
+
+
+def _encodable(text: str) -> str:
+    """The text with lone surrogates (valid in a Python str, refused by the tokenizer) replaced by '?'."""
+    return text if text.isascii() else text.encode("utf-8", errors="replace").decode("utf-8")
 
 
 def _dimension(model: Any) -> int:

@@ -20,7 +20,9 @@ IDS = ["a&&0&&9&&1.0", "a&&0&&9&&1.0", "b&&0&&9&&1.0"]
 def test_position_join_checks_id_and_qa_type_where_given():
     preds = [{"id": IDS[0], "prediction": "x"}, {"prediction": "y"},
              {"id": IDS[2], "qa_type": "stg", "prediction": None}]
-    assert join_by_position(GT, preds) == ["x", "y", ""]
+    with pytest.raises(JoinError, match="prediction 2: field 'prediction' is a null, not a string"):
+        join_by_position(GT, preds)
+    assert join_by_position(GT, preds, lenient=True) == ["x", "y", ""]
     with pytest.raises(JoinError, match="2 predictions for 3"):
         join_by_position(GT, preds[:2])
     bad = [{"id": IDS[2], "prediction": "x"}, {"qa_type": "stg", "prediction": "y"}, preds[2]]
@@ -40,7 +42,7 @@ def test_id_join_uses_occurrence_order_and_names_missing_and_unknown_keys():
 def test_submission_orders_by_index_and_validates(tmp_path):
     rows = [{"index": 1, "id": IDS[1], "qa_type": "tal", "prediction": "b", "extra": 1},
             {"index": 0, "id": IDS[0], "qa_type": "tal", "prediction": "a"},
-            {"index": 2, "id": IDS[2], "qa_type": "stg", "prediction": None}]
+            {"index": 2, "id": IDS[2], "qa_type": "stg", "prediction": ""}]
     pred = tmp_path / "pred.jsonl"
     pred.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     gt = tmp_path / "gt.json"

@@ -45,8 +45,8 @@ def test_cli_default_matches_hand_computed_numbers(tmp_path, capsys):
     score_cli.run(["--gt", str(GT), "--pred", str(PRED), "--out", str(out)])
     metrics = json.loads(out.read_text())
     _check(metrics, EXPECTED)
-    assert metrics["counts"]["SA"] == {"records": 2, "counted": 1, "unparsable": 1}
-    assert metrics["counts"]["STG"] == {"records": 3, "counted": 2, "unparsable": 1}
+    assert metrics["counts"]["SA"] == {"records": 2, "counted": 1, "unparsable": 1, "non_string": 0}
+    assert metrics["counts"]["STG"] == {"records": 3, "counted": 2, "unparsable": 1, "non_string": 0}
     assert metrics["per_source"]["EgoSurgery"]["stg_miou"] == pytest.approx(0.75)
     table = capsys.readouterr().out
     assert "| CVS acc | NAP acc | SA acc | STG mIoU | TAG mIoU@0.3 | TAG mIoU@0.5 | DVC llm | DVC F1 |" in table

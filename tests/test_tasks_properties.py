@@ -15,7 +15,16 @@ PIECES = st.sampled_from([
     "Two structures", "Cystic plate", "hepatocystic triangle", "Respect for tissue", "Time Range:",
     "**Description:**", "from ", "00:01:02", " – ",
 ])
-ANSWERS = st.one_of(st.text(), st.lists(st.one_of(NUM, PIECES, st.text(max_size=3)), max_size=30).map("".join))
+# numbers of any length (int() refuses > 4,300 digits), NaN/inf spellings, unicode digits, exponents
+LONG_NUM = st.integers(4000, 6000).map(lambda n: "9" * n)
+ODD_NUM = st.sampled_from(["nan", "NaN", "inf", "-inf", "Infinity", "1e309", "1e-400", "1_000", "٣", "١٢", "１２",
+                           "𝟙𝟚", "0.", "11.", str(2**64), str(10**400), "-0", "\ud800", "\x00"])
+UNICODE_DIGITS = st.text(st.characters(categories=["Nd"]), min_size=1, max_size=8)
+ANSWERS = st.one_of(
+    st.text(),
+    st.lists(st.one_of(NUM, PIECES, ODD_NUM, UNICODE_DIGITS, st.text(max_size=3)), max_size=30).map("".join),
+    st.lists(st.one_of(PIECES, LONG_NUM, ODD_NUM), min_size=1, max_size=8).map("".join),
+)
 
 REFS = {
     "TAG": Reference("tal", "AVOS", "", [{"action": "a", "spans": [{"start": 3, "end": 9}, {"start": 20, "end": 30}]}]),
@@ -72,3 +81,16 @@ def test_overflowing_numbers_score_zero_instead_of_crashing():
         parsed = module.TASK.parse(text)
         assert all(in_unit(v) for v in module.evaluate(parsed, REFS[name]).scores.values())
         assert in_unit(module.reward(parsed, REFS[name], half_scored(module, parsed, name)))
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.lists(st.one_of(NUM, PIECES, ODD_NUM), min_size=1, max_size=40), st.integers(0, 2**32))
+def test_100_kb_answers_parse_and_score(pieces, seed):
+    import random
+
+    rng = random.Random(seed)
+    text = "".join(rng.choice(pieces) for _ in range(60_000))[:100_000]
+    for name, module in MODULES.items():
+        parsed = module.TASK.parse(text)
+        assert parsed.ok or parsed.reason
+        assert all(in_unit(v) for v in module.evaluate(parsed, REFS[name], False).scores.values()), name

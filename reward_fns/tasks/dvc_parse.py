@@ -30,9 +30,10 @@ _STRICT = re.compile(rf"{_HEADER}\s+(.*?)(?={_NEXT_HEADER}|\Z)", re.DOTALL)
 # `**Description:**` followed by at least one character (the caption).
 _LOOSE_NUM = r"\d+(?:\.\d*)?"
 _MARKER = r"\*\*Start Time:\*\*|Start\s*\(?Time\)?|Time\s*Range:|Time\s*Interval:"
-_LOOSE = re.compile(
-    rf"(?:{_MARKER}|^)\s*({_LOOSE_NUM})\s*[-–]\s*({_LOOSE_NUM})\s*seconds?.*?(?:\*\*Description:\*\*|-)\s*(.+)"
-)
+_LOOSE_HEAD = rf"(?:{_MARKER}|^)\s*({_LOOSE_NUM})\s*[-–]\s*({_LOOSE_NUM})\s*seconds?"
+_LOOSE = re.compile(rf"{_LOOSE_HEAD}.*?(?:\*\*Description:\*\*|-)\s*(.+)")
+_LOOSE_HEAD_ONLY = re.compile(_LOOSE_HEAD)
+_DESCRIPTION = "**Description:**"
 
 
 def _strict_segments(text: str) -> list[Segment]:
@@ -47,11 +48,19 @@ def _strict_segments(text: str) -> list[Segment]:
     return segments
 
 
+def _loose_match(line: str) -> re.Match[str] | None:
+    """`_LOOSE.search(line)` in linear time: a match's head (marker, range, seconds) must end before the
+    last caption marker that has a character after it, so the head is searched only there."""
+    last = max(line.rfind("-", 0, len(line) - 1), line.rfind(_DESCRIPTION, 0, len(line) - 1))
+    head = _LOOSE_HEAD_ONLY.search(line, 0, last) if last > 0 else None
+    return _LOOSE.match(line, head.start()) if head else None
+
+
 def _loose_segments(text: str) -> list[Segment]:
     """At most one event per line (the caption runs to the end of the line); no de-duplication."""
     segments = []
     for line in text.strip().split("\n"):
-        match = _LOOSE.search(line)
+        match = _loose_match(line)
         if match:
             segments.append(Segment(float(match.group(1)), float(match.group(2)), match.group(3).strip()))
     return segments

@@ -53,7 +53,7 @@ def parse_boxes(answer: object) -> Parsed[BoxPrediction]:
     ground-truth keys in order at scoring time; a box that is not 4 integers is skipped.
     """
     text = text_of(answer)
-    entries = _ENTRY.findall(text)
+    entries = _ENTRY.findall(text, 0, text.rfind("]") + 1)  # nothing after the last ']' can end an entry
     if entries:
         boxes: dict[str, Box] = {}
         last_good: Box | None = None
