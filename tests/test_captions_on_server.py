@@ -44,7 +44,8 @@ def test_accept_fix_and_drop_are_all_reported(tmp_path: Path) -> None:
     with two_models() as (a, b):
         report = run_stage(tmp_path, a, b, facts, "--plot", str(tmp_path / "report.png"))
     records = output(tmp_path)
-    assert report["totals"] == {"jobs": 14, "accepted": 12, "rejected": 2, "error": 0, "acceptance_rate": 12 / 14}
+    assert report["totals"] == {"jobs": 14, "accepted": 12, "rejected": 2, "error": 0, "acceptance_rate": 12 / 14,
+                                "passed_through": 0}
     assert [r["qa_type"] for r in records[:2]] == ["dense_captioning_gpt", "dense_captioning_gemini"]
     assert all("caption_facts" not in r and r["conversations"][1]["value"] for r in records)
     # _gpt written by the first model and checked by the second; _gemini the reverse
