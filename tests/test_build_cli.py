@@ -173,3 +173,17 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path: Path, caps
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not out.exists()
+
+
+def test_a_data_root_serves_one_release_per_source(release: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    other = fx.cholect50(tmp_path / "other_copy")
+    common = ["--config", str(release / "config.yaml"), "--frames-out", str(tmp_path / "data")]
+    assert main(["--source", "cholect50", "--root", str(release / "cholect50"), "--out", str(tmp_path / "a.json"),
+                 *common]) == 0
+    assert (tmp_path / "data" / "CholecT50").resolve() == (release / "cholect50").resolve()
+    manifest = json.loads((tmp_path / "a.manifest.json").read_text())
+    assert list(manifest["licences"]) == ["CholecT50"]
+    assert main(["--source", "cholect50", "--root", str(other), "--out", str(tmp_path / "b.json"), *common]) == 2
+    assert "remove the link or use another --frames-out" in capsys.readouterr().err
+    assert not (tmp_path / "b.json").exists()

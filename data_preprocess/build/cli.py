@@ -26,6 +26,7 @@ from data_preprocess.build import manifest as mf
 from data_preprocess.build.adapters import ADAPTERS
 from data_preprocess.build.canonical import AnnotationError
 from data_preprocess.build.config import ConfigError, load_config
+from data_preprocess.build.frames import FrameLinkError
 from data_preprocess.build.pipeline import CAPTION_MODES, BuildOptions, Built, build_source
 from data_preprocess.build.select import excluder, load_test_keys, standard_sample
 from reward_fns.atomic_io import atomic_path, write_json_atomic
@@ -52,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exclude-test", action="append", default=[], metavar="TEST.json",
                    help="drop every clip of a video in this MedVidBench test/val JSON (repeatable)")
     p.add_argument("--seed", type=int, help="question draws and Standard sampling (default: the config's)")
-    p.add_argument("--limit-videos", type=int, default=0, help="only the first N videos of each source")
+    p.add_argument("--limit-videos", type=int, default=0, help="only the first N videos (by id) of each release")
     p.add_argument("--captions", choices=CAPTION_MODES, default="none",
                    help="none: leave DVC/VS/RC out; facts: write them with caption_facts for the caption stage")
     return p
@@ -101,6 +102,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     excluded: Counter[str] = Counter()
     excluded_videos: set[tuple[str, str]] = set()
     files: list[Path] = []
+    read_sources: set[str] = set()
     skipped: dict[str, dict[str, int]] = {}
     for job in jobs_from_args(args):
         result = build_source(job.source, job.root, job.videos, config, options)
@@ -109,6 +111,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         excluded += result.excluded
         excluded_videos |= result.excluded_videos
         files += result.read.files
+        read_sources |= {v.source for v in result.read.videos}
         skipped[job.source] = dict(result.read.skipped)
     large = len(built)
     if args.split == "standard":
@@ -135,7 +138,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "adapter_skipped": skipped,
         "frames": frames,
         "inputs": mf.inputs(files),
-        "licences": mf.licences(config, {b.video.source for b in built} | set(config.sources)),
+        "licences": mf.licences(config, read_sources),
     }
     write_json_atomic(f"{args.out.removesuffix('.json')}.manifest.json", manifest)
     return manifest
@@ -146,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         manifest = run(args)
-    except (AnnotationError, ConfigError) as exc:
+    except (AnnotationError, ConfigError, FrameLinkError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for source, tasks in manifest["counts"].items():

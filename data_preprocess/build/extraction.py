@@ -7,7 +7,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from data_preprocess.build.frames import extract, extracted_dir, find_video, last_frame_index, link_frame_folder
+from data_preprocess.build.frames import (
+    FrameLinkError,
+    extract,
+    extracted_dir,
+    find_video,
+    last_frame_index,
+    link_frame_folder,
+)
 from data_preprocess.build.pipeline import Built
 
 
@@ -28,12 +35,17 @@ def run_frame_stage(builds: list[Built], frames_out: Path) -> FrameStage:
     """Extract each (video, fps) once into `frames_out`; link shipped frame folders under it."""
     stage = FrameStage(kept=[])
     counts: dict[tuple[str, str, float], int | None] = {}
+    roots: dict[str, Path] = {}
     for b in builds:
         v = b.video
         if v.frames.kind == "folder":
-            if v.source not in stage.linked:
+            if v.source not in roots:
                 link_frame_folder(frames_out, v.source, b.root)
+                roots[v.source] = b.root.resolve()
                 stage.linked.append(v.source)
+            elif roots[v.source] != b.root.resolve():
+                raise FrameLinkError(f"{v.source} frame folders come from two roots ({roots[v.source]} and "
+                                     f"{b.root.resolve()}); one data root can hold one of them")
             stage.kept.append(b)
             continue
         key = (v.source, v.video_id, b.fps)

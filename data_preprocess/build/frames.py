@@ -7,7 +7,6 @@ Paths are relative to a data root: `<Source>/<folder>/<file>` for releases that 
 
 from __future__ import annotations
 
-import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,13 +105,22 @@ def extract(path: Path, out_dir: Path, fps: float, quality: int = 90) -> Extract
 
 
 def link_frame_folder(frames_out: Path, source: str, root: Path) -> None:
-    """Make `<frames_out>/<Source>` point at a release that ships its frames (unless it exists)."""
+    """Make `<frames_out>/<Source>` point at a release that ships its frames. An existing link must point
+    at the same root (else FrameLinkError); an existing real folder is the user's and is left alone."""
     link = frames_out / source
-    if link.exists() or link.is_symlink():
+    if link.is_symlink():
+        if link.resolve() != root.resolve():
+            raise FrameLinkError(f"{link}: links to {link.resolve()}, but {source} frames are read from "
+                                 f"{root.resolve()}; remove the link or use another --frames-out")
+        return
+    if link.exists():
         return
     frames_out.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(OSError):
-        link.symlink_to(root.resolve(), target_is_directory=True)
+    link.symlink_to(root.resolve(), target_is_directory=True)
+
+
+class FrameLinkError(ValueError):
+    """The data root's `<Source>` entry cannot serve the frame folders of this build."""
 
 
 def probe_duration(path: Path) -> float:
