@@ -1,18 +1,16 @@
 """One chunk of records: JSON bytes in, the rows of each split as Arrow tables and the chunk's
-statistics out. Runs in worker processes (or in-process); invalid records never raise here: they
-are listed in `Stats.invalid` and the caller stops on the first one unless `--skip-invalid`.
-
-Inside a chunk, region-caption rows follow the other rows of their split (the order the converter
-has always written).
+statistics out. Runs in a worker process (or in-process). Invalid records never raise here: they are
+listed in `Stats.invalid`, and the caller stops on the first one unless `--skip-invalid`.
+Inside a chunk, region-caption rows follow the other rows of their split (the converter's order).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
-from itertools import accumulate, chain
+import stat
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
+from itertools import accumulate, chain
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -20,11 +18,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from PIL import Image
 
-from data_preprocess.frames import FrameChecker, selection
 from data_preprocess.ground_truth import ground_truth_json, rl_rejection
 from data_preprocess.manifest import Stats, text_tokens
 from data_preprocess.rc_overlay import overlay_frame
-from data_preprocess.rows import RowBuffer, to_table
+from data_preprocess.rows import Rows, to_table
 from data_preprocess.schema import DECODER, RECORD_DECODER, Checked, check_record, invalid_entry
 from data_preprocess.splits import VideoSplit
 from reward_fns.reference import RecordError
@@ -32,29 +29,28 @@ from reward_fns.reference import RecordError
 if TYPE_CHECKING:
     from data_preprocess.convert import ConvertConfig
 
-SPLIT_NAMES = ("train", "val")
 DRAW_ERRORS = (OSError, ValueError, Image.DecompressionBombError)
 
 
 @dataclass
 class Job:
-    """Records to convert: their indices in the input and their JSON (a list, same order)."""
+    """Records to convert: their indices in the input, their JSON list, the next-action answers."""
 
     indices: list[int]
     data: bytes
-    nap_answers: Mapping[str, frozenset[str]]
+    nap_answers: dict[str, frozenset[str]]
 
 
 @dataclass
 class ChunkResult:
-    """What one chunk gives back: `tables[split]` holds all RL and SFT columns plus `rl_ok`."""
+    """`tables[split]` holds all RL and SFT columns of the chunk's rows plus `rl_ok`."""
 
     stats: Stats
     tables: dict[str, pa.Table] = field(default_factory=dict)
     val_videos: set[str] = field(default_factory=set)
 
 
-def decode_records(data: bytes, indices: Sequence[int], where: str) -> list[Any]:
+def decode_records(data: bytes, indices: list[int], where: str) -> list[Any]:
     """The chunk's records; a record that does not decode becomes its RecordError."""
     try:
         return DECODER.decode(data)
@@ -71,23 +67,29 @@ def decode_records(data: bytes, indices: Sequence[int], where: str) -> list[Any]
     return out
 
 
+def _not_a_file(path: str) -> str | None:
+    try:
+        return None if stat.S_ISREG(os.stat(path).st_mode) else "not a file"
+    except OSError:
+        return "not found"
+
+
 class BatchConverter:
-    """Converts chunks for one run (holds the settings, caches and the frame checker)."""
+    """Converts chunks for one run (settings, caches, a thread pool for `os.stat`)."""
 
     def __init__(self, cfg: ConvertConfig):
-        self.cfg, self.spec = cfg, cfg.video_spec
-        self.where = os.fspath(cfg.input)
-        self.root = os.path.abspath(cfg.data_root)
-        self.prefix = self.root.rstrip(os.sep) + os.sep
-        self.rc_cache = Path(cfg.out_dir, "rc_frames")
+        self.cfg, self.spec, self.where = cfg, cfg.video_spec, os.fspath(cfg.input)
+        self.prefix = os.path.abspath(cfg.data_root).rstrip(os.sep) + os.sep
+        self.rc_cache = os.path.join(cfg.out_dir, "rc_frames")
         self.split = VideoSplit(cfg.val_fraction, cfg.seed)
-        self.checker = FrameChecker(cfg.io_workers)
+        self._stat = ThreadPoolExecutor(cfg.io_workers, thread_name_prefix="stat")
         self._nap: dict[tuple[str, str], Any] = {}
-        self._selections: dict[tuple[int, float, int | None], tuple[list[int] | None, float, int | None]] = {}
+        self._selections: dict[tuple[int, float, int | None], Any] = {}
+        self._sizes: dict[str, tuple[int, int] | None] = {}
         self._visual: dict[tuple[int, int, int], int] = {}
 
     def close(self) -> None:
-        self.checker.close()
+        self._stat.shutdown()
 
     def convert(self, job: Job) -> ChunkResult:
         from reward_fns.tasks.nap import resolve_nap_classes
@@ -104,7 +106,11 @@ class BatchConverter:
                 if isinstance(rec, RecordError):
                     raise rec
                 checked = check_record(rec, index, self.where, nap_classes)
-                reason = self._rl_rejection(checked)
+                try:
+                    reason = rl_rejection(checked.task, checked.ref)
+                except Exception as exc:  # the task code could not read this ground truth
+                    raise RecordError(index, "struc_info", f"ground truth unusable by task {checked.task.name}: "
+                                      f"{exc!r}", self.where) from None
             except RecordError as error:
                 result.stats.invalid.append(invalid_entry(error, rec))
                 continue
@@ -112,47 +118,34 @@ class BatchConverter:
             if code:
                 result.val_videos.add(checked.video_id)
             parts.setdefault((code, checked.rc_frame is not None), []).append((checked, reason, rec))
-        for code, split in enumerate(SPLIT_NAMES):
-            tables = [self._table(parts[key], result.stats) for key in ((code, False), (code, True)) if key in parts]
-            tables = [t for t in tables if t is not None]
-            if tables:
+        for code, split in enumerate(("train", "val")):
+            tables = [self._table(parts[key], split, result.stats) for key in ((code, False), (code, True))
+                      if key in parts]
+            if tables := [t for t in tables if t is not None]:
                 result.tables[split] = pa.concat_tables(tables)
         return result
 
-    def _rl_rejection(self, checked: Checked) -> str | None:
-        try:
-            return rl_rejection(checked.task, checked.ref)
-        except Exception as exc:  # the task code could not read this ground truth
-            raise RecordError(checked.index, "struc_info", f"ground truth unusable by task {checked.task.name}: "
-                              f"{exc!r}", self.where) from None
-
-    def _select(self, count: int, fps: float, must: int | None) -> tuple[list[int] | None, float, int | None]:
-        key = (count, fps, must)
-        if key not in self._selections:
-            self._selections[key] = selection(count, fps, self.spec, must)
-        return self._selections[key]
-
     def _frames(self, item: Checked, stats: Stats) -> tuple[list[str], float]:
         """The frames fed to the model (relative; the start frame with its box drawn: absolute), their fps."""
-        frames = item.frames
-        must = frames.index(item.rc_frame) if item.rc_frame is not None else None
-        positions, fps, pos = self._select(len(frames), item.ref.fps, must)
-        chosen = [frames[i] for i in positions] if positions is not None else frames
+        must = item.frames.index(item.rc_frame) if item.rc_frame is not None else None
+        key = (len(item.frames), item.ref.fps, must)
+        if key not in self._selections:
+            self._selections[key] = self.spec.select(*key)
+        positions, fps, pos = self._selections[key]
+        chosen = [item.frames[i] for i in positions] if positions is not None else list(item.frames)
         if item.rc_frame is not None and pos is not None:
-            chosen = list(chosen)
             try:
                 chosen[pos], clipped = overlay_frame(self.prefix + item.rc_frame, item.rc_box, self.rc_cache)
             except DRAW_ERRORS as exc:
-                raise RecordError(item.index, "RC_info.start_frame_bbox" if isinstance(exc, ValueError)
-                                  and "lies outside" in str(exc) else "RC_info.start_frame",
-                                  f"cannot draw the region box: {exc}", self.where) from None
+                field_name = "RC_info.start_frame_bbox" if "lies outside" in str(exc) else "RC_info.start_frame"
+                raise RecordError(item.index, field_name, f"cannot draw the region box: {exc}", self.where) from None
             if clipped != item.rc_box:
                 stats.clipped.append({"index": item.index, "id": item.id, "field": "RC_info.start_frame_bbox",
                                       "box": list(item.rc_box), "clipped_to": list(clipped)})
         return chosen, fps
 
-    def _table(self, part: list[tuple[Checked, str | None, Any]], stats: Stats) -> pa.Table | None:
-        rows, lists = [], []
+    def _table(self, part: list[tuple[Checked, str | None, Any]], split: str, stats: Stats) -> pa.Table | None:
+        rows, lists, recs = [], [], []
         for item, reason, rec in part:
             try:
                 frames, fps = self._frames(item, stats)
@@ -160,33 +153,32 @@ class BatchConverter:
                 stats.invalid.append(invalid_entry(error, rec))
                 continue
             ref = item.ref
-            rows.append((item.index, item.id, ref.qa_type, ref.data_source, item.task.name, ref.fps,
-                         "val" if self.split.code(item.video_id) else "train", ref.question, ref.answer,
-                         ground_truth_json(ref), fps, reason is None, reason, item.video_id, rec))
+            rows.append((item.index, item.id, ref.qa_type, ref.data_source, item.task.name, ref.fps, split,
+                         ref.question, ref.answer, ground_truth_json(ref), fps, reason is None, reason, item.video_id))
             lists.append(frames)
+            recs.append(rec)
         frames = self._absolute(lists, any(item.rc_frame is not None for item, _, _ in part))
         if self.cfg.check_frames and rows:
             lists = frames.to_pylist()
-            problems = self.checker.problems(p for paths in lists for p in paths)
-            if problems:
-                keep = []
-                for k, (row, paths) in enumerate(zip(rows, lists, strict=True)):
-                    lost = [p for p in paths if p in problems]
-                    if lost:
-                        error = RecordError(row[0], "video", f"{len(lost)} frame file(s) {problems[lost[0]]}, "
-                                            f"first: {lost[0]}", self.where)
-                        stats.invalid.append(invalid_entry(error, row[-1]))
-                    else:
-                        keep.append(k)
+            paths = list(set(chain.from_iterable(lists)))
+            problems = {p: why for p, why in zip(paths, self._stat.map(_not_a_file, paths, chunksize=256),
+                                                 strict=True) if why}
+            bad = {k: [p for p in listed if p in problems] for k, listed in enumerate(lists)}
+            for k, lost in ((k, lost) for k, lost in bad.items() if lost):
+                error = RecordError(rows[k][0], "video", f"{len(lost)} frame file(s) {problems[lost[0]]}, "
+                                    f"first: {lost[0]}", self.where)
+                stats.invalid.append(invalid_entry(error, recs[k]))
+            keep = [k for k, lost in bad.items() if not lost]
+            if len(keep) < len(rows):
                 rows, lists = [rows[k] for k in keep], [lists[k] for k in keep]
                 frames = frames.take(pa.array(keep, pa.int64()))
         if not rows:
             return None
-        buffer = RowBuffer.from_rows([row[:-1] for row in rows])
-        stats.add(buffer, self._tokens(buffer, lists))
-        stats.rejected += [{"index": buffer.index[i], "id": buffer.id[i], "qa_type": buffer.qa_type[i], "reason": why}
-                           for i, why in enumerate(buffer.rejection) if why is not None]
-        return to_table(buffer, frames, self.spec)
+        columns = Rows(*map(list, zip(*rows, strict=True)))
+        stats.add(columns, self._tokens(columns, lists))
+        stats.rejected += [{"index": row[0], "id": row[1], "qa_type": row[2], "reason": row[12]}
+                           for row in rows if row[12] is not None]
+        return to_table(columns, frames, self.spec)
 
     def _absolute(self, lists: list[list[str]], region: bool) -> pa.ListArray:
         """list<string> of the frame paths joined to the data root (drawn frames are absolute already)."""
@@ -197,11 +189,21 @@ class BatchConverter:
             joined = pc.if_else(pc.starts_with(flat, "/"), flat, joined)
         return pa.ListArray.from_arrays(offsets, joined)
 
-    def _tokens(self, rows: RowBuffer, lists: list[list[str]]) -> list[int]:
+    def _size(self, video_id: str, path: str) -> tuple[int, int] | None:
+        """(width, height) of a video's first frame (header only), probed once per video."""
+        if video_id not in self._sizes:
+            try:
+                with Image.open(path) as image:
+                    self._sizes[video_id] = image.size
+            except (OSError, ValueError):
+                self._sizes[video_id] = None
+        return self._sizes[video_id]
+
+    def _tokens(self, rows: Rows, lists: list[list[str]]) -> list[int]:
         """Estimated prompt length per row: visual tokens (VideoSpec, smart resize) + text tokens."""
         out = []
         for i, frames in enumerate(lists):
-            size = self.checker.size(rows.video_id[i], frames[0]) if self.cfg.check_frames else None
+            size = self._size(rows.video_id[i], frames[0]) if self.cfg.check_frames else None
             width, height = size or self.spec.frame_size
             key = (len(frames), width, height)
             if key not in self._visual:

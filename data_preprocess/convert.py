@@ -1,12 +1,11 @@
 """MedVidBench JSON -> verl RL and SFT parquet.
 
-The input is read whole and cut into records (`msgspec.Raw`, no Python objects per field); a light
-index of every record (task, source, video, next-action answer, content digest) decides the Standard
-subset, the next-action class lists built from the file's answers, and the duplicates. Chunks of
-records are converted by a process pool (`imap`, a bounded number in flight) and appended in input
-order to the four parquet files of a staging generation, published at the end with one rename
-(`outputs.Generation`). Next-action records whose class list is the file's answers (EgoSurgery) are
-converted last, as before.
+The input is read whole and cut into raw records (`msgspec.Raw`); a light index of each record
+(task, source, next-action answer, content digest) gives the Standard subset, the next-action class
+lists built from the file's answers and the duplicates. Chunks of records go through a process pool
+(`imap`, a few in flight) and are appended in input order to the parquet files of a staging
+generation, published with one rename (`outputs.Generation`). Next-action records whose classes are
+the file's answers (EgoSurgery) are converted last, in chunks of their own.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ import hashlib
 import multiprocessing
 import os
 import threading
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +22,7 @@ from typing import Any
 import msgspec
 
 from data_preprocess.batch import BatchConverter, ChunkResult, Job
-from data_preprocess.manifest import OUTPUTS, Stats, format_counts
+from data_preprocess.manifest import OUTPUTS, Stats
 from data_preprocess.outputs import Generation, OutputError, has_outputs, prepare_out_dir
 from data_preprocess.rows import RL_SCHEMA, SFT_SCHEMA, outputs
 from data_preprocess.splits import standard_subset
@@ -219,18 +217,14 @@ class Converter:
         hasher = threading.Thread(target=sha.update, args=(data,), daemon=True)
         hasher.start()
         plan = make_plan(raws, cfg)
-        if not plan.order + plan.deferred and has_outputs(out, (f"{n}.parquet" for n in OUTPUTS)) and not cfg.allow_empty:
-            raise OutputError(f"{self.where}: no record to convert; refusing to replace the outputs in {out} "
-                              "(pass --allow-empty to do so)")
         stats, val_videos = Stats(cfg.max_prompt_tokens), set()
-        gate = self._gate
-        jobs = _jobs(raws, plan, cfg.chunk_bytes, gate)
+        jobs = _jobs(raws, plan, cfg.chunk_bytes, self._gate)
         local = None if pool is not None else BatchConverter(cfg)
         results = pool.imap(_work, jobs) if pool is not None else map(local.convert, jobs)
         generation = Generation(out, {n: RL_SCHEMA if n.startswith("rl") else SFT_SCHEMA for n in OUTPUTS})
         try:
             for result in results:
-                gate.release()
+                self._gate.release()
                 if not cfg.skip_invalid and result.stats.invalid:
                     first = min(result.stats.invalid, key=lambda entry: entry["index"])
                     raise RecordError(first["index"], first["field"], first["reason"], self.where)
@@ -238,10 +232,9 @@ class Converter:
                 val_videos |= result.val_videos
                 for split, table in result.tables.items():
                     generation.write(outputs(table, split))
-            if not sum(generation.rows.values()) and raws and not cfg.allow_empty \
-                    and has_outputs(out, (f"{n}.parquet" for n in OUTPUTS)):
-                raise OutputError(f"{self.where}: no valid record; refusing to replace the outputs in {out} "
-                                  "(pass --allow-empty to do so)")
+            if not (sum(generation.rows.values()) or cfg.allow_empty) and has_outputs(out, OUTPUTS):
+                raise OutputError(f"{self.where}: no valid record to write; refusing to replace the outputs in "
+                                  f"{out} (pass --allow-empty to do so)")
             hasher.join()
             manifest = stats.manifest(
                 video_spec=cfg.video_spec.to_dict(), input_sha256=sha.hexdigest(),
@@ -261,23 +254,3 @@ class Converter:
             if local is not None:
                 local.close()
         return manifest
-
-
-def summary(manifest: dict[str, Any]) -> str:
-    """What the CLI prints at the end."""
-    tok = manifest["prompt_tokens"]
-    lines = [format_counts(manifest["counts"]), "", "prompt tokens (estimate)    p50     p95     max   >limit"]
-    for task, s in tok["per_task"].items():
-        lines.append(f"  {task:<24}{s['p50']:>6}{s['p95']:>8}{s['max']:>8}{s['over_limit']:>9}")
-    if tok["over_limit_total"]:
-        lines.append(f"WARNING: {tok['over_limit_total']} rows exceed --max-prompt-tokens "
-                     f"{tok['max_prompt_tokens']} (video-token OOM risk); see manifest.json prompt_tokens")
-    lines.append(f"rejected from RL: {len(manifest['rejected'])}; invalid records skipped: {len(manifest['invalid'])}")
-    reasons = Counter(r["reason"].split(" (")[0] for r in manifest["rejected"])
-    lines += [f"  {n:>7} x {reason}" for reason, n in reasons.most_common(5)]
-    dup = manifest["duplicates"]
-    if dup["count"]:
-        lines.append(f"duplicate records: {dup['count']} ({'dropped' if dup['dropped'] else 'kept; --dedupe drops them'})")
-    if manifest["clipped_boxes"]:
-        lines.append(f"region boxes clipped to their image: {len(manifest['clipped_boxes'])} (manifest clipped_boxes)")
-    return "\n".join(lines)

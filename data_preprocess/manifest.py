@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from data_preprocess.rows import RowBuffer
+from data_preprocess.rows import Rows
 
 OUTPUTS = ("rl_train", "rl_val", "sft_train", "sft_val")
 MAX_LISTED = 50  # over-limit rows listed by id in the manifest (all are counted)
@@ -35,7 +35,7 @@ class Stats:
         self.invalid: list[dict[str, Any]] = []
         self.clipped: list[dict[str, Any]] = []  # region boxes clipped to their image
 
-    def add(self, rows: RowBuffer, tokens: list[int]) -> None:
+    def add(self, rows: Rows, tokens: list[int]) -> None:
         self._cells.update(zip(rows.split, rows.source, rows.task, rows.rl_ok, strict=True))
         limit = self.max_prompt_tokens
         for i, (task, n) in enumerate(zip(rows.task, tokens, strict=True)):

@@ -89,8 +89,8 @@ def prepare_out_dir(path: str | os.PathLike[str]) -> Path:
 
 
 def has_outputs(out: Path, names: Iterable[str]) -> bool:
-    """Does the folder hold outputs of an earlier run?"""
-    return any((out / name).exists() for name in names)
+    """Does the folder hold parquet outputs of an earlier run?"""
+    return any((out / f"{name}.parquet").exists() for name in names)
 
 
 class Generation:

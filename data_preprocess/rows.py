@@ -8,8 +8,7 @@ Every `videos` item has the same keys on every row and no nulls: `video` (absolu
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -30,42 +29,22 @@ SFT_SCHEMA = pa.schema([("messages", pa.list_(MESSAGE)), ("videos", pa.list_(VID
                         ("ability", STR), ("extra_info", EXTRA)])
 
 
-@dataclass
-class RowBuffer:
-    """Column lists for one batch of converted records (frames are kept as an Arrow array)."""
-
-    index: list[int] = field(default_factory=list)
-    id: list[str] = field(default_factory=list)
-    qa_type: list[str] = field(default_factory=list)
-    source: list[str] = field(default_factory=list)
-    task: list[str] = field(default_factory=list)
-    fps: list[float] = field(default_factory=list)
-    split: list[str] = field(default_factory=list)
-    question: list[str] = field(default_factory=list)
-    answer: list[str] = field(default_factory=list)
-    ground_truth: list[str] = field(default_factory=list)
-    model_fps: list[float] = field(default_factory=list)
-    rl_ok: list[bool] = field(default_factory=list)
-    rejection: list[str | None] = field(default_factory=list)
-    video_id: list[str] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    @classmethod
-    def from_rows(cls, rows: list[tuple[Any, ...]]) -> RowBuffer:
-        """From one tuple per row, in field order (faster than appending to every column)."""
-        out = cls()
-        if rows:
-            for name, column in zip(vars(out), zip(*rows, strict=True), strict=True):
-                setattr(out, name, list(column))
-        return out
-
-    def subset(self, keep: list[int]) -> RowBuffer:
-        out = RowBuffer()
-        for name, values in vars(self).items():
-            setattr(out, name, [values[i] for i in keep])
-        return out
+# One batch of converted records as columns (`Rows(*map(list, zip(*row_tuples)))`).
+class Rows(NamedTuple):
+    index: list[int]
+    id: list[str]
+    qa_type: list[str]
+    source: list[str]
+    task: list[str]
+    fps: list[float]
+    split: list[str]
+    question: list[str]
+    answer: list[str]
+    ground_truth: list[str]
+    model_fps: list[float]
+    rl_ok: list[bool]
+    rejection: list[str | None]
+    video_id: list[str]
 
 
 def _messages(*columns: tuple[str, list[str]]) -> pa.ListArray:
@@ -86,14 +65,14 @@ def _videos(frames: pa.ListArray, fps: list[float], spec: VideoSpec) -> pa.ListA
     return pa.ListArray.from_arrays(pa.array(np.arange(n + 1, dtype=np.int32)), struct)
 
 
-def to_table(rows: RowBuffer, frames: pa.ListArray, spec: VideoSpec) -> pa.Table:
+def to_table(rows: Rows, frames: pa.ListArray, spec: VideoSpec) -> pa.Table:
     """All columns of the RL and SFT rows of one split (plus `rl_ok`), sharing one `videos` array."""
     source = pa.array(rows.source, STR)
     task = pa.array(rows.task, STR)
     extra = pa.StructArray.from_arrays(
         [pa.array(rows.index, I64), pa.array(rows.id, STR), pa.array(rows.qa_type, STR), source, task,
          pa.array(rows.fps, F64), pa.array(rows.split, STR)], fields=list(EXTRA))
-    n = len(rows)
+    n = len(rows.index)
     reward = pa.StructArray.from_arrays([pa.array(["rule"] * n, STR), pa.array(rows.ground_truth, STR)],
                                         fields=list(REWARD))
     columns = {"data_source": source, "prompt": _messages(("user", rows.question)),

@@ -110,6 +110,18 @@ class VideoSpec:
                 fps = fps / step
         return keep, fps
 
+    def select(self, count: int, record_fps: float, must_keep: int | None = None
+               ) -> tuple[list[int] | None, float, int | None]:
+        """`frame_indices`, plus where frame `must_keep` (the region-caption start frame) lands: it
+        replaces the nearest selected frame when the subsampling would drop it."""
+        keep, fps = self.frame_indices(count, record_fps)
+        if keep is None:
+            return None, fps, must_keep
+        if must_keep is not None and must_keep not in keep:
+            nearest = min(range(len(keep)), key=lambda j: (abs(keep[j] - must_keep), j))
+            keep = sorted({*keep[:nearest], must_keep, *keep[nearest + 1:]})
+        return keep, fps, (keep.index(must_keep) if must_keep is not None else None)
+
     def video_entry(self, frames: list[str], fps: float) -> dict[str, Any]:
         """The verl `videos` item; `sample_fps` is what qwen-vl-utils reads for a frame list."""
         return {"video": frames, "fps": float(fps), "sample_fps": float(fps),

@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from data_preprocess.frames import selection
 from data_preprocess.video_spec import VideoSpec, processor_resize
 
 
@@ -42,7 +41,7 @@ def test_frame_selection_caps_frames_and_reports_their_fps() -> None:
 
 
 def test_selection_keeps_the_region_caption_frame() -> None:
-    keep, _, pos = selection(10, 1.0, VideoSpec(max_frames=4), must_keep=4)
+    keep, _, pos = VideoSpec(max_frames=4).select(10, 1.0, must_keep=4)
     assert 4 in keep and keep[pos] == 4 and len(keep) == 4 and keep == sorted(keep)
 
 
