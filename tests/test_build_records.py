@@ -1,0 +1,122 @@
+"""Whole records built from the synthetic native releases, compared field by field with hand-made ones."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from data_preprocess.build.cli import main
+from data_preprocess.build.config import load_config
+from tests import build_fixtures as fx
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
+    base = tmp_path_factory.mktemp("records")
+    sources = fx.write_all(base, with_videos=False)
+    config = fx.small_config(base / "config.yaml")
+    assert main(["--all", str(sources), "--out", str(base / "out.json"), "--config", str(config),
+                 "--captions", "facts"]) == 0
+    return json.loads((base / "out.json").read_text())
+
+
+def first(records: list[dict], source: str, qa_type: str) -> dict:
+    return next(r for r in records if r["data_source"] == source and r["qa_type"] == qa_type)
+
+
+def without_question(rec: dict, task: str) -> dict:
+    """The record minus its drawn question, which must come from the task's bank."""
+    rec = json.loads(json.dumps(rec))
+    question = rec["conversations"][0]["value"]
+    assert question.startswith("<video>\n")
+    bank = load_config().bank(task, rec["data_source"])
+    stems = [t.split("{")[0] for t in bank]
+    assert any(question[len("<video>\n"):].startswith(stem) for stem in stems), question
+    rec["conversations"][0]["value"] = "Q"
+    if rec["qa_type"] == "region_caption":
+        rec["struc_info"][0]["question"] = "Q"
+    return rec
+
+
+def frames(prefix: str, numbers: range, width: int, ext: str) -> list[str]:
+    return [f"{prefix}/{n:0{width}d}.{ext}" for n in numbers]
+
+
+def turns(answer: str) -> list[dict]:
+    return [{"from": "human", "value": "Q"}, {"from": "gpt", "value": answer}]
+
+
+def test_cholect50_tag(records: list[dict]) -> None:
+    assert without_question(first(records, "CholecT50", "tal"), "TAG") == {
+        "conversations": turns("0.0-20.0 seconds."),
+        "video": frames("CholecT50/videos/VID01", range(0, 30, 2), 6, "png"),
+        "metadata": {"video_id": "VID01", "fps": "0.5", "input_video_start_frame": "0",
+                     "input_video_end_frame": "30"},
+        "qa_type": "tal", "data_source": "CholecT50",
+        "struc_info": [{"action": "preparation", "spans": [{"start": 0.0, "end": 20.0}]}], "is_RC": False}
+
+
+def test_cholec80_cvs(records: list[dict]) -> None:
+    assert without_question(first(records, "Cholec80-CVS", "cvs_assessment"), "CVS") == {
+        "conversations": turns("Two structures: 2, Cystic plate: 1, Hepatocystic triangle: 0"),
+        "video": frames("Cholec80-CVS/frames_1fps/video01", range(2, 12), 6, "jpg"),
+        "metadata": {"video_id": "video01", "fps": "1.0", "input_video_start_frame": "50",
+                     "input_video_end_frame": "300", "start_frame": "50", "end_frame": "300"},
+        "qa_type": "cvs_assessment", "data_source": "Cholec80-CVS",
+        "struc_info": [{"cvs_scores": {"two_structures": 2, "cystic_plate": 1, "hepatocystic_triangle": 0,
+                                       "total": 3, "critical_view_achieved": False}}], "is_RC": False}
+
+
+def test_jigsaws_sa(records: list[dict]) -> None:
+    scores = {"Respect for tissue": 2, "Suture/needle handling": 2, "Time and motion": 2, "Flow of operation": 2,
+              "Overall performance": 2, "Quality of final product": 3}
+    assert without_question(first(records, "JIGSAWS", "skill_assessment"), "SA") == {
+        "conversations": turns("Respect for tissue: 2/5, Suture/needle handling: 2/5, Time and motion: 2/5, "
+                               "Flow of operation: 2/5, Overall performance: 2/5, Quality of final product: 3/5"),
+        "video": frames("JIGSAWS/frames_0.5fps/Suturing_B001", range(5), 6, "jpg"),
+        "metadata": {"video_id": "Suturing_B001", "fps": "0.5", "input_video_start_frame": "0",
+                     "input_video_end_frame": "300"},
+        "qa_type": "skill_assessment", "data_source": "JIGSAWS",
+        "struc_info": [{"skill_level": "N", "skill_scores": scores}], "is_RC": False}
+
+
+def test_nurvid_nap_names_the_procedure(records: list[dict]) -> None:
+    rec = first(records, "NurViD", "next_action")
+    assert "Bed Shampoo" in rec["conversations"][0]["value"]
+    assert without_question(rec, "NAP") == {
+        "conversations": turns("Apply shampoo"),
+        "video": frames(f"NurViD/frames_1fps/{fx.NURVID_ID}", range(10, 20), 6, "jpg"),
+        "metadata": {"video_id": fx.NURVID_ID, "fps": "1.0", "input_video_start_frame": "300",
+                     "input_video_end_frame": "600", "input_video_start_time": "10.0",
+                     "input_video_end_time": "20.0"},
+        "qa_type": "next_action", "data_source": "NurViD", "struc_info": [{"next_action": "Apply shampoo"}],
+        "is_RC": False}
+
+
+def test_egosurgery_stg(records: list[dict]) -> None:
+    boxes = {f"{t}.0": [10, 20, 30, 40] for t in range(10)}
+    assert without_question(first(records, "EgoSurgery", "stg"), "STG") == {
+        "conversations": turns(" ".join(f"{t}.0 seconds: [10, 20, 30, 40]" for t in range(10))),
+        "video": frames(f"EgoSurgery/frames_1fps/{fx.EGO_ID}", range(10), 6, "jpg"),
+        "metadata": {"video_id": fx.EGO_ID, "fps": "1.0", "input_video_start_frame": "0",
+                     "input_video_end_frame": "300"},
+        "qa_type": "stg", "data_source": "EgoSurgery",
+        "struc_info": [{"start": 0.0, "end": 9.0, "stride": 1.0, "object": "scissors", "bbox_dict": boxes}],
+        "is_RC": False}
+
+
+def test_copesd_rc_with_facts(records: list[dict]) -> None:
+    video = frames("CoPESD/high_light_images/023521", range(1, 11), 4, "jpg")
+    assert without_question(first(records, "CoPESD", "region_caption"), "RC") == {
+        "conversations": turns(""), "video": video,
+        "metadata": {"video_id": fx.COPESD_ID, "fps": "1.0", "input_video_start_frame": "0",
+                     "input_video_end_frame": "10"},
+        "qa_type": "region_caption", "data_source": "CoPESD",
+        "struc_info": [{"struc_info": {"start": 0.0, "end": 10.0, "object": "Forceps"}, "question": "Q"}],
+        "is_RC": True, "RC_info": {"start_frame": video[0], "start_frame_bbox": [19, 11, 58, 54]},
+        "caption_facts": {"task": "rc", "source": "CoPESD", "procedure": "endoscopic submucosal dissection",
+                          "clip": {"start": 0.0, "end": 10.0, "fps": 1.0},
+                          "region": {"object": "Forceps", "bbox": [19, 11, 58, 54], "time": 0.0,
+                                     "image_size": [192, 108], "frame": video[0]},
+                          "keyframes": [video[0], video[3], video[6], video[9]]}}
