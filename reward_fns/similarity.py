@@ -67,13 +67,6 @@ class Embedder:
                                 normalize_embeddings=True, show_progress_bar=False)
         return np.asarray(rows, dtype=np.float32)
 
-    def cosine(self, left: Sequence[str], right: Sequence[str]) -> np.ndarray:
-        """Row-wise cosine similarity of pairs (left[i], right[i]), in one encoder call."""
-        if len(left) != len(right):
-            raise ValueError(f"cosine needs pairs: got {len(left)} and {len(right)} texts")
-        emb = self.encode(list(left) + list(right))
-        return np.sum(emb[: len(left)] * emb[len(left):], axis=1)
-
 
 def _encodable(text: str) -> str:
     """The text with lone surrogates (valid in a Python str, refused by the tokenizer) replaced by '?'."""
@@ -97,7 +90,7 @@ class _Pending:
 class SimilarityService:
     """`await cosine(a, b)` / `await nearest(text, candidates)` with cross-call batching and caching.
 
-    `encode_calls` counts encoder calls and `pairs_scored` the cosines answered (for benchmarks).
+    `encode_calls` counts encoder calls (how well batching and the cache work).
     """
 
     def __init__(self, encoder: TextEncoder | None = None, max_batch: int = 256, max_wait_ms: float = 5.0,
@@ -109,7 +102,6 @@ class SimilarityService:
         self.max_batch = max_batch
         self.max_wait_s = max_wait_ms / 1000.0
         self.encode_calls = 0
-        self.pairs_scored = 0
         self._vectors: LRUCache[str, Vector] = LRUCache(maxsize=cache_size)
         self._lock = threading.Lock()
         # one encoding at a time on its own thread: parallel encodes only fight over the cores (torch is
@@ -118,12 +110,6 @@ class SimilarityService:
         self._tasks: set[asyncio.Task[None]] = set()  # strong refs until each batch finishes
         self._pending: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pending] = (
             weakref.WeakKeyDictionary())
-
-    @property
-    def cached_texts(self) -> int:
-        """How many text vectors the LRU cache holds."""
-        with self._lock:
-            return len(self._vectors)
 
     async def embed(self, texts: Sequence[str]) -> list[Vector]:
         """Unit vectors of `texts`, batched with every other request pending on this loop."""
@@ -145,8 +131,6 @@ class SimilarityService:
     async def cosine(self, left: str, right: str) -> float:
         """Cosine similarity of two texts."""
         a, b = await self.embed((left, right))
-        with self._lock:
-            self.pairs_scored += 1
         return float(np.dot(a, b))
 
     async def cosines(self, pairs: Sequence[tuple[str, str]]) -> list[float]:

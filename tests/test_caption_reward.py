@@ -18,7 +18,8 @@ FAST = {"timeout_s": 2.0, "max_retries": 1}
 
 
 def cosine(embedder: Embedder, a: str, b: str) -> float:
-    return float(embedder.cosine([a], [b])[0])
+    left, right = embedder.encode([a, b])
+    return float(left @ right)
 
 
 def score_with_server(embedder: Embedder, prediction: str, plan: FaultPlan | None = None,
