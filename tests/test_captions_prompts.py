@@ -37,6 +37,7 @@ def test_writer_prompt_carries_facts_glossary_and_dimensions(tmp_path: Path) -> 
                  "laparoscopic cholecystectomy", "exactly 2 caption(s)"):
         assert fact in text, fact
     assert "clipper: clip applier" in text and "irrigator" not in text  # only the relevant glossary terms
+    assert "calot: Calot's (hepatocystic) triangle" in text  # matched through the readable label
 
 
 def test_reviewer_sees_same_facts_and_the_captions(tmp_path: Path) -> None:

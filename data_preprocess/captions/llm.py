@@ -55,7 +55,7 @@ class ModelCall:
         """(parsed reply, "") or (None, why); never raises on endpoint or reply trouble."""
         use = self.ledger.usage(self.model)
         use.requests += 1
-        key = self.key(messages, response_format)
+        key = self.key(messages, response_format) if self.cache is not None else ""
         hit = self.cache.lookup(key) if self.cache is not None else None
         if isinstance(hit, dict) and isinstance(hit.get("text"), str):
             parsed = parse(hit["text"])

@@ -72,7 +72,8 @@ def facts_block(item: FactsItem) -> str:
                      f"at {r.time:.1f} s")
         lines.extend(f"  during: {_segment_line(seg, gloss)}" for seg in facts.segments
                      if seg.start <= r.time <= seg.end)
-    terms = gloss.relevant_terms(_fact_words(facts))
+    words = _fact_words(facts)
+    terms = gloss.relevant_terms([*words, *(gloss.readable(w) for w in words)])
     if terms or gloss.notes:
         lines.append("Glossary:")
         lines.extend(f"  - {term}: {meaning}" for term, meaning in terms.items())
