@@ -171,7 +171,7 @@ def avos(root: Path, videos: Path | None = None) -> Path:
 COPESD_ID = "case01_part1"
 
 
-def copesd(root: Path, seconds: int = 60) -> Path:
+def copesd(root: Path, seconds: int = 60, llava: bool = False) -> Path:
     motions = [{"label": "dissect flap with knife", "start": 0, "end": 15},
                {"label": "hold flap with forceps", "start": 15, "end": 33},
                {"label": "adjust camera", "start": 33, "end": 60}]
@@ -182,6 +182,12 @@ def copesd(root: Path, seconds: int = 60) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "copesd_annotations.json").write_text(json.dumps(ann))
     write_images(root / "high_light_images" / "023521", [f"{n:04d}.jpg" for n in range(1, seconds + 1)], (192, 108))
+    if llava:  # the released LLaVA-style file: Knife boxes on frames 0005 and 0006 (4 s and 5 s)
+        items = [{"image": f"CoPESD/high_light_images/023521/{n:04d}.jpg",
+                  "conversations": [{"from": "human", "value": "<image>\nWhere are the tools?"},
+                                    {"from": "gpt", "value": "Knife[0.5, 0.5, 0.75, 1.0] is cutting."}]}
+                 for n in (5, 6)]
+        (root / "copesd_llava_train.json").write_text(json.dumps(items))
     return root
 
 
@@ -219,7 +225,7 @@ def write_all(base: Path, with_videos: bool = True) -> Path:
             writer(root, with_videos)
             entries.append({"source": name, "root": name})
         else:
-            writer(root)
+            writer(root, **({"llava": True} if name == "copesd" else {}))
             entries.append({"source": name, "root": name})
     (base / "sources.yaml").write_text(yaml.safe_dump({"sources": entries}))
     return base / "sources.yaml"

@@ -112,6 +112,21 @@ def test_copesd_intermediate_with_old_motion_names(tmp_path: Path) -> None:
                                              "CoPESD/high_light_images/023521/0002.jpg"]
 
 
+def test_copesd_boxes_from_the_llava_style_file(tmp_path: Path) -> None:
+    got = read("copesd", fx.copesd(tmp_path, llava=True))
+    knife = got.videos[0].tracks()["knife"]
+    assert [(b.time, b.label, b.xyxy) for b in knife] == [(4.0, "Knife", (96.0, 54.0, 144.0, 108.0)),
+                                                          (5.0, "Knife", (96.0, 54.0, 144.0, 108.0))]
+    assert tmp_path / "copesd_llava_train.json" in got.files
+
+
+def test_copesd_llava_image_outside_the_known_folders_is_named(tmp_path: Path) -> None:
+    fx.copesd(tmp_path, llava=True)
+    (tmp_path / "copesd_llava_train.json").write_text(json.dumps([{"image": "x/999999/0001.jpg"}]))
+    with pytest.raises(AnnotationError, match=r"copesd_llava_train.json: entry 0: field 'image'"):
+        read("copesd", tmp_path)
+
+
 def test_egosurgery_csvs(tmp_path: Path) -> None:
     (v,) = read("egosurgery", fx.egosurgery(tmp_path)).videos
     assert (v.video_id, v.fps, v.duration, v.procedure) == (fx.EGO_ID, 30.0, 60.0, "skin lesion excision")

@@ -10,6 +10,8 @@ reads a documented intermediate file `copesd_annotations.json` under --root:
 Boxes are normalized xyxy (0-1, like the released LLaVA-style JSON), scaled to the size of the
 folder's first frame (`width` x `height` only when the folder holds no image yet).
 Old motion names are mapped to the current ones through the alias table of nap_classes.json.
+Boxes may also come from the released LLaVA-style files, saved under --root as `copesd_llava*.json`
+(see copesd_llava.py); they are added to the intermediate file's boxes.
 """
 
 from __future__ import annotations
@@ -18,24 +20,24 @@ import json
 from pathlib import Path
 
 from data_preprocess.build.adapters.base import SourceRead, adapter, image_size, require
+from data_preprocess.build.adapters.copesd_llava import LLAVA_GLOB, llava_boxes
 from data_preprocess.build.canonical import AnnotationError, Box, FrameSource, Segment, Video
 from reward_fns.tasks.nap import canonical
 
 FILE = "copesd_annotations.json"
 
 
-def read_video(vid: str, entry: dict, root: Path, where: str) -> Video:
+def read_video(vid: str, entry: dict, root: Path, where: str, extra: list[Box]) -> Video:
     try:
         fps = float(entry.get("fps", 1.0))
         declared = int(entry.get("width", 1920)), int(entry.get("height", 1080))
         w, h = image_size(root / str(entry["frames"]), declared)
         segs = [Segment(canonical("CoPESD", str(m["label"])), float(m["start"]), float(m["end"]), "motion")
                 for m in entry.get("motions", [])]
-        boxes = []
-        for b in entry.get("boxes", []):
-            x1, y1, x2, y2 = (float(v) for v in b["bbox"])
-            boxes.append(Box(float(b["time"]), str(b["label"]), str(b.get("track", b["label"])),
-                             (x1 * w, y1 * h, x2 * w, y2 * h)))
+        boxes = [Box(float(b["time"]), str(b["label"]), str(b.get("track", b["label"])),
+                     tuple(float(v) for v in b["bbox"])) for b in entry.get("boxes", [])]
+        boxes = [Box(b.time, b.label, b.track, (b.xyxy[0] * w, b.xyxy[1] * h, b.xyxy[2] * w, b.xyxy[3] * h))
+                 for b in boxes + extra]
         frames = FrameSource("folder", str(entry["frames"]), str(entry.get("pattern", "{n:04d}.jpg")), fps,
                              int(entry.get("first_frame", 1)), fps)
     except (KeyError, TypeError, ValueError) as exc:
@@ -53,4 +55,12 @@ def read(root: Path, videos: Path | None) -> SourceRead:
         raise AnnotationError(str(path), "-", "<file>", f"unreadable JSON ({exc})") from None
     if not isinstance(data, dict):
         raise AnnotationError(str(path), "-", "<file>", "must map video ids to annotation objects")
-    return SourceRead([read_video(vid, entry, root, str(path)) for vid, entry in sorted(data.items())], [path])
+    folders = {str(e.get("frames", "")).strip("/"): (vid, float(e.get("fps", 1.0)), int(e.get("first_frame", 1)))
+               for vid, e in data.items() if isinstance(e, dict)}
+    llava_files = sorted(root.glob(LLAVA_GLOB))
+    extra: dict[str, list[Box]] = {}
+    for llava in llava_files:
+        for vid, boxes in llava_boxes(llava, folders).items():
+            extra.setdefault(vid, []).extend(boxes)
+    videos = [read_video(vid, entry, root, str(path), extra.get(vid, [])) for vid, entry in sorted(data.items())]
+    return SourceRead(videos, [path, *llava_files])
