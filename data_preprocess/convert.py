@@ -62,10 +62,9 @@ class ConvertConfig:
 class _Index(msgspec.Struct):
     """The fields the index reads (any JSON type; the workers report what is wrong)."""
 
-    metadata: Any = None
     qa_type: Any = None
     data_source: Any = None
-    conversations: msgspec.Raw = msgspec.Raw(b"")
+    conversations: Any = None
 
 
 _INDEX = msgspec.json.Decoder(_Index | bool | int | float | str | list | None)
@@ -80,77 +79,64 @@ class Plan:
     deferred: list[int] = field(default_factory=list)
     nap_answers: dict[str, frozenset[str]] = field(default_factory=dict)
     standard_table: dict[str, dict[str, int]] | None = None
-    duplicates: list[int] = field(default_factory=list)
-    duplicate_of: list[int] = field(default_factory=list)
+    duplicates: list[tuple[int, int]] = field(default_factory=list)  # (index, index of the first copy)
 
 
 def read_records(path: str) -> tuple[bytes, list[msgspec.Raw]]:
     """The file's bytes and its records as raw JSON; InputError naming the file and what is wrong."""
     try:
         data = Path(path).read_bytes()
+        return data, msgspec.json.decode(data, type=list[msgspec.Raw])
     except OSError as exc:
         raise InputError(f"{path}: cannot read the input ({exc.strerror or exc})") from None
-    try:
-        return data, msgspec.json.decode(data, type=list[msgspec.Raw])
     except RecursionError:
-        raise InputError(f"{path}: JSON nested too deep to decode (a record holds thousands of nested "
-                         "lists or objects)") from None
+        raise InputError(f"{path}: JSON nested too deep to decode (thousands of nested lists or objects)") from None
     except msgspec.ValidationError as exc:
         raise InputError(f"{path}: not a JSON list of records ({exc})") from None
     except msgspec.DecodeError as exc:
         raise InputError(f"{path}: not valid JSON ({exc})") from None
 
 
-def _nap_answer(raw: msgspec.Raw) -> str | None:
+def _index(raw: msgspec.Raw, task_of: dict[str, str]) -> tuple[str, str, str | None]:
+    """(task, source, next-action answer) of a raw record, '' / None where unreadable."""
     try:
-        turns = msgspec.json.decode(raw) if len(raw) else None
+        rec = _INDEX.decode(raw)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
-        return None
-    for turn in turns if isinstance(turns, list) else ():
-        if isinstance(turn, dict) and turn.get("from") == "gpt" and isinstance(turn.get("value"), str):
-            return turn["value"]
-    return None
+        return "", "", None
+    if not isinstance(rec, _Index):
+        return "", "", None
+    task = task_of.get(rec.qa_type, "") if isinstance(rec.qa_type, str) else ""
+    turns = rec.conversations if task == "NAP" and isinstance(rec.conversations, list) else []
+    answer = next((t.get("value") for t in turns if isinstance(t, dict) and t.get("from") == "gpt"), None)
+    source = rec.data_source if isinstance(rec.data_source, str) else ""
+    return task, source, answer if isinstance(answer, str) else None
 
 
 def make_plan(raws: list[msgspec.Raw], cfg: ConvertConfig) -> Plan:
-    """Index every record (parent process) and decide what to convert."""
+    """Index every record (parent process) and decide what to convert, in which order."""
     from reward_fns.tasks.nap import resolve_nap_classes
 
     task_of = {qa: task.name for task in all_tasks().values() for qa in task.qa_types}
-    tasks, sources, answers = [], [], {}
-    first: dict[bytes, int] = {}
-    plan = Plan()
+    plan, first, answers = Plan(), {}, {}
     for i, raw in enumerate(raws):
         earlier = first.setdefault(hashlib.blake2b(raw, digest_size=16).digest(), i)
         if earlier != i:
-            plan.duplicates.append(i)
-            plan.duplicate_of.append(earlier)
-        try:
-            rec = _INDEX.decode(raw)
-        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
-            rec = None
-        ok = isinstance(rec, _Index)
-        task = task_of.get(rec.qa_type, "") if ok and isinstance(rec.qa_type, str) else ""
-        source = rec.data_source if ok and isinstance(rec.data_source, str) else ""
-        tasks.append(task)
-        sources.append(source)
-        if task == "NAP" and (answer := _nap_answer(rec.conversations)) is not None:
-            answers.setdefault(source, []).append((i, answer))
+            plan.duplicates.append((i, earlier))
+    tasks, sources, found = zip(*(_index(raw, task_of) for raw in raws), strict=True) if raws else ((), (), ())
+    selected = None
     if cfg.split == "standard":
         selected, plan.standard_table = standard_subset(tasks, sources, cfg.standard_size, cfg.seed)
-    elif cfg.split == "large":
-        selected = None
-    else:
+    elif cfg.split != "large":
         raise ValueError(f"unknown split {cfg.split!r} (standard|large)")
-    dropped = set(plan.duplicates) if cfg.dedupe else set()
-    deferred: set[int] = set()
-    for source, found in answers.items():
-        plan.nap_answers[source] = frozenset(a for i, a in found if selected is None or selected[i])
-        if source and _PROBE in resolve_nap_classes(source, "", (_PROBE,)):
-            deferred.update(i for i, _ in found)
-    for i in range(len(raws)):
-        if (selected is None or selected[i]) and i not in dropped:
-            (plan.deferred if i in deferred else plan.order).append(i)
+    chosen = [i for i in range(len(raws)) if selected is None or selected[i]]
+    for i in chosen:
+        if found[i] is not None:
+            answers.setdefault(sources[i], set()).add(found[i])
+    plan.nap_answers = {source: frozenset(a) for source, a in answers.items()}
+    deferred = {s for s in answers if s and _PROBE in resolve_nap_classes(s, "", (_PROBE,))}
+    dropped = {i for i, _ in plan.duplicates} if cfg.dedupe else set()
+    for i in (i for i in chosen if i not in dropped):
+        (plan.deferred if tasks[i] == "NAP" and sources[i] in deferred else plan.order).append(i)
     return plan
 
 
@@ -168,15 +154,15 @@ def _jobs(raws: list[msgspec.Raw], plan: Plan, chunk_bytes: int, gate: threading
                 start, size = k + 1, 0
 
 
-_WORKER: dict[str, BatchConverter] = {}
+_WORKER: list[BatchConverter] = []  # this process's converter (a pool worker's, or the parent's with 1 worker)
 
 
 def _init_worker(cfg: ConvertConfig) -> None:
-    _WORKER["batcher"] = BatchConverter(cfg)
+    _WORKER[:] = [BatchConverter(cfg)]
 
 
 def _work(job: Job) -> ChunkResult:
-    return _WORKER["batcher"].convert(job)
+    return _WORKER[0].convert(job)
 
 
 class Converter:
@@ -187,13 +173,8 @@ class Converter:
         self.where = os.fspath(config.input)
 
     def _workers(self) -> int:
-        if self.cfg.workers:
-            return self.cfg.workers
-        try:
-            small = os.path.getsize(self.cfg.input) <= self.cfg.chunk_bytes
-        except OSError:
-            small = True
-        return 1 if small else (os.cpu_count() or 1)
+        big = os.path.isfile(self.cfg.input) and os.path.getsize(self.cfg.input) > self.cfg.chunk_bytes
+        return self.cfg.workers or ((os.cpu_count() or 1) if big else 1)
 
     def run(self) -> dict[str, Any]:
         cfg = self.cfg
@@ -202,10 +183,14 @@ class Converter:
         self._gate = threading.Semaphore(2 * workers)
         # fork the pool before the input is read, so the workers do not share (and count) its pages
         pool = multiprocessing.get_context("fork").Pool(workers, _init_worker, (cfg,)) if workers > 1 else None
+        if pool is None:
+            _init_worker(cfg)
         try:
             return self._run(out, pool)
         finally:
-            if pool is not None:
+            if pool is None:
+                _WORKER.pop().close()
+            else:
                 self._gate.release(1 << 16)  # unblock imap's feeder thread so that terminate can join it
                 pool.terminate()
                 pool.join()
@@ -219,8 +204,7 @@ class Converter:
         plan = make_plan(raws, cfg)
         stats, val_videos = Stats(cfg.max_prompt_tokens), set()
         jobs = _jobs(raws, plan, cfg.chunk_bytes, self._gate)
-        local = None if pool is not None else BatchConverter(cfg)
-        results = pool.imap(_work, jobs) if pool is not None else map(local.convert, jobs)
+        results = pool.imap(_work, jobs) if pool is not None else map(_work, jobs)
         generation = Generation(out, {n: RL_SCHEMA if n.startswith("rl") else SFT_SCHEMA for n in OUTPUTS})
         try:
             for result in results:
@@ -242,15 +226,11 @@ class Converter:
                        "data_root": os.path.abspath(cfg.data_root)},
                 split={"mode": cfg.split, "val_fraction": cfg.val_fraction, "seed": cfg.seed,
                        "val_videos": len(val_videos), "standard": plan.standard_table},
-                duplicates={"count": len(plan.duplicates), "dropped": cfg.dedupe,
-                            "listed": [{"index": i, "duplicate_of": j} for i, j in
-                                       zip(plan.duplicates[:MAX_LISTED], plan.duplicate_of, strict=False)]},
+                duplicates={"count": len(plan.duplicates), "dropped": cfg.dedupe, "listed": [
+                    {"index": i, "duplicate_of": j} for i, j in plan.duplicates[:MAX_LISTED]]},
                 frames_checked=cfg.check_frames, rows_written=dict(generation.rows))
             generation.commit(manifest)
         except BaseException:
             generation.abort()
             raise
-        finally:
-            if local is not None:
-                local.close()
         return manifest

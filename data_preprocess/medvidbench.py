@@ -51,7 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> ConvertConfig:
-    spec = VideoSpec.load(args.video_spec) if args.video_spec else VideoSpec()
+    try:
+        spec = VideoSpec.load(args.video_spec) if args.video_spec else VideoSpec()
+    except Exception as exc:  # unreadable file, bad YAML/JSON, unknown or invalid keys
+        raise InputError(f"--video-spec {args.video_spec}: {exc}") from None
     return ConvertConfig(
         input=args.input, data_root=args.data_root or os.path.dirname(os.path.abspath(args.input)),
         out_dir=args.out_dir, val_fraction=args.val_fraction, seed=args.seed, split=args.split,

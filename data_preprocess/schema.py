@@ -1,9 +1,9 @@
-"""Record validation: a MedVidBench record either becomes a `Checked` record or raises `RecordError`
-naming the file, the record index, the field and the reason.
+"""Record validation: a MedVidBench record becomes a `Checked` record or raises `RecordError` naming
+the file, the record index, the field and the reason.
 
-Field checks run in table order (`FIELD_CHECKS`); the ground truth is read with each task's own
-reader and must hold finite numbers, spans with start < end and boxes of four finite numbers
-(`GT_VALUE_CHECKS`); whether it can give a reward at all is `ground_truth.rl_rejection`'s business.
+Field checks run in table order (`FIELD_CHECKS`); the ground truth, read with each task's own reader,
+must hold finite spans with start < end and boxes of four finite numbers (`GT_VALUE_CHECKS`); whether
+it can give a reward at all is `ground_truth.rl_rejection`'s business.
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ import msgspec
 
 from reward_fns.reference import RecordError, Reference, reference_from_record, sample_id
 from reward_fns.registry import SOURCES, Task, all_qa_types, task_for_qa_type
+from reward_fns.tasks.dvc_parse import gt_segments
+from reward_fns.tasks.stg import gt_boxes
+from reward_fns.tasks.tag import gt_spans
 
 _PLACEHOLDER = re.compile(r"<(?:video|image|audio)>")
 
@@ -81,10 +84,9 @@ def check_frames(frames: Any, index: int, where: str) -> list[str]:
         joined = "\n" + "\n".join(frames) + "\n"
     except TypeError:
         raise RecordError(index, "video", "must be a list of frame paths (strings)", where) from None
-    if "\n\n" in joined or "\0" in joined or "\n/" in joined or ".." in joined:
+    if "\n\n" in joined or "\0" in joined or "\n/" in joined or ".." in joined:  # rare: find the culprit
         for k, path in enumerate(frames):
-            problem = relative_path_problem(path)
-            if problem:
+            if problem := relative_path_problem(path):
                 raise RecordError(index, "video", f"frame {k}: {problem}", where)
     return frames
 
@@ -96,8 +98,6 @@ def _check_kind(rec: RawRecord, index: int, where: str) -> None:
         raise RecordError(index, "data_source", f"unknown source {rec.data_source!r}; known: {SOURCES}", where)
     if not isinstance(rec.is_RC, bool):
         raise RecordError(index, "is_RC", "must be true or false", where)
-    if rec.video is None:
-        raise RecordError(index, "video", "missing", where)
 
 
 def _check_metadata(rec: RawRecord, index: int, where: str) -> None:
@@ -120,15 +120,15 @@ def _finite(value: Any) -> bool:
 
 
 def _check_rc(rec: RawRecord, index: int, where: str) -> None:
-    if not needs_overlay(rec):
+    if not (rec.is_RC is True or _tasks()[rec.qa_type].name == "RC"):
         return
     info = rec.RC_info
     if not isinstance(info, Mapping):
         raise RecordError(index, "RC_info", "region caption record needs RC_info {start_frame, start_frame_bbox}",
                           where)
     frame, box = info.get("start_frame"), info.get("start_frame_bbox")
-    if not isinstance(frame, str) or not frame:
-        raise RecordError(index, "RC_info.start_frame", f"must be one of the record's frames, got {frame!r}", where)
+    if not isinstance(frame, str) or frame not in (rec.video if isinstance(rec.video, list) else ()):
+        raise RecordError(index, "RC_info.start_frame", f"{frame!r} is not one of the record's frames", where)
     ok = isinstance(box, list) and len(box) == 4 and all(_finite(v) for v in box)
     if not ok or box[2] <= box[0] or box[3] <= box[1]:
         raise RecordError(index, "RC_info.start_frame_bbox",
@@ -138,58 +138,25 @@ def _check_rc(rec: RawRecord, index: int, where: str) -> None:
 FIELD_CHECKS: tuple[Callable[[RawRecord, int, str], None], ...] = (_check_kind, _check_metadata, _check_rc)
 
 
-def _spans_ok(spans: Iterable[tuple[float, float]], what: str) -> str | None:
-    for k, (start, end) in enumerate(spans):
-        if not (math.isfinite(start) and math.isfinite(end)):
-            return f"{what} {k}: start and end must be finite numbers, got {start}, {end}"
-        if not start < end:
-            return f"{what} {k}: start must be < end, got {start}-{end}"
+def _spans(pairs: Iterable[tuple[float, float]], what: str) -> str | None:
+    for k, (start, end) in enumerate(pairs):
+        if not (math.isfinite(start) and math.isfinite(end) and start < end):
+            return f"{what} {k}: needs finite start < end, got {start}-{end}"
     return None
-
-
-def _tag_values(ref: Reference) -> str | None:
-    from reward_fns.tasks.tag import gt_spans
-
-    return _spans_ok(gt_spans(ref), "span")
-
-
-def _dvc_values(ref: Reference) -> str | None:
-    from reward_fns.tasks.dvc_parse import gt_segments
-
-    return _spans_ok(((s.start, s.end) for s in gt_segments(ref.struc_info)), "event")
 
 
 def _stg_values(ref: Reference) -> str | None:
-    from reward_fns.tasks.stg import gt_boxes
-
     item = ref.struc_info[0] if ref.struc_info and isinstance(ref.struc_info[0], Mapping) else {}
-    if "start" in item and "end" in item:
-        problem = _spans_ok([(float(item["start"]), float(item["end"]))], "item")
-        if problem:
-            return problem
-    for key, box in gt_boxes(ref).items():
-        if len(box) != 4 or not all(math.isfinite(v) for v in box):
-            return f"bbox_dict[{key!r}] must be 4 finite numbers, got {box}"
-    return None
+    span = [(float(item["start"]), float(item["end"]))] if "start" in item and "end" in item else []
+    bad = [key for key, box in gt_boxes(ref).items() if len(box) != 4 or not all(map(math.isfinite, box))]
+    return _spans(span, "item") or (f"bbox_dict[{bad[0]!r}] must be 4 finite numbers" if bad else None)
 
 
 GT_VALUE_CHECKS: dict[str, Callable[[Reference], str | None]] = {
-    "TAG": _tag_values, "DVC": _dvc_values, "STG": _stg_values}
-
-
-def _check_ground_truth(task: Task, ref: Reference, index: int, where: str) -> None:
-    check = GT_VALUE_CHECKS.get(task.name)
-    try:
-        problem = check(ref) if check is not None else None
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        problem = f"ground truth unusable by task {task.name}: {exc!r}"
-    if problem:
-        raise RecordError(index, "struc_info", problem, where)
-
-
-def needs_overlay(rec: RawRecord) -> bool:
-    """Region caption records get their box drawn on the start frame."""
-    return rec.is_RC is True or _tasks()[rec.qa_type].name == "RC"
+    "TAG": lambda ref: _spans(gt_spans(ref), "span"),
+    "DVC": lambda ref: _spans(((s.start, s.end) for s in gt_segments(ref.struc_info)), "event"),
+    "STG": _stg_values,
+}
 
 
 def check_record(rec: Any, index: int, where: str, nap_classes: Callable[[str, str], Sequence[str] | None]
@@ -208,17 +175,19 @@ def check_record(rec: Any, index: int, where: str, nap_classes: Callable[[str, s
     if marks != ["<video>"]:
         raise RecordError(index, "conversations", "the human turn must hold exactly one <video> placeholder and "
                           f"no other media placeholder, found {marks}", where)
-    _check_ground_truth(task, ref, index, where)
+    try:
+        problem = GT_VALUE_CHECKS[task.name](ref) if task.name in GT_VALUE_CHECKS else None
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        problem = f"ground truth unusable by task {task.name}: {exc!r}"
+    if problem:
+        raise RecordError(index, "struc_info", problem, where)
     if task.name == "NAP":
         classes = nap_classes(rec.data_source, ref.question)
         ref = replace(ref, nap_classes=tuple(classes) if classes is not None else None)
-    rc_frame = rc_box = None
-    if rec.is_RC is True or task.name == "RC":
-        rc_frame = rec.RC_info["start_frame"]
-        if rc_frame not in frames:
-            raise RecordError(index, "RC_info.start_frame", f"{rc_frame!r} is not one of the record's frames", where)
-        rc_box = tuple(float(v) for v in rec.RC_info["start_frame_bbox"])
-    return Checked(index, sample_id(as_dict), str(rec.metadata["video_id"]), ref, task, frames, rc_frame, rc_box)
+    rc = rec.is_RC is True or task.name == "RC"
+    box = tuple(float(v) for v in rec.RC_info["start_frame_bbox"]) if rc else None
+    return Checked(index, sample_id(as_dict), str(rec.metadata["video_id"]), ref, task, frames,
+                   rec.RC_info["start_frame"] if rc else None, box)  # type: ignore[arg-type]
 
 
 def invalid_entry(error: RecordError, rec: Any) -> dict[str, Any]:

@@ -39,6 +39,7 @@ GENERATOR_RULES = (
     "Use precise clinical terminology from the glossary; write for clinicians, in plain sentences.",
     "No timestamps, no bullet points, no markdown, no line breaks inside a caption.",
 )
+_DETAIL_NAMES = {"triplets": "(instrument, verb, target) triplets"}
 GENERATOR_SCHEMA = {"type": "json_object"}
 VALIDATOR_SCHEMA = {
     "type": "json_schema",
@@ -121,11 +122,14 @@ def validator_messages(item: FactsItem, captions: Sequence[str], images: Sequenc
 
 def _segment_line(seg: Any, gloss: Glossary) -> str:
     text = f"{seg.start:.1f}-{seg.end:.1f} s, {seg.kind}: {gloss.readable(seg.label)}"
-    details = [f"{key}: {_detail(value, gloss)}" for key, value in seg.details.items() if value not in ([], "", None)]
+    details = [f"{_DETAIL_NAMES.get(key, key)}: {_detail(key, value, gloss)}" for key, value in seg.details.items()
+               if value not in ([], "", None)]
     return text + (f" ({'; '.join(details)})" if details else "")
 
 
-def _detail(value: Any, gloss: Glossary) -> str:
+def _detail(key: str, value: Any, gloss: Glossary) -> str:
+    if key == "triplets" and isinstance(value, list):  # "grasper,retract,gallbladder" -> (instrument, verb, target)
+        return ", ".join("(" + ", ".join(gloss.readable(p.strip()) for p in str(v).split(",")) + ")" for v in value)
     if isinstance(value, list):
         return ", ".join(gloss.readable(str(v)) for v in value)
     return gloss.readable(str(value)) if isinstance(value, str) else json.dumps(value)
