@@ -131,9 +131,12 @@ def test_nurvid_dvc_uses_the_dc_segments_layout(ctx: GenContext) -> None:
 
 def test_vs_facts_list_the_clip_segments(ctx: GenContext) -> None:
     items, drops = run("VS", video(), TaskSettings(fps=0.5, clip_len=40, stride=40, min_segments=2), ctx)
-    assert len(items) == 1 and items[0].qa_type == "video_summary" and items[0].struc_info == []
+    assert [(i.start, i.end) for i in items] == [(0.0, 40.0), (20.0, 60.0)]  # the last window ends at the end
+    assert items[0].qa_type == "video_summary" and items[0].struc_info == []
     assert [s["label"] for s in items[0].facts["segments"]] == ["preparation", "carlot-triangle-dissection"]
-    assert drops == []  # the 40-60 s tail is not a full window
+    assert [s["label"] for s in items[1].facts["segments"]] == ["carlot-triangle-dissection", "preparation",
+                                                               "clipping-and-cutting"]
+    assert drops == []
 
 
 def test_cvs_scores_and_drops(ctx: GenContext) -> None:

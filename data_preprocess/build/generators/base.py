@@ -71,16 +71,20 @@ def snap_down(t: float, fps: float) -> float:
 
 
 def windows(duration: float, s: TaskSettings) -> Iterator[tuple[float, float]]:
-    """Clip windows [start, end) of `clip_len` every `stride`; a video shorter than one window is one clip."""
+    """Clip windows [start, end) of `clip_len` every `stride`, plus one ending at the video's end when the
+    stride leaves a tail uncovered; a video shorter than one window is one clip."""
+    last = snap_down(duration, s.fps)
     if duration < s.clip_len:
-        end = snap_down(duration, s.fps)
-        if end * s.fps >= 1:
-            yield 0.0, end
+        if last * s.fps >= 1:
+            yield 0.0, last
         return
-    start = 0.0
+    start = end = 0.0
     while start + s.clip_len <= duration + EPS:
-        yield start, start + s.clip_len
+        end = start + s.clip_len
+        yield start, end
         start += s.stride
+    if end < last - EPS:
+        yield last - s.clip_len, last
 
 
 @dataclass(frozen=True)
