@@ -305,3 +305,16 @@ def test_medgrpo_backend_queues_outside_the_client_deadline() -> None:
                              max_retries=0)
         scores = JudgeBackend(MedicalJudge(config)).score_pairs(pairs)  # 5 x 0.2 s in a row > the 0.5 s deadline
     assert all(s is not None for s in scores) and JudgeBackend.suffix == "_medjudge"
+
+
+_EVENT = st.builds(lambda a, b, c: f"{a}-{b} seconds: {c}", st.one_of(st.integers(0, 10**5), st.just("9" * 5000)),
+                   st.one_of(st.integers(0, 10**5), st.just("1" * 400)), st.text(max_size=20))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.one_of(_EVENT, st.text(max_size=40)), max_size=6).map("\n".join))
+def test_dvc_pairing_never_raises(answer: str) -> None:
+    ref = Reference("dense_captioning_gpt", "AVOS", "", [[{"start": 0, "end": 10, "caption": "g"}]])
+    plan = plan_pairs([ref], [answer])
+    assert plan.dvc_records == {"AVOS": 1}
+    assert all(gt == "g" for pairs in plan.dvc["AVOS"].values() for _, gt in pairs)
