@@ -21,6 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import openai
+
 from evaluation.leaderboard_judge import (
     ASPECTS,
     CALL_SETTINGS,
@@ -159,7 +161,7 @@ class LeaderboardProtocol:
             try:
                 async with self._slots():  # queue here, so the client's deadline covers the attempt only
                     done = await self.client.complete([{"role": "user", "content": prompt}], model=self.model,
-                                                      temperature=0.0, max_tokens=None)  # type: ignore[arg-type]
+                                                      temperature=0.0, max_tokens=openai.omit)  # type: ignore[arg-type]
                 self._count(done.attempts, done.usage)
                 parsed, _ = parse_reply(done.text)
             except ChatError as err:
