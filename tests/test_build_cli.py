@@ -187,3 +187,17 @@ def test_a_data_root_serves_one_release_per_source(release: Path, tmp_path: Path
     assert main(["--source", "cholect50", "--root", str(other), "--out", str(tmp_path / "b.json"), *common]) == 2
     assert "remove the link or use another --frames-out" in capsys.readouterr().err
     assert not (tmp_path / "b.json").exists()
+
+
+def test_an_unreadable_video_drops_its_records_and_is_reported(release: Path, tmp_path: Path) -> None:
+    root = fx.egosurgery(tmp_path / "ego", tmp_path / "videos")
+    (tmp_path / "videos" / f"{fx.EGO_ID}.mp4").write_bytes(b"not a video")
+    out = tmp_path / "o.json"
+    assert main(["--source", "egosurgery", "--root", str(root), "--videos", str(tmp_path / "videos"),
+                 "--out", str(out), "--config", str(release / "config.yaml"), "--frames-out",
+                 str(tmp_path / "data")]) == 0
+    manifest = json.loads((tmp_path / "o.manifest.json").read_text())
+    assert manifest["records"] == 0 and json.loads(out.read_text()) == []
+    assert set(manifest["dropped"]["EgoSurgery"]["TAG"]) == {"video file unreadable (see frames.errors)"}
+    (error,) = manifest["frames"]["errors"].values()
+    assert "Invalid data" in error

@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     excluded_videos: set[tuple[str, str]] = set()
     files: list[Path] = []
     read_sources: set[str] = set()
-    skipped: dict[str, dict[str, int]] = {}
+    skipped: dict[str, Counter[str]] = {}
     for job in jobs_from_args(args):
         result = build_source(job.source, job.root, job.videos, config, options)
         built += result.built
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         excluded_videos |= result.excluded_videos
         files += result.read.files
         read_sources |= {v.source for v in result.read.videos}
-        skipped[job.source] = dict(result.read.skipped)
+        skipped.setdefault(job.source, Counter()).update(result.read.skipped)
     large = len(built)
     if args.split == "standard":
         def cap(source: str, task: str) -> int:
@@ -124,10 +124,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         stage = run_frame_stage(built, Path(args.frames_out))
         built, dropped = stage.kept, dropped + stage.dropped
-        frames.update(extracted=len(stage.extracted), resumed=stage.resumed, linked=stage.linked)
+        frames.update(extracted=len(stage.extracted), resumed=stage.resumed, linked=stage.linked,
+                      errors=stage.errors)
     write_records(args.out, built)
     manifest = {
-        "command": "python -m data_preprocess.build " + " ".join(sys.argv[1:]),
+        "command": "python -m data_preprocess.build " + " ".join(args.argv),
         "config": config.path, "seed": seed, "split": args.split, "captions": args.captions,
         "records": len(built), "records_large": large,
         "counts": mf.counts(built),
@@ -135,7 +136,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "excluded": {"records": sum(excluded.values()), "videos": len(excluded_videos),
                      "per_source": dict(excluded), "test_files": list(args.exclude_test),
                      "test_videos": len(keys)},
-        "adapter_skipped": skipped,
+        "adapter_skipped": {name: dict(c) for name, c in skipped.items()},
         "frames": frames,
         "inputs": mf.inputs(files),
         "licences": mf.licences(config, read_sources),
@@ -146,6 +147,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     started = time.perf_counter()
     try:
         manifest = run(args)

@@ -31,12 +31,19 @@ def _gestures(path: Path) -> list[Segment]:
     return out
 
 
-def _duration(candidates: list[Path], gestures: list[Segment]) -> float:
-    """The video's length (PyAV) if the file is there, else the end of the last gesture."""
+def _duration(candidates: list[Path], gestures: list[Segment], skipped: Counter[str]) -> float:
+    """The video's length (PyAV) if the file is there and readable, else the end of the last gesture."""
+    import av
+
     from data_preprocess.build.frames import probe_duration
 
     found = next((p for p in candidates if p.is_file()), None)
-    return probe_duration(found) if found else max((g.end for g in gestures), default=0.0)
+    if found:
+        try:
+            return probe_duration(found)
+        except (av.FFmpegError, OSError, IndexError):
+            skipped["video unreadable: length taken from the transcription"] += 1
+    return max((g.end for g in gestures), default=0.0)
 
 
 def read_task(folder: Path, videos: Path | None, skipped: Counter[str]) -> tuple[list[Video], Path]:
@@ -60,7 +67,7 @@ def read_task(folder: Path, videos: Path | None, skipped: Counter[str]) -> tuple
         gestures = _gestures(folder / "transcriptions" / f"{trial}.txt")
         rel = f"{task}/video/{trial}_capture1.avi"
         bases = [b for b in (videos, folder.parent) if b is not None]
-        duration = _duration([p for b in bases for p in (b / rel, b / Path(rel).name)], gestures)
+        duration = _duration([p for b in bases for p in (b / rel, b / Path(rel).name)], gestures, skipped)
         if duration <= 0:
             skipped["trial without video or transcription"] += 1
             continue
