@@ -1,17 +1,16 @@
 """One chunk of records: JSON bytes in, the rows of each split as Arrow tables and the chunk's
-statistics out. Runs in a worker process (or in-process). Invalid records never raise here: they are
-listed in `Stats.invalid`, and the caller stops on the first one unless `--skip-invalid`.
-Inside a chunk, region-caption rows follow the other rows of their split (the converter's order).
-"""
+statistics out (in a pool worker or in-process). Invalid records are listed in `Stats.invalid`; the
+caller stops on the first one unless `--skip-invalid`. Inside a chunk, region-caption rows follow
+the other rows of their split (the order the converter has always written)."""
 
 from __future__ import annotations
 
 import os
 import stat
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from functools import cache
 from itertools import accumulate, chain
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
 import pyarrow as pa
@@ -25,15 +24,16 @@ from data_preprocess.rows import Rows, to_table
 from data_preprocess.schema import DECODER, RECORD_DECODER, Checked, check_record, invalid_entry
 from data_preprocess.splits import VideoSplit
 from reward_fns.reference import RecordError
+from reward_fns.tasks.nap import resolve_nap_classes
 
 if TYPE_CHECKING:
     from data_preprocess.convert import ConvertConfig
+    from data_preprocess.video_spec import Selection, VideoSpec
 
 DRAW_ERRORS = (OSError, ValueError, Image.DecompressionBombError)
 
 
-@dataclass
-class Job:
+class Job(NamedTuple):
     """Records to convert: their indices in the input, their JSON list, the next-action answers."""
 
     indices: list[int]
@@ -41,30 +41,30 @@ class Job:
     nap_answers: dict[str, frozenset[str]]
 
 
-@dataclass
-class ChunkResult:
+class ChunkResult(NamedTuple):
     """`tables[split]` holds all RL and SFT columns of the chunk's rows plus `rl_ok`."""
 
     stats: Stats
-    tables: dict[str, pa.Table] = field(default_factory=dict)
-    val_videos: set[str] = field(default_factory=set)
+    tables: dict[str, pa.Table]
+    val_videos: set[str]
 
 
 def decode_records(data: bytes, indices: list[int], where: str) -> list[Any]:
-    """The chunk's records; a record that does not decode becomes its RecordError."""
+    """The chunk's records; one that does not decode (e.g. not UTF-8) becomes its RecordError."""
     try:
         return DECODER.decode(data)
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
-        pass
-    out: list[Any] = []
-    for index, raw in zip(indices, msgspec.json.decode(data, type=list[msgspec.Raw]), strict=True):
-        try:
-            out.append(RECORD_DECODER.decode(raw))
-        except UnicodeDecodeError as exc:
-            out.append(RecordError(index, "record", f"not valid UTF-8 (byte {exc.start} of the record)", where))
-        except (msgspec.DecodeError, RecursionError) as exc:
-            out.append(RecordError(index, "record", f"cannot be decoded: {exc}", where))
-    return out
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return [_decode_one(raw, i, where) for i, raw in zip(indices, msgspec.json.decode(
+            data, type=list[msgspec.Raw]), strict=True)]
+
+
+def _decode_one(raw: msgspec.Raw, index: int, where: str) -> Any:
+    try:
+        return RECORD_DECODER.decode(raw)
+    except UnicodeDecodeError as exc:
+        return RecordError(index, "record", f"not valid UTF-8 (byte {exc.start} of the record)", where)
+    except msgspec.DecodeError as exc:
+        return RecordError(index, "record", f"cannot be decoded: {exc}", where)
 
 
 def _not_a_file(path: str) -> str | None:
@@ -83,23 +83,16 @@ class BatchConverter:
         self.rc_cache = os.path.join(cfg.out_dir, "rc_frames")
         self.split = VideoSplit(cfg.val_fraction, cfg.seed)
         self._stat = ThreadPoolExecutor(cfg.io_workers, thread_name_prefix="stat")
-        self._nap: dict[tuple[str, str], Any] = {}
-        self._selections: dict[tuple[int, float, int | None], Any] = {}
         self._sizes: dict[str, tuple[int, int] | None] = {}
-        self._visual: dict[tuple[int, int, int], int] = {}
 
     def close(self) -> None:
         self._stat.shutdown()
 
     def convert(self, job: Job) -> ChunkResult:
-        from reward_fns.tasks.nap import resolve_nap_classes
+        def nap_classes(source: str, question: str) -> tuple[str, ...]:
+            return resolve_nap_classes(source, question, job.nap_answers.get(source, ()))
 
-        def nap_classes(source: str, question: str) -> Any:
-            if (source, question) not in self._nap:
-                self._nap[source, question] = resolve_nap_classes(source, question, job.nap_answers.get(source, ()))
-            return self._nap[source, question]
-
-        result = ChunkResult(Stats(self.cfg.max_prompt_tokens))
+        result = ChunkResult(Stats(self.cfg.max_prompt_tokens), {}, set())
         parts: dict[tuple[int, bool], list[tuple[Checked, str | None, Any]]] = {}
         for index, rec in zip(job.indices, decode_records(job.data, job.indices, self.where), strict=True):
             try:
@@ -128,10 +121,7 @@ class BatchConverter:
     def _frames(self, item: Checked, stats: Stats) -> tuple[list[str], float]:
         """The frames fed to the model (relative; the start frame with its box drawn: absolute), their fps."""
         must = item.frames.index(item.rc_frame) if item.rc_frame is not None else None
-        key = (len(item.frames), item.ref.fps, must)
-        if key not in self._selections:
-            self._selections[key] = self.spec.select(*key)
-        positions, fps, pos = self._selections[key]
+        positions, fps, pos = _select(self.spec, len(item.frames), item.ref.fps, must)
         chosen = [item.frames[i] for i in positions] if positions is not None else list(item.frames)
         if item.rc_frame is not None and pos is not None:
             try:
@@ -202,14 +192,21 @@ class BatchConverter:
     def _tokens(self, rows: Rows, lists: list[list[str]]) -> list[int]:
         """Estimated prompt length per row: visual tokens (VideoSpec, smart resize) + text tokens."""
         out = []
-        for i, frames in enumerate(lists):
-            size = self._size(rows.video_id[i], frames[0]) if self.cfg.check_frames else None
+        for video_id, question, frames in zip(rows.video_id, rows.question, lists, strict=True):
+            size = self._size(video_id, frames[0]) if self.cfg.check_frames else None
             width, height = size or self.spec.frame_size
-            key = (len(frames), width, height)
-            if key not in self._visual:
-                try:
-                    self._visual[key] = self.spec.visual_tokens(len(frames), height, width)
-                except ValueError:  # qwen-vl-utils refuses aspect ratios above 200: estimate at the default size
-                    self._visual[key] = self.spec.visual_tokens(len(frames))
-            out.append(self._visual[key] + text_tokens(rows.question[i]))
+            out.append(_visual_tokens(self.spec, len(frames), height, width) + text_tokens(question))
         return out
+
+
+@cache
+def _select(spec: VideoSpec, count: int, fps: float, must_keep: int | None) -> Selection:
+    return spec.select(count, fps, must_keep)
+
+
+@cache
+def _visual_tokens(spec: VideoSpec, n_frames: int, height: int, width: int) -> int:
+    try:
+        return spec.visual_tokens(n_frames, height, width)
+    except ValueError:  # qwen-vl-utils refuses aspect ratios above 200: estimate at the default size
+        return spec.visual_tokens(n_frames)

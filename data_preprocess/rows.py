@@ -8,7 +8,7 @@ Every `videos` item has the same keys on every row and no nulls: `video` (absolu
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections import namedtuple
 
 import numpy as np
 import pyarrow as pa
@@ -29,22 +29,9 @@ SFT_SCHEMA = pa.schema([("messages", pa.list_(MESSAGE)), ("videos", pa.list_(VID
                         ("ability", STR), ("extra_info", EXTRA)])
 
 
-# One batch of converted records as columns (`Rows(*map(list, zip(*row_tuples)))`).
-class Rows(NamedTuple):
-    index: list[int]
-    id: list[str]
-    qa_type: list[str]
-    source: list[str]
-    task: list[str]
-    fps: list[float]
-    split: list[str]
-    question: list[str]
-    answer: list[str]
-    ground_truth: list[str]
-    model_fps: list[float]
-    rl_ok: list[bool]
-    rejection: list[str | None]
-    video_id: list[str]
+# The rows of one batch as columns, each a list: `Rows(*map(list, zip(*row_tuples)))`.
+Rows = namedtuple("Rows", "index id qa_type source task fps split question answer ground_truth model_fps rl_ok "
+                          "rejection video_id")
 
 
 def _messages(*columns: tuple[str, list[str]]) -> pa.ListArray:

@@ -1,13 +1,5 @@
-"""Deterministic splits: train/val by video, and the task-balanced Standard subset of the Large set.
-
-Everything here is a pure function of the record list and a seed (no global RNG state):
-- `VideoSplit`: a video goes to val when a seeded hash of its id falls below the val fraction; a
-  video is never on both sides.
-- `standard_subset` (documented in the README): the record budget (51,505 by default, the size of
-  the published Standard split) is shared between the eight tasks by water-filling (every task gets
-  the same cap; tasks with fewer records keep them all and leave the rest to the others), each
-  task's share is water-filled across its sources the same way, and inside a (task, source) cell
-  the records with the smallest seeded hash of their index are taken.
+"""Deterministic splits, pure functions of the records and a seed: train/val by video (`VideoSplit`)
+and the task-balanced Standard subset of the Large set (`standard_subset`, see docs/data.md).
 """
 
 from __future__ import annotations
@@ -35,12 +27,8 @@ def index_priority(indices: np.ndarray, seed: int) -> np.ndarray:
 
 
 class VideoSplit:
-    """Train/val by video: a video is in val when its seeded hash falls below `fraction` of the range.
-
-    Decided per video id alone, so it needs no pass over the data, never puts one video on both
-    sides, and keeps every video on its side when records are added to the input later. The val
-    share of records is `fraction` in expectation (exactly so only for many videos).
-    """
+    """Train/val by video: a video is in val when its seeded hash falls below `fraction` of the range
+    (no pass over the data; a video never on both sides, and on the same side when records are added)."""
 
     def __init__(self, fraction: float, seed: int):
         if not 0 <= fraction < 1:

@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 from qwen_vl_utils import smart_resize
 
 MODEL_SEQ_LEN = int(float(os.environ.get("MODEL_SEQ_LEN", 128000)))  # qwen-vl-utils' total_pixels budget
 _VIDEO_MAX_TOKENS = 768  # qwen-vl-utils VIDEO_MAX_TOKEN_NUM
+Selection = tuple[list[int] | None, float, int | None]  # kept frame positions (None: all), fps, start frame
 
 
 def processor_resize(h: int, w: int, factor: int, min_pixels: float, max_pixels: float) -> tuple[int, int]:
@@ -31,16 +33,11 @@ def processor_resize(h: int, w: int, factor: int, min_pixels: float, max_pixels:
 
 @dataclass(frozen=True)
 class VideoSpec:
-    """How a MedVidBench frame list is fed to a Qwen-VL model.
+    """How a MedVidBench frame list is fed to a Qwen-VL model (fields: docs/data.md, VideoSpec).
 
-    - `fps`: frames per second given to the model; None keeps the record's `metadata.fps`. A lower
-      value keeps every k-th frame; frames are never invented.
-    - `max_frames`: at most this many frames per clip (uniform subsampling; 0 = no cap).
-    - `min_pixels` / `max_pixels`: per-frame pixel bounds (the paper: 8*28*28 .. 48*28*28).
-    - `processor_min_pixels` / `processor_max_pixels`: the HF video processor's own size bounds
-      (None: assume the recipe sets them to `min_pixels` / `max_pixels`; Qwen2.5-VL's shipped
-      default is 128*28*28 .. 768*28*28, which upscales small frames).
-    - `frame_size`: (width, height) assumed when frame files are not probed.
+    `fps` None keeps the record's fps (a lower value keeps every k-th frame); `max_frames` caps the
+    clip (uniform subsampling, 0 = no cap); pixel bounds per frame; `processor_*_pixels` are the HF
+    video processor's own bounds (None: the same); `frame_size` (w, h) when frames are not probed.
     """
 
     fps: float | None = None
@@ -63,7 +60,6 @@ class VideoSpec:
             raise ValueError(f"VideoSpec needs 0 < min_pixels <= max_pixels, got {self.min_pixels}, {self.max_pixels}")
         object.__setattr__(self, "frame_size", tuple(int(v) for v in self.frame_size))
 
-    # ---- I/O -------------------------------------------------------------------------------
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> VideoSpec:
         """From a dict; a `video_spec:` section is looked into; unknown keys are an error."""
@@ -78,18 +74,13 @@ class VideoSpec:
     def load(cls, path: str | os.PathLike[str]) -> VideoSpec:
         """Read a YAML or JSON file."""
         text = Path(path).read_text()
-        if str(path).endswith(".json"):
-            return cls.from_mapping(json.loads(text))
-        import yaml
-
-        return cls.from_mapping(yaml.safe_load(text) or {})
+        return cls.from_mapping((json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)) or {})
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["frame_size"] = list(self.frame_size)
         return data
 
-    # ---- frames ----------------------------------------------------------------------------
     def frame_indices(self, n_frames: int, record_fps: float) -> tuple[list[int] | None, float]:
         """Which frames to keep (None: all) and the fps of the kept frames (their spacing in time)."""
         keep: list[int] | None = None
@@ -110,8 +101,7 @@ class VideoSpec:
                 fps = fps / step
         return keep, fps
 
-    def select(self, count: int, record_fps: float, must_keep: int | None = None
-               ) -> tuple[list[int] | None, float, int | None]:
+    def select(self, count: int, record_fps: float, must_keep: int | None = None) -> Selection:
         """`frame_indices`, plus where frame `must_keep` (the region-caption start frame) lands: it
         replaces the nearest selected frame when the subsampling would drop it."""
         keep, fps = self.frame_indices(count, record_fps)
@@ -127,7 +117,6 @@ class VideoSpec:
         return {"video": frames, "fps": float(fps), "sample_fps": float(fps),
                 "min_pixels": int(self.min_pixels), "max_pixels": int(self.max_pixels)}
 
-    # ---- token estimate --------------------------------------------------------------------
     def resized_hw(self, height: int, width: int, n_frames: int) -> tuple[int, int]:
         """Frame size the model sees (qwen-vl-utils frame + clip resize, then the HF processor)."""
         factor = self.image_patch_size * self.merge_size
