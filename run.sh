@@ -30,5 +30,6 @@ case "$cmd" in
   setup) setup ;;
   test)  setup; "$PY" -m ruff check . && "$PY" -m pytest "$@" ;;
   demo)  setup; "$PY" -m evaluation.demo "$@" ;;
-  *) echo "usage: bash run.sh {demo|test|setup} [args]" >&2; exit 2 ;;
+  setup-gpu) bash recipes/setup_gpu.sh "$@" ;;  # separate GPU venv (.venv-gpu); docs/recipes.md
+  *) echo "usage: bash run.sh {demo|test|setup|setup-gpu} [args]" >&2; exit 2 ;;
 esac
