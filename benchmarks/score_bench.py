@@ -101,7 +101,7 @@ def main() -> None:
     args = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from evaluation import score as score_cli
-    from reward_fns.similarity import Embedder
+    from reward_fns.similarity import Embedder, SimilarityService
 
     gt, preds = synthesize(args.records, args.seed)
     with tempfile.TemporaryDirectory() as tmp:
@@ -109,10 +109,12 @@ def main() -> None:
         gt_path.write_text(json.dumps(gt))
         pred_path.write_text(json.dumps(preds))
         t0 = time.perf_counter()
-        Embedder().encode(["warm-up"])
+        similarity = SimilarityService(Embedder())
+        similarity.encoder.encode(["warm-up"])
         load = time.perf_counter() - t0
         t0 = time.perf_counter()
-        score_cli.run(["--gt", str(gt_path), "--pred", str(pred_path), "--out", str(Path(tmp, "m.json"))])
+        score_cli.run(["--gt", str(gt_path), "--pred", str(pred_path), "--out", str(Path(tmp, "m.json"))],
+                      similarity=similarity)
         elapsed = time.perf_counter() - t0
     print(f"records={len(gt)} model_load_s={load:.2f} score_s={elapsed:.2f} "
           f"records_per_s={len(gt) / elapsed:,.0f} threads={os.environ.get('OMP_NUM_THREADS', 'default')}")

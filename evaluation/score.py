@@ -44,7 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def run(argv: list[str] | None = None) -> ScoreReport:
+def run(argv: list[str] | None = None, similarity: SimilarityService | None = None) -> ScoreReport:
+    """The CLI; `similarity` lets a caller hand in an already loaded similarity service (else a fresh one)."""
     args = _parser().parse_args(argv)
     if args.out:
         check_output_path(args.out)
@@ -53,7 +54,7 @@ def run(argv: list[str] | None = None) -> ScoreReport:
     try:
         refs = build_references(gt, where=args.gt)
         texts = JOINS[args.join](gt, preds, lenient=args.lenient)
-        similarity = SimilarityService()
+        similarity = similarity or SimilarityService()
         captions = make_backend(args.judge, args.judge_config, similarity, args.judge_protocol,
                                 args.leaderboard_dir)
         report = score(refs, texts, strict=args.strict, captions=captions, similarity=similarity)

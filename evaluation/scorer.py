@@ -90,11 +90,14 @@ def score(
 
 async def _resolve(tasks: Sequence[Task], parsed: Sequence[Parsed], refs: Sequence[Reference],
                    similarity: SimilarityService) -> list[Parsed]:
-    """Run every task's async resolve step (NAP snapping) concurrently, so the service batches them."""
-    async def one(task: Task, p: Parsed, ref: Reference) -> Parsed:
-        return await task.resolve(p, ref, similarity) if task.resolve is not None else p
-
-    return list(await asyncio.gather(*(one(t, p, r) for t, p, r in zip(tasks, parsed, refs, strict=True))))
+    """Run the async resolve step (NAP snapping) of the records that have one, concurrently, so the
+    similarity service batches them."""
+    out = list(parsed)
+    todo = [(i, t.resolve) for i, t in enumerate(tasks) if t.resolve is not None]
+    resolved = await asyncio.gather(*(resolve(parsed[i], refs[i], similarity) for i, resolve in todo))
+    for (i, _), value in zip(todo, resolved, strict=True):
+        out[i] = value
+    return out
 
 
 def _score_captions(
