@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -139,22 +141,54 @@ def test_cache_rerun_makes_no_http_call_and_costs_are_priced(tmp_path: Path) -> 
     assert first["usage"]["total_cost_usd"] == pytest.approx(sum(costs))
 
 
-def test_resume_journal_skips_finished_jobs(tmp_path: Path) -> None:
-    records = mixed_records(tmp_path)
-    facts = write_facts(tmp_path, records)
-    with two_models() as (a, b):
-        run_stage(tmp_path, a, b, facts, "--variants", "gpt")
-        done = output(tmp_path)
-        outcomes = cli.run(["--input", str(facts), "--out", str(tmp_path / "other.json"), "--gen-url", a.base_url,
-                            "--gen-model", a.model, "--val-url", b.base_url, "--val-model", b.model,
-                            "--variants", "gpt", *FAST])
-        # an interrupted run leaves its journal behind: the first 4 outcomes, the last line cut short
-        journal = tmp_path / "out.json.journal.jsonl"
-        journal.write_text("".join(json.dumps(o.to_json()) + "\n" for o in outcomes[:4]) + '{"cut short')
+@pytest.mark.slow
+def test_interrupted_run_resumes_from_its_journal(tmp_path: Path) -> None:
+    facts = write_facts(tmp_path, mixed_records(tmp_path))
+    journal = tmp_path / "out.json.journal.jsonl"
+    with two_models(latency_s=0.2) as (a, b):
+        args = ["--input", str(facts), "--out", str(tmp_path / "out.json"), "--gen-url", a.base_url,
+                "--gen-model", a.model, "--val-url", b.base_url, "--val-model", b.model, "--variants", "gpt",
+                "--concurrency", "1", *FAST]
+        child = subprocess.Popen([sys.executable, "-m", "data_preprocess.captions", *args],
+                                 cwd=Path(__file__).resolve().parents[1])
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and _journaled(journal) < 2:
+                time.sleep(0.05)
+        finally:
+            child.kill()
+            child.wait()
+        finished = _journaled(journal)
+        assert 2 <= finished < 7 and not (tmp_path / "out.json").exists()
         calls = a.completions + b.completions
-        run_stage(tmp_path, a, b, facts, "--variants", "gpt")
-        assert a.completions + b.completions - calls == 2 * 3  # only the 3 unfinished jobs: write + review
-    assert output(tmp_path) == done and not journal.exists()
+        cli.run(args)
+        assert a.completions + b.completions - calls == 2 * (7 - finished)  # write + review per unfinished job
+    assert not journal.exists()
+    assert [r["qa_type"] for r in output(tmp_path)] == [
+        "dense_captioning_gpt"] * 3 + ["video_summary_gpt"] * 2 + ["region_caption_gpt"] * 2
+
+
+def test_journal_of_other_settings_is_discarded(tmp_path: Path) -> None:
+    from data_preprocess.captions.pipeline import Journal, Outcome
+
+    old = Journal(tmp_path / "j.jsonl", "settings-1")
+    old.add(Outcome(0, "d", "AVOS", "vs", "gpt", "accepted", [], record={}))
+    old.close()
+    assert len(Journal(tmp_path / "j.jsonl", "settings-1").done) == 1
+    assert Journal(tmp_path / "j.jsonl", "settings-2").done == {}
+
+
+def _journaled(path: Path) -> int:
+    """Finished outcomes in a journal (its first line is the settings header)."""
+    try:
+        lines = path.read_text().splitlines()[1:]
+    except FileNotFoundError:
+        return 0
+    count = 0
+    for line in lines:
+        with contextlib.suppress(json.JSONDecodeError):
+            count += isinstance(json.loads(line), dict)
+    return count
 
 
 def test_api_key_never_leaves_the_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

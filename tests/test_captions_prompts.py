@@ -33,6 +33,7 @@ def test_writer_prompt_carries_facts_glossary_and_dimensions(tmp_path: Path) -> 
     assert all(d in system["content"] for d in DIMENSIONS)
     assert "State only what the facts support" in system["content"]
     text = user["content"]
+    assert "(instrument, verb, target) triplets: (grasper, retract, gallbladder), (hook, dissect, cystic duct)" in text
     for fact in ("Calot's triangle dissection", "0.0-3.0 s", "grasper, hook", "cystic duct", "clipping and cutting",
                  "laparoscopic cholecystectomy", "exactly 2 caption(s)"):
         assert fact in text, fact

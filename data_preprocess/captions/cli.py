@@ -24,7 +24,7 @@ from typing import Any
 from tqdm import tqdm
 
 from data_preprocess.captions.accounting import Ledger, load_prices
-from data_preprocess.captions.facts import FactsError, load_input
+from data_preprocess.captions.facts import FactsError, canonical_hash, load_input
 from data_preprocess.captions.frames import KeyframeLoader
 from data_preprocess.captions.llm import ModelCall
 from data_preprocess.captions.pipeline import Journal, Outcome, Variant, run_all
@@ -104,7 +104,9 @@ def run(argv: Sequence[str] | None = None) -> list[Outcome]:
                      for model, client in zip((args.gen_model, args.val_model), clients, strict=True))
     by_name = {"gpt": Variant("gpt", first, second), "gemini": Variant("gemini", second, first)}
     variants = [by_name[n] for n in names]
-    journal = Journal(f"{args.out}.journal.jsonl")
+    journal = Journal(f"{args.out}.journal.jsonl", canonical_hash(
+        [args.gen_url, args.gen_model, args.val_url, args.val_model, PROMPT_VERSION, args.max_rounds,
+         args.temperature, args.max_tokens, args.with_frames, not args.no_structured]))
     bar = tqdm(total=len(items) * len(variants), unit="caption", disable=args.no_progress or None)
 
     async def main() -> list[Outcome]:

@@ -92,20 +92,30 @@ async def caption_item(item: FactsItem, variant: Variant, max_rounds: int, image
 
 
 class Journal:
-    """Finished outcomes as JSON lines beside the output; a resumed run skips those already final."""
+    """Finished outcomes as JSON lines beside the output; a resumed run skips those already final.
 
-    def __init__(self, path: str | Path):
+    The first line holds a fingerprint of the run's settings (models, prompt version, rounds): a
+    journal left by a run with other settings is discarded, never reused."""
+
+    def __init__(self, path: str | Path, fingerprint: str = ""):
         self.path = Path(path)
         self.done: dict[str, Outcome] = {}
-        if self.path.exists():
-            for line in self.path.read_text(encoding="utf-8").splitlines():
+        header = json.dumps({"journal": fingerprint})
+        lines = self.path.read_text(encoding="utf-8").splitlines() if self.path.exists() else []
+        if lines and lines[0] == header:
+            for line in lines[1:]:
                 try:
                     outcome = Outcome(**json.loads(line))
                 except (json.JSONDecodeError, TypeError):
                     continue  # a line cut short by an interruption
                 if outcome.status in FINAL:
                     self.done[outcome.key] = outcome
-        self._handle = self.path.open("a", encoding="utf-8")
+            self._handle = self.path.open("a", encoding="utf-8")
+            self._handle.write("\n")  # end a line an interruption may have cut short
+        else:
+            self._handle = self.path.open("w", encoding="utf-8")
+            self._handle.write(header + "\n")
+        self._handle.flush()
 
     def add(self, outcome: Outcome) -> None:
         self._handle.write(json.dumps(outcome.to_json(), ensure_ascii=False) + "\n")
