@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -45,6 +46,7 @@ from reward_fns.judge.client import JudgeConfig
 from reward_fns.reference import Reference
 from reward_fns.tasks.dvc_parse import gt_segments, parse_events
 
+logger = logging.getLogger(__name__)
 PROTOCOLS: tuple[str, ...] = ("leaderboard", "medgrpo")
 COLUMN_SUFFIX: dict[str, str] = {"leaderboard": "_llm", "medgrpo": "_medjudge"}
 LEADERBOARD_MODEL = "gpt-4.1"
@@ -175,6 +177,16 @@ class LeaderboardProtocol:
                 await asyncio.sleep(retry_wait_s(attempt, rate_limited) * self.wait_scale)
         return None
 
+    def _prompt(self, prediction: str, reference: str, task: str) -> str | None:
+        """The public prompt, or None when the user's prompt function fails on this pair (the public
+        scorer builds it inside its try block, so the pair is left out there too)."""
+        try:
+            prompt = self.prompt(prediction, reference, TASK_TYPES[task])
+        except Exception as err:  # a third-party function: any failure drops the pair, never the run
+            logger.warning("leaderboard prompt failed for a %s pair (%s); pair left out", task, err)
+            return None
+        return prompt if isinstance(prompt, str) else None
+
     def _slots(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
         if self._loop_slots is None or self._loop_slots[0] is not loop:
@@ -196,19 +208,20 @@ class LeaderboardProtocol:
     def caption_columns(self, refs: Sequence[Reference], predictions: Sequence[str]) -> CaptionColumns:
         """`dvc_llm`, `vs_llm`, `rc_llm` exactly as the leaderboard aggregates them."""
         plan = plan_pairs(refs, predictions)
-        prompts: dict[tuple[str, str, str], str] = {}
+        prompts: dict[tuple[str, str, str], str | None] = {}
         for task, pairs in plan.pooled.items():
             for pred, gt in pairs:
-                prompts[(pred, gt, task)] = self.prompt(pred, gt, TASK_TYPES[task])
+                prompts[(pred, gt, task)] = self._prompt(pred, gt, task)
         for by_threshold in plan.dvc.values():
             for pairs in by_threshold.values():
                 for pred, gt in pairs:
-                    prompts[(pred, gt, "DVC")] = self.prompt(pred, gt, TASK_TYPES["DVC"])
-        jobs = dict.fromkeys(prompts.values())
-        replies = asyncio.run(self._judge_all(jobs)) if jobs else {}
+                    prompts[(pred, gt, "DVC")] = self._prompt(pred, gt, "DVC")
+        jobs = dict.fromkeys(p for p in prompts.values() if p is not None)
+        replies: dict[str | None, AspectScores | None] = {None: None}
+        replies.update(asyncio.run(self._judge_all(jobs)) if jobs else {})
         t = self.totals
         t.requests, t.judged = len(jobs), sum(r is not None for r in replies.values())
-        t.dropped = t.requests - t.judged
+        t.dropped = len(set(prompts.values())) - t.judged
 
         def judged(pairs: Sequence[tuple[str, str]], task: str) -> list[AspectScores]:
             found = [replies[prompts[(pred, gt, task)]] for pred, gt in pairs]

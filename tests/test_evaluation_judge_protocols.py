@@ -318,3 +318,17 @@ def test_dvc_pairing_never_raises(answer: str) -> None:
     plan = plan_pairs([ref], [answer])
     assert plan.dvc_records == {"AVOS": 1}
     assert all(gt == "g" for pairs in plan.dvc["AVOS"].values() for _, gt in pairs)
+
+
+def test_a_failing_prompt_function_drops_the_pair_not_the_run(tmp_path: Path) -> None:
+    (tmp_path / "eval_caption_llm_judge.py").write_text(
+        "def create_llm_judge_prompt(prediction, ground_truth, task_type):\n"
+        "    if 'bad' in prediction:\n        raise ValueError('cannot format')\n"
+        "    return f'TEST TEMPLATE [{task_type}]\\nPRED<<{prediction}>>\\nGT<<{ground_truth}>>'\n")
+    with JudgeTestServer(replies=ScriptedJudge()).run_in_thread() as server:
+        client = ChatClient(server.base_url, concurrency=2, timeout_s=30.0, deadline_s=30.0, max_retries=0)
+        protocol = LeaderboardProtocol(load_prompt_builder(tmp_path), client, wait_scale=0.0)
+        refs = [Reference("video_summary_gpt", "AVOS", "r1"), Reference("video_summary_gpt", "AVOS", "r2")]
+        result = protocol.caption_columns(refs, ["alpha", "bad answer"])
+    assert result.columns["vs_llm"] == pytest.approx(4.0)
+    assert (result.totals.vs_pairs, result.totals.requests, result.totals.dropped) == (2, 1, 1)
