@@ -23,6 +23,7 @@ from typing import Any
 from data_preprocess.splits import stable_hash
 from data_preprocess.toy_scene import Clip, Video
 from data_preprocess.toy_tasks import BUILDERS, CLIP_SHAPE, NURVID_PROCEDURES, TASK_SOURCES, TOOLS, source_labels
+from reward_fns.atomic_io import write_text_atomic
 from reward_fns.registry import all_tasks
 
 TOY_FILE = "medvidbench_toy.json"
@@ -91,9 +92,7 @@ def generate(out: str | Path, per_qa_type: int = 5, seed: int = 0) -> Path:
     for clip in clips:
         clip.write_frames(out, done)
     path = out / TOY_FILE
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(records, indent=1))
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(records, indent=1))
     return path
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from data_preprocess.splits import stable_hash
 from data_preprocess.toy_tasks import CVS_NAMES, SA_ASPECTS, fmt_cvs, fmt_dvc, fmt_sa, fmt_stg, fmt_tal
+from reward_fns.atomic_io import write_text_atomic
 from reward_fns.reference import record_answer, record_question, sample_id
 from reward_fns.registry import task_for_qa_type
 from reward_fns.tasks.dvc_parse import gt_segments
@@ -123,5 +124,5 @@ def write_predictions(gt_path: str | Path, out_path: str | Path, seed: int = 0) 
     """Read the toy ground truth, write the reference-policy submission next to it."""
     records = json.loads(Path(gt_path).read_text())
     out_path = Path(out_path)
-    out_path.write_text(json.dumps(predict(records, seed), indent=1))
+    write_text_atomic(out_path, json.dumps(predict(records, seed), indent=1))
     return out_path
