@@ -41,9 +41,10 @@ def build_references(records: Sequence[Mapping[str, Any]], where: str = "") -> l
     base = [reference_from_record(r, i, where) for i, r in enumerate(records)]
     for i, ref in enumerate(base):
         try:
-            task_for_qa_type(ref.qa_type)
+            task = task_for_qa_type(ref.qa_type)
         except KeyError as err:
             raise RecordError(i, "qa_type", str(err.args[0]), where) from None
+        _check_ground_truth(task, ref, i, where)
         if ref.qa_type == "next_action":
             nap_answers[ref.data_source].append(ref.answer)
     return [
@@ -52,6 +53,17 @@ def build_references(records: Sequence[Mapping[str, Any]], where: str = "") -> l
         if ref.qa_type == "next_action" else ref
         for ref in base
     ]
+
+
+def _check_ground_truth(task: Task, ref: Reference, index: int, where: str) -> None:
+    """Read the record's structured ground truth once, so a malformed one is a RecordError, not a traceback."""
+    if task.gt_problem is None:
+        return
+    try:
+        task.gt_problem(ref)
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as err:
+        detail = f"missing key {err}" if isinstance(err, KeyError) else str(err)
+        raise RecordError(index, "struc_info", f"malformed {task.name} ground truth: {detail}", where) from None
 
 
 def _caption_score(pairs: list[CaptionPair], scores: list[float | None]) -> float | None:

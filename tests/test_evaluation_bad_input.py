@@ -101,3 +101,17 @@ def test_submission_jsonl_line_errors_name_the_line(tmp_path):
     pred.write_text('{"id": "a", "qa_type": "tal", "prediction": "x"}\n' + "[" * 100_000 + "\n")
     with pytest.raises(SystemExit, match=r"pred.jsonl:2 is not usable JSON: nested too deeply"):
         submission.main(["--pred", str(pred), "--out", str(tmp_path / "sub.json")])
+
+
+@pytest.mark.parametrize("position, struc, field", [
+    (3, [{"bbox_dict": {"1.0": ["a", 0, 1, 1]}}], "malformed STG ground truth"),
+    (0, [{"spans": [{"begin": 1, "end": 2}]}], "malformed TAG ground truth: missing key 'start'"),
+    (9, [{"cvs_scores": {"two_structures": "two"}}], "malformed CVS ground truth"),
+])
+def test_malformed_structured_ground_truth_names_file_record_and_field(tmp_path, position, struc, field):
+    gt = json.loads(GT.read_text())
+    gt[position]["struc_info"] = struc
+    bad = tmp_path / "gt.json"
+    bad.write_text(json.dumps(gt))
+    with pytest.raises(SystemExit, match=rf"gt.json: record {position}: field 'struc_info': {field}"):
+        score_cli.run(["--gt", str(bad), "--pred", str(PRED)])
