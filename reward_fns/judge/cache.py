@@ -1,8 +1,10 @@
 """Persistent SQLite cache of judge results keyed by sha256(model, PROMPT_VERSION, reference, prediction).
 
-One connection per cache (WAL journal, `check_same_thread=False`) guarded by a lock; each call is a
+One connection per cache (rollback journal, `check_same_thread=False`) guarded by a lock; each call is a
 single tiny statement. `lookup` reads inline and `store` writes on a worker thread; neither raises.
-Several processes may share the file (WAL plus a busy timeout).
+Several processes, also on several nodes over a shared filesystem (NFS), may share the file: the
+rollback journal (`journal_mode=DELETE`) needs only file locks, whereas WAL needs shared memory that
+NFS does not provide; concurrent writers wait up to the busy timeout (30 s).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ class JudgeCache:
         os.makedirs(parent, exist_ok=True)
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA journal_mode=DELETE")  # NFS-safe (WAL is not)
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute(_SCHEMA)
         self.stats = CacheStats()
