@@ -105,13 +105,17 @@ def test_faults_are_retried_honouring_retry_after(tmp_path: Path) -> None:
 
 def test_endpoint_down_is_an_error_outcome_retried_on_resume(tmp_path: Path) -> None:
     facts = write_facts(tmp_path, mixed_records(tmp_path)[:3])
-    with two_models(plan_b=FaultPlan(rates={"500": 1.0})) as (a, b):
+    args = ["--input", str(facts), "--out", str(tmp_path / "out.json"), "--variants", "gpt", *FAST]
+    with two_models(plan_b=FaultPlan([None], rates={"500": 1.0})) as (a, b):  # the reviewer fails after 1 reply
         report = run_stage(tmp_path, a, b, facts, "--variants", "gpt", "--max-retries", "1")
-    assert report["totals"]["error"] == 3 and output(tmp_path) == []
-    assert all("HTTP 500" in d["reason"] for d in report["dropped"])
+    assert report["totals"]["accepted"] == 1 and report["totals"]["error"] == 2 and len(output(tmp_path)) == 1
+    assert all("reviewer" in d["reason"] and "HTTP 500" in d["reason"] for d in report["dropped"])
+    assert (tmp_path / "out.json.journal.jsonl").exists()  # kept while jobs are in error
     with two_models() as (a, b):
-        report = run_stage(tmp_path, a, b, facts, "--variants", "gpt")
-    assert report["totals"]["accepted"] == 3
+        models = ["--gen-url", a.base_url, "--gen-model", a.model, "--val-url", b.base_url, "--val-model", b.model]
+        assert cli.main([*args, *models]) == 0
+        assert a.completions == b.completions == 2  # only the two failed jobs again
+    assert len(output(tmp_path)) == 3 and not (tmp_path / "out.json.journal.jsonl").exists()
 
 
 def test_cache_rerun_makes_no_http_call_and_costs_are_priced(tmp_path: Path) -> None:

@@ -1,3 +1,5 @@
+import sys
+
 from data_preprocess.captions.cli import main
 
-main()
+sys.exit(main())

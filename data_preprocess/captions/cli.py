@@ -105,7 +105,7 @@ def run(argv: Sequence[str] | None = None) -> list[Outcome]:
     by_name = {"gpt": Variant("gpt", first, second), "gemini": Variant("gemini", second, first)}
     variants = [by_name[n] for n in names]
     journal = Journal(f"{args.out}.journal.jsonl", canonical_hash(
-        [args.gen_url, args.gen_model, args.val_url, args.val_model, PROMPT_VERSION, args.max_rounds,
+        [args.gen_model, args.val_model, PROMPT_VERSION, args.max_rounds,
          args.temperature, args.max_tokens, args.with_frames, not args.no_structured]))
     bar = tqdm(total=len(items) * len(variants), unit="caption", disable=args.no_progress or None)
 
@@ -134,8 +134,9 @@ def run(argv: Sequence[str] | None = None) -> list[Outcome]:
         write_json_atomic(args.report, report)
     if args.plot:
         write_plot(report, args.plot)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(journal.path)  # the output now holds everything the journal had
+    if not any(o.status == "error" for o in outcomes):  # kept otherwise: a rerun retries only the errors
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(journal.path)
     totals = report["totals"]
     print(f"captions: {totals['accepted']} accepted, {totals['rejected']} rejected, {totals['error']} errors "
           f"of {totals['jobs']} -> {args.out}", file=sys.stderr)
@@ -163,9 +164,14 @@ def _settings(args: argparse.Namespace, names: list[str]) -> dict[str, Any]:
     return {**{k: getattr(args, k) for k in keep}, "variants": names, "prompt_version": PROMPT_VERSION}
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    run(argv)
+def main(argv: Sequence[str] | None = None) -> int:
+    """Exit status 1 when some jobs ended in an endpoint or reply error (a rerun retries only those)."""
+    errors = sum(o.status == "error" for o in run(argv))
+    if errors:
+        print(f"captions: {errors} job(s) failed on endpoint or reply errors; rerun to retry them "
+              "(the journal beside the output keeps the finished ones)", file=sys.stderr)
+    return 1 if errors else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
