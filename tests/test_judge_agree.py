@@ -135,3 +135,29 @@ def test_export_from_a_submission(tmp_path: Path) -> None:
     assert len(sample) == 1 and sample[0] in pairs
     with pytest.raises(SystemExit):
         judge_agree.main(["export", "--gt", str(examples / "gt_small.json"), "--out", str(out)])
+
+
+def test_export_from_calibration_rollouts(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from reward_fns.reference import Reference
+
+    vs = Reference("video_summary_gpt", "AVOS", "The surgeon dissects the triangle.")
+    dvc = Reference("dense_captioning_gpt", "AVOS", "", [[{"start": 0, "end": 10, "caption": "cut the duct"}]])
+    tag = Reference("tal", "AVOS", "1.0-2.0 seconds.", [{"action": "cut", "spans": [{"start": 1, "end": 2}]}])
+    data = tmp_path / "rl.parquet"
+    pq.write_table(pa.table({
+        "reward_model": [{"style": "rule", "ground_truth": r.to_json()} for r in (vs, dvc, tag)],
+        "extra_info": [{"index": 3}, {"index": 4}, {"index": 5}]}), data)
+    rollouts = tmp_path / "r.jsonl"
+    rollouts.write_text("".join(json.dumps(x) + "\n" for x in (
+        {"index": 3, "response": "A dissection."}, {"index": 3, "response": "A dissection."},  # repeated
+        {"index": 3, "response": ""},                                                        # nothing to judge
+        {"index": 4, "response": "0.0-9.0 seconds: clipping"}, {"index": 5, "response": "1-2"})))
+    pairs = judge_agree.main(["export", "--data", str(data), "--rollouts", str(rollouts),
+                              "--out", str(tmp_path / "pairs.jsonl")])
+    assert pairs == [
+        {"task": "VS", "reference": "The surgeon dissects the triangle.", "prediction": "A dissection."},
+        {"task": "DVC", "reference": "cut the duct", "prediction": "clipping"},
+    ]
