@@ -201,3 +201,27 @@ def test_an_unreadable_video_drops_its_records_and_is_reported(release: Path, tm
     assert set(manifest["dropped"]["EgoSurgery"]["TAG"]) == {"video file unreadable (see frames.errors)"}
     (error,) = manifest["frames"]["errors"].values()
     assert "Invalid data" in error
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"duration": float("nan")}, "fps/duration"),
+    ({"frames": {"kind": "stream", "path": "x"}}, "frames.kind"),
+    ({"boxes": [{"time": 0, "label": "a", "track": "1", "xyxy": [0, 0, float("inf"), 1]}]}, "segments/boxes/scores"),
+    ({"scores": [{"start": 0, "end": 5, "kind": "cvs", "values": {"two_structures": 1}}]}, "scores.values"),
+    ({"segments": [{"label": "a", "start": 0, "end": 5, "kind": "chapter"}]}, "segments.kind"),
+])
+def test_canonical_input_is_checked_field_by_field(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                    change: dict, field: str) -> None:
+    video = {"source": "CholecT50", "video_id": "V1", "fps": 1.0, "duration": 10.0,
+             "frames": {"kind": "folder", "path": "f"}, **change}
+    (tmp_path / "v.json").write_text(json.dumps([video]))
+    assert main(["--source", "canonical", "--root", str(tmp_path), "--out", str(tmp_path / "o.json")]) == 2
+    assert f"v.json: entry 0: field '{field}'" in capsys.readouterr().err
+
+
+def test_a_video_listed_twice_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    video = {"source": "CholecT50", "video_id": "V1", "fps": 1.0, "duration": 10.0,
+             "frames": {"kind": "folder", "path": "f"}}
+    (tmp_path / "v.json").write_text(json.dumps([video, video]))
+    assert main(["--source", "canonical", "--root", str(tmp_path), "--out", str(tmp_path / "o.json")]) == 2
+    assert "entry V1: field 'video_id': CholecT50 video listed twice" in capsys.readouterr().err

@@ -8,12 +8,18 @@ start, boxes pixel xyxy of a `width` x `height` frame.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 SEGMENT_KINDS = ("phase", "action", "gesture", "motion", "step")
+FRAME_KINDS = ("folder", "video")
+CVS_CRITERIA = ("two_structures", "cystic_plate", "hepatocystic_triangle")
+SKILL_ASPECTS = ("Respect for tissue", "Suture/needle handling", "Time and motion", "Flow of operation",
+                 "Overall performance", "Quality of final product")
+SCORE_KEYS = {"cvs": CVS_CRITERIA, "skill": SKILL_ASPECTS}
 
 
 class AnnotationError(ValueError):
@@ -131,17 +137,36 @@ def video_from_dict(data: Any, where: str, entry: object) -> Video:
         source = FrameSource(**frames)
     except (KeyError, TypeError, ValueError) as exc:
         raise AnnotationError(where, entry, "segments/boxes/scores/frames", f"malformed ({exc!r})") from None
-    bad = next((s for s in segs if s.kind not in SEGMENT_KINDS), None)
-    if bad is not None:
-        raise AnnotationError(where, entry, "segments.kind", f"{bad.kind!r} not one of {SEGMENT_KINDS}")
-    if any(len(b.xyxy) != 4 for b in boxes):
-        raise AnnotationError(where, entry, "boxes.xyxy", "every box needs 4 numbers")
-    return Video(
+    video = Video(
         source=_need(data, "source", str, where, entry),
         video_id=str(_need(data, "video_id", (str, int), where, entry)),
         fps=float(_need(data, "fps", num, where, entry)), duration=float(_need(data, "duration", num, where, entry)),
         frames=source, width=int(data.get("width") or 0), height=int(data.get("height") or 0),
         procedure=str(data.get("procedure") or ""), segments=segs, boxes=boxes, scores=scores)
+    check_video(video, where, entry)
+    return video
+
+
+def check_video(video: Video, where: str, entry: object) -> None:
+    """Values a generator relies on: finite times, known kinds, complete score sets."""
+    if not all(math.isfinite(v) and v > 0 for v in (video.fps, video.duration)):
+        raise AnnotationError(where, entry, "fps/duration", f"must be > 0, got {video.fps}, {video.duration}")
+    if video.frames.kind not in FRAME_KINDS:
+        raise AnnotationError(where, entry, "frames.kind", f"{video.frames.kind!r} not one of {FRAME_KINDS}")
+    numbers = [t for s in (*video.segments, *video.scores) for t in (s.start, s.end)]
+    numbers += [v for b in video.boxes for v in (b.time, *b.xyxy)]
+    if not all(math.isfinite(t) for t in numbers):
+        raise AnnotationError(where, entry, "segments/boxes/scores", "times and coordinates must be finite numbers")
+    bad = next((s.kind for s in video.segments if s.kind not in SEGMENT_KINDS), None)
+    if bad is not None:
+        raise AnnotationError(where, entry, "segments.kind", f"{bad!r} not one of {SEGMENT_KINDS}")
+    if any(len(b.xyxy) != 4 for b in video.boxes):
+        raise AnnotationError(where, entry, "boxes.xyxy", "every box needs 4 numbers")
+    for sc in video.scores:
+        keys = SCORE_KEYS.get(sc.kind)
+        if keys is None or set(keys) - set(sc.values):
+            raise AnnotationError(where, entry, "scores.values",
+                                  f"kind {sc.kind!r} needs values for {keys or sorted(SCORE_KEYS)}")
 
 
 def read_canonical(root: Path) -> Iterator[Video]:

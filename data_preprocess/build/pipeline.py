@@ -76,7 +76,9 @@ def build_source(name: str, root: Path, videos_dir: Path | None, config: BuildCo
         videos = videos[: options.limit_videos]
     out = SourceBuild(name, read)
     bank = QuestionBank(config, options.seed)
-    for video in videos:
+    for prev, video in zip([None, *videos], videos, strict=False):
+        if prev is not None and (prev.source, prev.video_id) == (video.source, video.video_id):
+            raise AnnotationError(str(root), video.video_id, "video_id", f"{video.source} video listed twice")
         source = _video_source(video, adapter.data_source, str(root))
         src_cfg = config.sources.get(source)
         if src_cfg is None:

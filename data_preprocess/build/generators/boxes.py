@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from data_preprocess.build.canonical import Box, Video
@@ -9,6 +10,8 @@ from data_preprocess.build.canonical import Box, Video
 
 def pixel_box(box: Box, video: Video) -> tuple[int, int, int, int] | None:
     """The box as integer pixels clipped to the image; None when it has no area left."""
+    if not all(math.isfinite(v) for v in box.xyxy):
+        return None
     x1, y1, x2, y2 = (round(v) for v in box.xyxy)
     if video.width and video.height:
         x1, x2 = max(0, min(x1, video.width)), max(0, min(x2, video.width))

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from data_preprocess.build.canonical import Video
+from data_preprocess.build.canonical import CVS_CRITERIA, Video
 from data_preprocess.build.config import TaskSettings
 from data_preprocess.build.generators.base import Context, Drop, Item, generator, snap_up
 
-CRITERIA = {"two_structures": "Two structures", "cystic_plate": "Cystic plate",
-            "hepatocystic_triangle": "Hepatocystic triangle"}
+CRITERIA = dict(zip(CVS_CRITERIA, ("Two structures", "Cystic plate", "Hepatocystic triangle"), strict=True))
 
 
 def cvs_answer(values: dict[str, int]) -> str:

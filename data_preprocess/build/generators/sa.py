@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from data_preprocess.build.canonical import Video
+from data_preprocess.build.canonical import SKILL_ASPECTS, Video
 from data_preprocess.build.config import TaskSettings
 from data_preprocess.build.generators.base import Context, Drop, Item, generator, snap_down, snap_up
 
-ASPECTS = ("Respect for tissue", "Suture/needle handling", "Time and motion", "Flow of operation",
-           "Overall performance", "Quality of final product")
+ASPECTS = SKILL_ASPECTS
 
 
 def sa_answer(values: dict[str, int]) -> str:
