@@ -14,6 +14,9 @@
 #                   print: print the launch command(s) only
 #   PREFLIGHT       1 (default): before a real launch (before Ray starts), run the dry-run checks and
 #                   the launch checks of this interpreter (CUDA torch, GPUs, vLLM, flash-attn); 0: skip
+#   MEDGRPO_ENGINE  cpu: the CPU training mode (tests, laptops; recipes/ext, docs/training.md): GRPO gets
+#                   `medgrpo_engine=cpu` (that override alone also selects it), SFT `+medgrpo_sft_engine=cpu`
+#                   and the gloo entry point recipes.ext.sft_cpu; verl loads the plug-ins (VERL_PLATFORM=cpu)
 #   PYTHON          interpreter; default: the activated environment ($VIRTUAL_ENV, then $CONDA_PREFIX),
 #                   else the repo's .venv (the CPU test environment), else python3. Printed on every run.
 
@@ -101,6 +104,14 @@ medgrpo_run() {
   else
     cmd=("$PYTHON" -m torch.distributed.run --standalone --nnodes=1 --nproc_per_node="$GPUS_PER_NODE"
          -m verl.trainer.sft_trainer)
+  fi
+  local arg
+  for arg in "$@"; do [[ "$arg" == medgrpo_engine=cpu ]] && MEDGRPO_ENGINE=cpu; done
+  if [[ "${MEDGRPO_ENGINE:-}" == cpu ]]; then  # the CPU training mode: verl plug-ins of recipes/ext
+    export VERL_PLATFORM=cpu VERL_USE_EXTERNAL_MODULES=recipes.ext.cpu_platform,recipes.ext.cpu_engine,recipes.ext.cpu_rollout
+    if [[ "$kind" == ppo ]]; then MEDGRPO_ARGS+=(medgrpo_engine=cpu)
+    else MEDGRPO_ARGS+=(+medgrpo_sft_engine=cpu); [[ "${cmd[*]}" == *sft_trainer_ray* ]] || cmd[-1]=recipes.ext.sft_cpu
+    fi
   fi
   cmd+=("${MEDGRPO_ARGS[@]}" "hydra.run.dir=$(hq "$OUTPUT_DIR/$EXPERIMENT/hydra")")
   case "$DRY_RUN" in

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 from verl.utils.tokenizer.tokenizer import build_multimodal_processor_inputs, get_processor_token_id
+from verl.workers.rollout.utils import get_vision_placeholder_token_ids
 
 _NON_MODEL_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids")
 
@@ -45,6 +46,11 @@ class HFGenerator:
         generation = self.model.generation_config
         self.eos_token_id = generation.eos_token_id if generation.eos_token_id is not None else tokenizer.eos_token_id
         self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        # As verl's vLLM server: a sampled image/video placeholder has no media behind it (it breaks the
+        # trainer's rope index), and ids past the tokenizer's vocabulary decode to nothing.
+        vocab = self.model.get_output_embeddings().weight.shape[0]
+        self.banned_token_ids = sorted(set(get_vision_placeholder_token_ids(self.processor))
+                                       | set(range(len(tokenizer), vocab)))
 
     def vision_inputs(self, request: GenerateRequest) -> dict[str, torch.Tensor]:
         """Processor outputs for the request's images/videos; checks the prompt's expansion matches."""
@@ -72,6 +78,7 @@ class HFGenerator:
         max_tokens = params.get("max_tokens", params.get("max_new_tokens", min(self.response_length, budget)))
         kwargs: dict[str, Any] = dict(max_new_tokens=max(1, int(max_tokens)), num_beams=1,
                                       eos_token_id=self.eos_token_id, pad_token_id=self.pad_token_id,
+                                      suppress_tokens=self.banned_token_ids or None,
                                       repetition_penalty=float(params.get("repetition_penalty", 1.0)))
         temperature = float(params.get("temperature", 1.0))
         if temperature > 0:
