@@ -25,6 +25,7 @@ if __package__ in (None, ""):  # run as a script: import from the repository roo
     sys.path.insert(0, str(_here.parent))
 
 from ckpt_tools.export import DTYPES, add_generation_config, ensure_complete, export_fsdp, export_megatron
+from ckpt_tools.integrity import check_files
 from ckpt_tools.layout import BACKENDS, CheckpointError, CheckpointLayout, resolve_checkpoint
 from ckpt_tools.model_card import CardInfo, write_model_card
 
@@ -60,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _check_inputs(args: argparse.Namespace) -> tuple[CheckpointLayout, Path, Path | None]:
     layout = resolve_checkpoint(args.ckpt, args.backend)
+    # a shard cut short: one error naming the file, before verl's merger or torch.load read it
+    check_files([layout.shard_path(rank) for rank in range(layout.world_size)]
+                + sorted(layout.hf_dir.glob("*.safetensors")))
     if args.dtype is not None and layout.backend != "fsdp":
         raise CheckpointError(f"--dtype applies to FSDP checkpoints; {layout.actor_dir} is {layout.backend}")
     stats = Path(args.reward_stats).resolve() if args.reward_stats else None
