@@ -80,10 +80,11 @@ def main(argv: list[str] | None = None) -> int:
         cause = f"\n  {err.__cause__}" if err.__cause__ is not None and str(err.__cause__) not in str(err) else ""
         print(f"{tag}: Hydra could not compose the config:\n  {err}{cause}", file=sys.stderr)
         return 2
+    device = select(cfg, "trainer.device")  # as configured (verl's auto_set_device in the checks may change it)
     report = run_checks(cfg, args.kind)
     if args.launch:
         with contextlib.redirect_stdout(sys.stderr):
-            check_launch(cfg, args.kind, report)
+            check_launch(cfg, args.kind, report, device=device)
     if not args.quiet:
         sys.stdout.write(resolved)
         sys.stdout.flush()

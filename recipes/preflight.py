@@ -53,38 +53,37 @@ def _keys(kind: str) -> tuple[str, str]:
 def check_flash_attn(cfg: Any, kind: str, report: Report) -> None:
     rmpad_key, attn_key = _keys(kind)
     attn = select(cfg, attn_key)
+    attn = attn if isinstance(attn, str) else None
     needs = [f"{rmpad_key}=true"] if select(cfg, rmpad_key) is True else []
-    if attn in (None, "flash_attention_2") or not isinstance(attn, str):
+    if attn in (None, "flash_attention_2"):
         needs.append(f"{attn_key}={attn or 'flash_attention_2 (verl default)'}")
     if needs and not installed("flash_attn"):
         report.errors.append(f"flash-attn is not installed in {sys.executable}, but {' and '.join(needs)} need it "
                              f"(verl would stop later with NameError: _flash_use_top_left_mask): {SETUP_HINT}; "
-                             f"or set {rmpad_key}=false {attn_key}=sdpa")
+                             f"or set {rmpad_key}=false +{attn_key}=sdpa")
 
 
-def check_gpus(cfg: Any, report: Report) -> bool:
-    """CUDA torch and enough visible GPUs; False when the GPU launch cannot work at all."""
+def check_gpus(cfg: Any, report: Report) -> None:
+    """A CUDA (or ROCm) torch build and at least trainer.n_gpus_per_node visible GPUs."""
     try:
         import torch
     except ImportError:
         report.errors.append(f"torch is not installed in {sys.executable}: {SETUP_HINT}")
-        return False
+        return
     if not torch.version.cuda and not getattr(torch.version, "hip", None):
         report.errors.append(f"torch {torch.__version__} in {sys.executable} is a CPU-only build: {SETUP_HINT} "
                              f"(or train on CPU with medgrpo_engine=cpu)")
-        return False
-    visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        return
+    visible = torch.cuda.device_count()  # 0 without a driver or with CUDA_VISIBLE_DEVICES=''
     shown = os.environ.get("CUDA_VISIBLE_DEVICES")
     where = f" (CUDA_VISIBLE_DEVICES={shown!r})" if shown is not None else ""
     wanted = select(cfg, "trainer.n_gpus_per_node")
     if visible == 0:
         report.errors.append(f"no GPU is visible to torch {torch.__version__}{where}: check nvidia-smi and "
                              f"CUDA_VISIBLE_DEVICES, or train on CPU with medgrpo_engine=cpu")
-        return False
-    if isinstance(wanted, int) and visible < wanted:
+    elif isinstance(wanted, int) and visible < wanted:
         report.errors.append(f"trainer.n_gpus_per_node={wanted} (GPUS_PER_NODE) but this node sees {visible} "
                              f"GPU(s){where}")
-    return True
 
 
 def check_engines(cfg: Any, kind: str, report: Report) -> None:
@@ -108,16 +107,18 @@ def check_engines(cfg: Any, kind: str, report: Report) -> None:
                                  f"{sys.executable}: pip install -r requirements-gpu-megatron.txt (docs/recipes.md)")
 
 
-def check_launch(cfg: Any, kind: str, report: Report) -> None:
-    """All launch checks on `report` (run after recipes.checks.run_checks, which sets trainer.device)."""
+def check_launch(cfg: Any, kind: str, report: Report, device: str | None = None) -> None:
+    """All launch checks on `report`, each problem reported (no early stop). `device`: trainer.device
+    as configured (default: as in `cfg`; verl's auto_set_device turns "cpu" into the detected platform
+    in a process without the CPU platform plugin)."""
     report.notes.append(f"python: {interpreter_summary()}")
     check_flash_attn(cfg, kind, report)
-    device = select(cfg, "trainer.device")
+    device = select(cfg, "trainer.device") if device is None else device
     if device == "cpu":
         report.notes.append("trainer.device=cpu (CPU training mode): GPU and rollout-engine checks skipped")
         return
     if device not in (None, "cuda"):
         report.notes.append(f"trainer.device={device}: GPU checks are for CUDA only; not checked")
         return
-    if check_gpus(cfg, report):
-        check_engines(cfg, kind, report)
+    check_gpus(cfg, report)
+    check_engines(cfg, kind, report)
