@@ -59,6 +59,12 @@ class NormalizationConfig:
         if self.enabled and not self.stats_path and self.missing == "error":
             raise RewardConfigError("medgrpo.reward.normalization.stats_path is required when normalization is "
                                     "enabled (or set missing: identity, or enabled: false)")
+        from reward_fns.normalize import check_settings
+
+        try:
+            check_settings(self.k, self.eps, self.min_n)
+        except ValueError as err:
+            raise RewardConfigError(f"medgrpo.reward.normalization: {err}") from None
 
 
 @dataclass(frozen=True)

@@ -156,6 +156,17 @@ def _valid_k(k: object) -> bool:
     return _is_number(k) and math.isfinite(k) and 0 < k <= MAX_K  # type: ignore[operator]
 
 
+def check_settings(k: object, eps: object, min_n: object) -> None:
+    """Raise ValueError naming the setting: k in (0, MAX_K] (None: the stats file's or 2.0),
+    eps in (0, 1], min_n an integer >= 1."""
+    if k is not None and not _valid_k(k):
+        raise ValueError(f"k must be a number in (0, {MAX_K:g}], got {k!r}")
+    if not (_is_number(eps) and math.isfinite(eps) and 0 < eps <= 1):  # type: ignore[operator, arg-type]
+        raise ValueError(f"eps must be a number in (0, 1], got {eps!r}")
+    if isinstance(min_n, bool) or not isinstance(min_n, int) or min_n < 1:
+        raise ValueError(f"min_n must be an integer >= 1, got {min_n!r}")
+
+
 def stats_warnings(stats: RewardStats, min_n: int = DEFAULT_MIN_N, eps: float = DEFAULT_EPS) -> list[str]:
     """One line per (source, task) with too few rollouts or an IQR that the eps floor replaces."""
     out = []
@@ -213,14 +224,9 @@ class LogisticNormalizer:
                  missing: Literal["error", "identity"] = "error", min_n: int = DEFAULT_MIN_N):
         k = stats.k if k is None else k
         k = 2.0 if k is None else k
-        if not _valid_k(k):
-            raise ValueError(f"k must be a number in (0, {MAX_K:g}], got {k!r}")
-        if not (_is_number(eps) and math.isfinite(eps) and 0 < eps <= 1):
-            raise ValueError(f"eps must be a number in (0, 1], got {eps!r}")
+        check_settings(k, eps, min_n)
         if missing not in ("error", "identity"):
             raise ValueError(f"missing must be 'error' or 'identity', got {missing!r}")
-        if isinstance(min_n, bool) or not isinstance(min_n, int) or min_n < 1:
-            raise ValueError(f"min_n must be an integer >= 1, got {min_n!r}")
         self.stats, self.k, self.eps, self.missing = stats, float(k), float(eps), missing
         self.warnings = stats_warnings(stats, min_n, self.eps)
         for line in self.warnings:

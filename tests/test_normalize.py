@@ -214,3 +214,18 @@ def test_settings_are_validated() -> None:
         LogisticNormalizer(RewardStats(), missing="skip")  # type: ignore[arg-type]
     assert set(TASK_NAMES) == {"CVS", "NAP", "SA", "STG", "TAG", "DVC", "VS", "RC"}
     assert TaskStats(0.1, 0.2, 0.4, 3).iqr == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize(("block", "message"), [
+    ({"k": 1e308}, r"normalization: k must be a number in \(0, 20\]"),
+    ({"k": 0}, "k must be a number"),
+    ({"eps": 0}, r"eps must be a number in \(0, 1\]"),
+    ({"min_n": 0}, "min_n must be an integer >= 1"),
+    ({"min_n": "20"}, "min_n must be an integer >= 1"),
+])
+def test_reward_config_refuses_bad_normalization_settings(block: dict, message: str) -> None:
+    from reward_fns.config import MedGRPORewardConfig, RewardConfigError
+
+    with pytest.raises(RewardConfigError, match=message):
+        MedGRPORewardConfig.from_mapping({"normalization": {"stats_path": "s.json", **block}})
+    assert MedGRPORewardConfig.from_mapping({"normalization": {"stats_path": "s.json", "k": None}})
