@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from data_preprocess.build.adapters import SourceRead, get_adapter
-from data_preprocess.build.canonical import AnnotationError, Video
+from data_preprocess.build.canonical import AnnotationError, Video, check_video
 from data_preprocess.build.config import BuildConfig, ConfigError
 from data_preprocess.build.frames import clip_frames, frame_problem
 from data_preprocess.build.generators import CAPTION_TASKS, GENERATORS, Drop, Item
@@ -79,6 +79,7 @@ def build_source(name: str, root: Path, videos_dir: Path | None, config: BuildCo
     for prev, video in zip([None, *videos], videos, strict=False):
         if prev is not None and (prev.source, prev.video_id) == (video.source, video.video_id):
             raise AnnotationError(str(root), video.video_id, "video_id", f"{video.source} video listed twice")
+        check_video(video, str(root), video.video_id)
         source = _video_source(video, adapter.data_source, str(root))
         src_cfg = config.sources.get(source)
         if src_cfg is None:

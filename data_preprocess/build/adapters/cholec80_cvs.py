@@ -60,7 +60,7 @@ def read(root: Path, videos: Path | None) -> SourceRead:
         if achieved is not None:
             extra["critical_view_achieved"] = bool(int(number(achieved, where, i, "critical view")))
         by_video.setdefault(vid, []).append(Scores(start, end, "cvs", values, extra=extra))
-    out = [Video("Cholec80-CVS", vid, FPS, max(s.end for s in scores), FrameSource("video", f"videos/{vid}"),
+    out = [Video("Cholec80-CVS", vid, FPS, max(1.0, *(s.end for s in scores)), FrameSource("video", f"videos/{vid}"),
                  procedure="laparoscopic cholecystectomy", scores=scores)
            for vid, scores in sorted(by_video.items())]
     return SourceRead(out, [path])

@@ -83,6 +83,9 @@ def read(root: Path, videos: Path | None) -> SourceRead:
                 skipped["segment with end <= start"] += 1
         fps = float(entry.get("fps") or 30.0)
         duration = float(entry.get("duration") or max((s.end for s in segments), default=0.0))
+        if duration <= 0:
+            skipped["video without duration or segments"] += 1
+            continue
         width, height = _resolution(entry.get("resolution"))
         out.append(Video("NurViD", vid, fps, duration, FrameSource("video", vid), width, height, procedure, segments))
     return SourceRead(out, [path] + ([table] if table else []), skipped)
