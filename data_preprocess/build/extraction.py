@@ -1,9 +1,10 @@
-"""The frame stage of a build: extract what the kept records reference, then drop records whose frames
-the video file does not have (a video shorter than its annotations, or a missing file)."""
+"""The frame stage of a build: extract what the kept records reference (each video decoded once for all
+its record fps), then drop records whose frames the video file does not have (a video shorter than its
+annotations, or a missing or unreadable file)."""
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,50 +33,56 @@ def _last_index(built: Built) -> int:
     return last_frame_index(built.item.start, built.item.end, built.fps)
 
 
-def _extract(b: Built, frames_out: Path, stage: FrameStage) -> int | str:
-    """Frames extracted for the record's (video, fps), or why there are none (an unreadable or missing
-    video drops its records with the reason; it does not stop a long extraction)."""
+def _extract(video_builds: list[Built], frames_out: Path, stage: FrameStage) -> dict[float, int | str]:
+    """Frames extracted per fps for one video's records (one decode for all its fps), or why there are
+    none: a missing or unreadable video drops its records with the reason, it does not stop the build."""
     import av
 
-    path = find_video(b.video, b.videos_dir, b.root)
+    first = video_builds[0]
+    fps_set = sorted({b.fps for b in video_builds})
+    path = find_video(first.video, first.videos_dir, first.root)
     if path is None:
-        return "video file not found"
-    folder = extracted_dir(b.video, b.fps)
+        return dict.fromkeys(fps_set, "video file not found")
+    folders = {fps: extracted_dir(first.video, fps) for fps in fps_set}
     try:
-        result = extract(path, frames_out / folder, b.fps)
+        results = extract(path, {fps: frames_out / folder for fps, folder in folders.items()})
     except (av.FFmpegError, OSError, IndexError) as exc:
         stage.errors[str(path)] = f"{type(exc).__name__}: {exc}"
-        return "video file unreadable (see frames.errors)"
-    stage.extracted[folder] = result.frames
-    stage.resumed += result.resumed
-    return result.frames
+        return dict.fromkeys(fps_set, "video file unreadable (see frames.errors)")
+    for fps, result in results.items():
+        stage.extracted[folders[fps]] = result.frames
+        stage.resumed += result.resumed
+    return {fps: r.frames for fps, r in results.items()}
+
+
+def _link(b: Built, frames_out: Path, stage: FrameStage, roots: dict[str, Path]) -> None:
+    source = b.video.source
+    if source not in roots:
+        link_frame_folder(frames_out, source, b.root)
+        roots[source] = b.root.resolve()
+        stage.linked.append(source)
+    elif roots[source] != b.root.resolve():
+        raise FrameLinkError(f"{source} frame folders come from two roots ({roots[source]} and "
+                             f"{b.root.resolve()}); one data root can hold one of them")
 
 
 def run_frame_stage(builds: list[Built], frames_out: Path) -> FrameStage:
-    """Extract each (video, fps) once into `frames_out`; link shipped frame folders under it."""
+    """Extract each video once (all the fps its records use) into `frames_out`; link shipped frame folders."""
     stage = FrameStage(kept=[])
-    counts: dict[tuple[str, str, float], int | str] = {}
     roots: dict[str, Path] = {}
+    by_video: dict[tuple[str, str], list[Built]] = defaultdict(list)
     for b in builds:
-        v = b.video
-        if v.frames.kind == "folder":
-            if v.source not in roots:
-                link_frame_folder(frames_out, v.source, b.root)
-                roots[v.source] = b.root.resolve()
-                stage.linked.append(v.source)
-            elif roots[v.source] != b.root.resolve():
-                raise FrameLinkError(f"{v.source} frame folders come from two roots ({roots[v.source]} and "
-                                     f"{b.root.resolve()}); one data root can hold one of them")
-            stage.kept.append(b)
-            continue
-        key = (v.source, v.video_id, b.fps)
-        if key not in counts:
-            counts[key] = _extract(b, frames_out, stage)
-        n = counts[key]
+        if b.video.frames.kind == "folder":
+            _link(b, frames_out, stage, roots)
+        else:
+            by_video[b.video.source, b.video.video_id].append(b)
+    counts = {key: _extract(group, frames_out, stage) for key, group in by_video.items()}
+    for b in builds:
+        n = counts[b.video.source, b.video.video_id][b.fps] if b.video.frames.kind == "video" else None
         if isinstance(n, str):
-            stage.dropped[v.source, b.task, n] += 1
-        elif _last_index(b) >= n:
-            stage.dropped[v.source, b.task, "frames past the end of the video file"] += 1
+            stage.dropped[b.video.source, b.task, n] += 1
+        elif n is not None and _last_index(b) >= n:
+            stage.dropped[b.video.source, b.task, "frames past the end of the video file"] += 1
         else:
             stage.kept.append(b)
     return stage

@@ -8,6 +8,7 @@ Paths are relative to a data root: `<Source>/<folder>/<file>` for releases that 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,33 +76,42 @@ class Extracted:
     resumed: bool
 
 
-def extract(path: Path, out_dir: Path, fps: float, quality: int = 90) -> Extracted:
-    """Write frame k (the first decoded frame at or after k/fps) as `<k:06d>.jpg`; a `.done` marker makes
-    reruns skip the video, and a partial run picks up after its last complete file."""
+def extract(path: Path, targets: Mapping[float, Path], quality: int = 90) -> dict[float, Extracted]:
+    """Decode a video once and write, for each fps of `targets`, frame k (the first decoded frame at or
+    after k / fps) as `<folder>/<k:06d>.jpg`. A `.done` marker per folder makes reruns skip that fps; an
+    unfinished folder picks up after its last complete file (files are renamed into place when written)."""
     import av
 
-    marker = out_dir / DONE
-    if marker.is_file():
-        return Extracted(int(marker.read_text() or 0), True)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    have = sorted(out_dir.glob("*.jpg"))
-    skip = max(0, len(have) - 1)  # the last file may be half written: redo it
-    k = 0
+    out: dict[float, Extracted] = {}
+    pending: dict[float, tuple[Path, list[int]]] = {}  # fps -> (folder, [next k, first k to write])
+    for fps, folder in targets.items():
+        marker = folder / DONE
+        if marker.is_file():
+            out[fps] = Extracted(int(marker.read_text() or 0), True)
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        pending[fps] = (folder, [0, max(0, len(list(folder.glob("*.jpg"))) - 1)])
+    if not pending:
+        return out
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         for frame in container.decode(stream):
             if frame.time is None:
                 continue
-            while frame.time + 1e-6 >= k / fps:
-                if k >= skip:
-                    target = out_dir / f"{k:06d}.jpg"
-                    tmp = out_dir / f".{k:06d}.jpg.tmp"
-                    frame.to_image().save(tmp, format="JPEG", quality=quality)
-                    os.replace(tmp, target)
-                k += 1
-    marker.write_text(str(k))
-    return Extracted(k, False)
+            image = None
+            for fps, (folder, state) in pending.items():
+                while frame.time + 1e-6 >= state[0] / fps:
+                    if state[0] >= state[1]:
+                        image = image or frame.to_image()
+                        tmp = folder / f".{state[0]:06d}.jpg.tmp"
+                        image.save(tmp, format="JPEG", quality=quality)
+                        os.replace(tmp, folder / f"{state[0]:06d}.jpg")
+                    state[0] += 1
+    for fps, (folder, state) in pending.items():
+        (folder / DONE).write_text(str(state[0]))
+        out[fps] = Extracted(state[0], False)
+    return out
 
 
 def link_frame_folder(frames_out: Path, source: str, root: Path) -> None:
