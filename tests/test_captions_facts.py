@@ -7,11 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from data_preprocess.captions.facts import FactsError, load_items, parse_item
 from data_preprocess.captions.records import dvc_answer, finished_record
 from reward_fns.tasks.dvc_parse import parse_segments
-from tests.captions_fixtures import mixed_records, write_facts
+from tests.captions_fixtures import facts_record, mixed_records, write_facts
 
 
 @pytest.fixture()
@@ -50,6 +52,7 @@ def _break(record: dict, path: str, value: object) -> dict:
     (0, "data_source", "AVOS", "data_source"),
     (0, "caption_facts.segments", [], "caption_facts.segments"),
     (0, "caption_facts.clip", {"start": 5.0, "end": 1.0, "fps": 1.0}, "caption_facts.clip"),
+    (0, "caption_facts.clip", {"start": 0.0, "end": 4.0, "fps": 1.0}, "caption_facts.segments[1]"),
     (3, "caption_facts.source", "", "caption_facts.source"),
     (5, "caption_facts.region", KeyError, "caption_facts.region"),
     (5, "caption_facts.region.bbox", [1, 2, 3], "caption_facts.region.bbox"),
@@ -109,3 +112,28 @@ def test_dvc_answer_has_one_line_per_segment(records: list[dict]) -> None:
     assert dvc_answer(item, ["a", "b"]).splitlines() == ["0.0-5.0 seconds: cutting: a", "5.0-7.0 seconds: suturing: b"]
     with pytest.raises(ValueError):
         finished_record(item, "claude", ["a", "b"])
+
+
+_WORDS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz -", min_size=1, max_size=20).filter(lambda t: t.strip(" -"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 40), _WORDS, _WORDS), min_size=1, max_size=6))
+def test_filled_dvc_answer_parses_back_to_its_struc_info(tmp_path_factory: pytest.TempPathFactory,
+                                                         events: list[tuple[int, str, str]]) -> None:
+    """Whatever the segments and captions, the DVC parser reads the answer back as the struc_info events."""
+    from data_preprocess.captions.validate import parse_captions
+
+    t, segments, captions = 0.0, [], []
+    for length, label, caption in events:
+        segments.append({"start": t, "end": t + length / 2, "label": label.strip(), "kind": "action"})
+        captions.append(caption)
+        t += length / 2
+    root = tmp_path_factory.mktemp("prop")
+    record = facts_record(root, "dvc", "AVOS", "v", segments, n_frames=int(t) + 2)
+    texts = parse_captions(json.dumps({"captions": captions}), len(captions)).texts
+    assert texts is not None
+    done = finished_record(parse_item(record, 0), "gpt", texts)
+    spans = sorted((s["start"], s["end"], s["caption"]) for a in done["struc_info"] for s in a["spans"])
+    parsed = parse_segments(done["conversations"][1]["value"])
+    assert sorted((s.start, s.end, s.caption) for s in parsed.value) == spans

@@ -212,6 +212,11 @@ def _facts(raw: Mapping[str, Any], ctx: _Ctx) -> CaptionFacts:
     if end < start or fps <= 0:
         raise ctx.error("caption_facts.clip", f"needs start <= end and fps > 0, got {dict(clip)}")
     segments = tuple(_segment(s, i, ctx) for i, s in enumerate(_list(raw, "segments", ctx)))
+    length = end - start + 1.0 / fps  # one frame of slack
+    for i, seg in enumerate(segments):
+        if seg.start < 0 or seg.end > length:
+            raise ctx.error(f"caption_facts.segments[{i}]", f"{seg.start}-{seg.end} s lies outside the clip "
+                                                           f"(0-{end - start:g} s, clip-relative)")
     if task in ("dvc", "vs") and not segments:
         raise ctx.error("caption_facts.segments", f"a {task} item needs at least one segment")
     region = _region(raw.get("region"), ctx) if task == "rc" else None
