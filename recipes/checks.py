@@ -140,6 +140,11 @@ def check_reward(cfg: Any, data_files: list[str], report: Report) -> Any:
     except Exception as err:
         report.errors.append(f"{block}: {err}")
         return None
+    from reward_fns.judge.verl_backend import check_verl_judge
+
+    verl_errors, verl_notes = check_verl_judge(cfg)  # medgrpo_judge=verl: verl's reward-model servers
+    report.errors.extend(verl_errors)
+    report.notes.extend(verl_notes)
     try:
         normalizer = build_normalizer(settings)  # loads and validates the stats file
     except FileNotFoundError:
@@ -155,7 +160,7 @@ def check_reward(cfg: Any, data_files: list[str], report: Report) -> Any:
         except Exception as err:
             report.errors.append(f"{block} vs data: {err}")
     judge = settings.judge
-    if judge.enabled and any(settings.tasks.get(t) for t in ("DVC", "VS", "RC")):
+    if judge.enabled and judge.backend == "openai" and any(settings.tasks.get(t) for t in ("DVC", "VS", "RC")):
         if judge.base_url is None and not os.environ.get(judge.api_key_env):
             report.warnings.append(f"the judge calls api.openai.com but ${judge.api_key_env} is not set here "
                                    f"(every Ray node needs it)")

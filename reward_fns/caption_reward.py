@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from reward_fns.judge.cache import cache_key
 from reward_fns.judge.client import JudgeResult, MedicalJudge
+from reward_fns.judge.tally import current_tally
 from reward_fns.similarity import SimilarityService
 
 
@@ -66,9 +67,13 @@ class CaptionScorer:
         cached = cache.lookup(key) if cache is not None else None
         if isinstance(cached, dict):
             try:
-                return dataclasses.replace(CaptionScore(**cached), judge_cached=True)
+                hit = dataclasses.replace(CaptionScore(**cached), judge_cached=True)
             except TypeError:
                 pass  # an entry from another version: score afresh
+            else:
+                if (tally := current_tally()) is not None:
+                    tally.cache_hits += 1
+                return hit
         judged, cosine = await asyncio.gather(
             self.judge.score(reference, prediction), self.similarity.cosine(prediction, reference))
         result = _from_judgement(judged, cosine)

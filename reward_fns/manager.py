@@ -5,11 +5,15 @@ Select it with
     reward.reward_manager.module.path=pkg://reward_fns.manager
     reward.reward_manager.name=MedGRPORewardManager
 (or `source=register name=medgrpo` once this module is imported). Settings: `medgrpo.reward`
-(see reward_fns/config.py).
+(see reward_fns/config.py). With `medgrpo.reward.judge.backend: verl` the judge requests go to the
+`reward_router_address` verl hands the manager (reward_fns/judge/verl_backend.py). Every sample's
+`reward_extra_info` carries what judging it took (`judge_*`: requests, HTTP calls, cache hits,
+failures, injections, tokens, estimated USD cost from the configured prices).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -20,6 +24,8 @@ from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
 from reward_fns.build import build_scorer, check_pairs
 from reward_fns.config import MedGRPORewardConfig
+from reward_fns.judge.tally import judge_tally
+from reward_fns.judge.verl_backend import judge_config_for
 from reward_fns.reference import Reference
 from reward_fns.scoring import RewardOutcome
 
@@ -51,7 +57,10 @@ class MedGRPORewardManager(RewardManagerBase):
     def __init__(self, config: Any, tokenizer: Any, compute_score: Any = None,
                  reward_router_address: str | None = None, reward_model_tokenizer: Any = None, **_: Any):
         super().__init__(config, tokenizer, compute_score)
-        self.settings = MedGRPORewardConfig.from_trainer_config(config)
+        settings = MedGRPORewardConfig.from_trainer_config(config)
+        judge = judge_config_for(settings.judge, config, reward_router_address)
+        self.settings = dataclasses.replace(settings, judge=judge)
+        self.prices = judge.prices
         self.scorer = build_scorer(self.settings)
         if self.settings.check_data:
             data = config.get("data") or {}
@@ -74,14 +83,16 @@ class MedGRPORewardManager(RewardManagerBase):
     async def run_single(self, data: DataProto) -> dict:
         row = len(data) - 1  # multi-sequence outputs: the last sequence carries the answer
         info = {key: values[row] for key, values in data.non_tensor_batch.items()}
-        try:
-            ref = Reference.from_json(info["reward_model"]["ground_truth"])
-        except (KeyError, TypeError, ValueError) as err:
-            # a broken row is a data bug: say so loudly, but keep the run alive with a zero reward
-            logger.error("medgrpo reward: unreadable ground truth for data_source=%s: %s",
-                         info.get("data_source"), err)
-            outcome = RewardOutcome("?", str(info.get("data_source")), 0.0, 0.0, False,
-                                    reason=f"unreadable ground truth: {err}")
-        else:
-            outcome = await self._score(self.decode(data, row), ref)
-        return {"reward_score": outcome.normalized, "reward_extra_info": outcome.extra_info()}
+        with judge_tally() as tally:
+            try:
+                ref = Reference.from_json(info["reward_model"]["ground_truth"])
+            except (KeyError, TypeError, ValueError) as err:
+                # a broken row is a data bug: say so loudly, but keep the run alive with a zero reward
+                logger.error("medgrpo reward: unreadable ground truth for data_source=%s: %s",
+                             info.get("data_source"), err)
+                outcome = RewardOutcome("?", str(info.get("data_source")), 0.0, 0.0, False,
+                                        reason=f"unreadable ground truth: {err}")
+            else:
+                outcome = await self._score(self.decode(data, row), ref)
+        extra = {**outcome.extra_info(), **tally.metrics(self.prices)}
+        return {"reward_score": outcome.normalized, "reward_extra_info": extra}

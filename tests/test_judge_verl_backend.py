@@ -1,0 +1,169 @@
+"""`medgrpo_judge=verl` on CPU: the recipe variant composes and validates, and the reward manager that
+verl's `load_reward_manager` builds sends its judge requests through verl's own router (NaiveRouter,
+the one the reward loop launches) to a local OpenAI-compatible server, with cost metrics per sample.
+vLLM judge replicas need GPUs and are not started here."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from data_preprocess import medvidbench, toy
+from recipes import dry_run
+from recipes.checks import Report, check_reward
+from reward_fns.judge.tally import JudgeTally, Prices
+from reward_fns.judge.verl_backend import check_verl_judge, genrm_route, router_base_url
+from reward_fns.manager import data_pairs
+from reward_fns.normalize import RewardStats
+from reward_fns.testing.judge_server import JudgeTestServer
+from reward_fns.testing.policy import reference_answer
+from reward_fns.testing.rollouts import read_rl_rows, rollout_batch
+from reward_fns.testing.tiny_qwen import build_tokenizer
+
+JUDGE_MODEL = "/models/open-med-judge"
+JUDGE_KEYS = ("judge_requests", "judge_http_calls", "judge_cache_hits", "judge_failures", "judge_injections",
+              "judge_prompt_tokens", "judge_completion_tokens", "judge_cost_usd")
+
+
+def _q(value: str) -> str:
+    return "'" + value.replace("'", "\\'") + "'"
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("verl_judge")
+    toy.main(["--out", str(root / "toy"), "--per-qa-type", "1"])
+    medvidbench.main(["--input", str(root / "toy" / toy.TOY_FILE), "--data-root", str(root / "toy"),
+                      "--out-dir", str(root / "data"), "--val-fraction", "0"])
+    train = root / "data" / "rl_train.parquet"
+    stats = RewardStats(k=2.0)
+    for pair in data_pairs([str(train)]):
+        stats.set(*pair, [0.2, 0.5, 0.8])
+    stats.save(root / "stats.json")
+    return {"root": root, "train": train, "stats": root / "stats.json"}
+
+
+def compose(data: dict[str, Path], *extra: str) -> Any:
+    return dry_run.compose("medgrpo_grpo", [
+        f"data.train_files={_q(str(data['train']))}", f"data.val_files={_q(str(data['train']))}",
+        f"actor_rollout_ref.model.path={_q(str(data['root']))}", "data.filter_overlong_prompts=false",
+        f"medgrpo.reward.normalization.stats_path={_q(str(data['stats']))}",
+        "medgrpo.reward.judge.base_url=null", "medgrpo.reward.judge.model=gpt-4.1",
+        "medgrpo.reward.judge.api_key_env=MEDGRPO_UNSET_KEY", "medgrpo.reward.judge.cache_path=null", *extra])
+
+
+VERL = ("medgrpo_judge=verl", f"medgrpo.judge_server.model_path={JUDGE_MODEL}",
+        "medgrpo.judge_server.gpus_per_replica=2", "medgrpo.judge_server.judge_gpus=4")
+
+
+@contextlib.contextmanager
+def verl_router(worker_url: str) -> Iterator[str]:
+    """verl's NaiveRouter in front of `worker_url`, served by uvicorn on a thread; yields its address."""
+    import uvicorn
+    from verl.experimental.reward_loop.router.naive_router import NaiveRouter
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(NaiveRouter(worker_urls=[worker_url]).app, host="127.0.0.1",
+                                           port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "verl's router did not start"
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def test_router_address_to_base_url() -> None:
+    assert router_base_url("10.0.0.5:8123") == "http://10.0.0.5:8123/v1"
+    assert router_base_url("[::1]:8123") == "http://[::1]:8123/v1"
+    assert router_base_url("http://h:1/v1/") == "http://h:1/v1"
+    with pytest.raises(RuntimeError, match="scores samples itself"):
+        genrm_route()
+
+
+def test_recipe_variant_composes_and_validates(data: dict[str, Path]) -> None:
+    from verl.trainer.ppo.reward import get_custom_reward_fn
+
+    cfg = compose(data, *VERL)
+    assert cfg.medgrpo.reward.judge.backend == "verl"
+    assert cfg.reward.reward_model.enable and cfg.reward.reward_model.enable_resource_pool
+    assert cfg.reward.reward_model.model_path == JUDGE_MODEL
+    assert cfg.reward.reward_model.rollout.tensor_model_parallel_size == 2
+    assert get_custom_reward_fn(cfg) is not None  # verl loads the hook, so samples reach run_single
+    assert check_verl_judge(cfg) == ([], [f"judge: {JUDGE_MODEL} served by verl, 2 replica(s) of 2 GPU(s), "
+                                         f"behind verl's reward router"])
+    report = Report()
+    check_reward(cfg, [str(data["train"])], report)
+    assert not report.errors and any("2 replica(s)" in note for note in report.notes), report
+
+    default = compose(data)
+    assert default.medgrpo.reward.judge.backend == "openai" and not default.reward.reward_model.enable
+    assert check_verl_judge(default) == ([], [])
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    (("medgrpo.judge_server.judge_gpus=3",), "must be a positive multiple"),
+    (("reward.reward_model.enable=false",), "reward.reward_model.enable=true"),
+    (("reward.custom_reward_function.path=null",), "custom_reward_function.path"),
+])
+def test_bad_verl_judge_settings_are_reported(data: dict[str, Path], override: tuple[str, ...],
+                                             message: str) -> None:
+    errors, notes = check_verl_judge(compose(data, *VERL, *override))
+    assert any(message in e for e in errors) and not notes, errors
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # FastAPI's on_event inside verl's router
+def test_manager_routes_judge_requests_through_verls_router(data: dict[str, Path]) -> None:
+    from omegaconf import OmegaConf
+    from verl.trainer.ppo.reward import load_reward_manager
+
+    tokenizer = build_tokenizer()
+    rows = [r for r in read_rl_rows(str(data["train"])) if r["ability"] in ("VS", "RC", "DVC")]
+    assert rows
+    cfg = compose(data, *VERL)
+    OmegaConf.resolve(cfg)
+    with pytest.raises(ValueError, match="no reward_router_address"):
+        load_reward_manager(cfg, tokenizer)  # the verl backend without verl's router is a clear error
+    with JudgeTestServer().run_in_thread() as server, verl_router(server.base_url[: -len("/v1")]) as address:
+        manager = load_reward_manager(cfg, tokenizer, reward_router_address=address)
+        assert manager.scorer.captions.judge.chat.base_url == f"http://{address}/v1"
+        batch = rollout_batch(tokenizer, rows, [reference_answer(r) for r in rows])
+
+        async def score_all() -> list[dict]:
+            outputs = [await manager.run_single(batch[i: i + 1]) for i in range(len(batch))]
+            again = await manager.run_single(batch[0:1])  # the judge's cache/in-flight sharing is per manager
+            await manager.scorer.captions.judge.aclose()
+            return [*outputs, again]
+
+        outputs = asyncio.run(score_all())
+        assert server.completions > 0
+        assert {body["model"] for body in server.bodies} == {JUDGE_MODEL}  # the served model, not gpt-4.1
+    infos = [o["reward_extra_info"] for o in outputs]
+    assert all(set(JUDGE_KEYS) <= set(info) for info in infos)
+    assert any(i["judge_ok"] for i in infos)
+    judged = [i for i in infos[:-1] if i["judge_requests"]]
+    assert sum(i["judge_requests"] for i in infos) == server.completions
+    assert all(i["judge_prompt_tokens"] > 0 and i["judge_completion_tokens"] > 0 for i in judged)
+    assert all(i["judge_cost_usd"] == 0.0 for i in infos)  # self-hosted: unpriced
+
+
+def test_tally_metrics_and_prices() -> None:
+    tally = JudgeTally(requests=2, http_calls=3, cache_hits=1, prompt_tokens=1_000, completion_tokens=100)
+    metrics = tally.metrics(Prices(2.0, 8.0))
+    assert metrics["judge_cost_usd"] == pytest.approx((1_000 * 2.0 + 100 * 8.0) / 1e6)
+    assert set(metrics) == set(JUDGE_KEYS)
