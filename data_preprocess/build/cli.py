@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output MedVidBench JSON")
     p.add_argument("--frames-out", help="data root for frames: extracted ones are written here (PyAV)")
     p.add_argument("--config", help="builder YAML (default recipes/config/medvidbench_build.yaml)")
-    p.add_argument("--split", choices=("large", "standard"), default="large")
+    p.add_argument("--split", choices=("large", "standard"), default="large",
+                   help="large: every record; standard: at most the config's cap per (source, task), seeded")
     p.add_argument("--exclude-test", action="append", default=[], metavar="TEST.json",
                    help="drop every clip of a video in this MedVidBench test/val JSON (repeatable)")
     p.add_argument("--seed", type=int, help="question draws and Standard sampling (default: the config's)")
