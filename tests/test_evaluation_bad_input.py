@@ -2,9 +2,12 @@
 and one bad answer never stops a run."""
 
 import json
+import math
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from evaluation import score as score_cli
 from evaluation import submission
@@ -115,3 +118,24 @@ def test_malformed_structured_ground_truth_names_file_record_and_field(tmp_path,
     bad.write_text(json.dumps(gt))
     with pytest.raises(SystemExit, match=rf"gt.json: record {position}: field 'struc_info': {field}"):
         score_cli.run(["--gt", str(bad), "--pred", str(PRED)])
+
+
+ADVERSARIAL = st.one_of(
+    st.text(max_size=200),
+    st.lists(st.sampled_from([BIG[:4400], "nan", "-inf", "1e309", "٣", "１２", "\ud800", "0.", "**", "[[", "]]", ",",
+                              " seconds: ", "-", "/5", ":", "\n", " to ", "Two structures: ", "00:01:02"]),
+             max_size=12).map("".join),
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(answer=ADVERSARIAL, position=st.integers(0, 21))
+def test_one_adversarial_answer_never_stops_scoring(embedder, answer, position):
+    from evaluation.scorer import build_references, score
+    from reward_fns.similarity import SimilarityService
+
+    gt, preds = json.loads(GT.read_text()), json.loads(PRED.read_text())
+    texts = [p["prediction"] for p in preds]
+    texts[position] = answer
+    report = score(build_references(gt), texts, similarity=SimilarityService(embedder))
+    assert all(v is None or math.isfinite(v) for v in report.columns.values())
