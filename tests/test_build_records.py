@@ -120,3 +120,32 @@ def test_copesd_rc_with_facts(records: list[dict]) -> None:
                           "region": {"object": "Forceps", "bbox": [19, 11, 58, 54], "time": 0.0,
                                      "image_size": [192, 108], "frame": video[0]},
                           "keyframes": [video[0], video[3], video[6], video[9]]}}
+
+
+def test_nurvid_dvc_facts_item(records: list[dict]) -> None:
+    video = frames(f"NurViD/frames_0.5fps/{fx.NURVID_ID}", range(20), 6, "jpg")
+    segments = [(2.0, 14.0, "Moisten hair"), (20.0, 30.0, "Apply shampoo"), (35.0, 40.0, "Rinse shampoo")]
+    assert without_question(first(records, "NurViD", "dense_captioning"), "DVC") == {
+        "conversations": turns(""), "video": video,
+        "metadata": {"video_id": fx.NURVID_ID, "fps": "0.5", "input_video_start_frame": "0",
+                     "input_video_end_frame": "1200", "input_video_start_time": "0.0",
+                     "input_video_end_time": "40.0"},
+        "qa_type": "dense_captioning", "data_source": "NurViD",
+        "struc_info": [{"dc_segments": [{"start": s, "end": e, "caption": ""} for s, e, _ in segments]}],
+        "is_RC": False,
+        "caption_facts": {"task": "dvc", "source": "NurViD", "procedure": "Bed Shampoo",
+                          "clip": {"start": 0.0, "end": 40.0, "fps": 0.5},
+                          "segments": [{"start": s, "end": e, "label": label, "kind": "action"}
+                                       for s, e, label in segments],
+                          "keyframes": [video[0], video[6], video[13], video[19]]}}
+
+
+def test_avos_vs_facts_item(records: list[dict]) -> None:
+    rec = without_question(first(records, "AVOS", "video_summary"), "VS")
+    assert rec["struc_info"] == [] and rec["conversations"] == turns("")
+    assert rec["caption_facts"]["segments"] == [
+        {"start": 5.0, "end": 20.0, "label": "cutting", "kind": "action"},
+        {"start": 20.0, "end": 30.0, "label": "tying", "kind": "action"},
+        {"start": 35.0, "end": 40.0, "label": "suturing", "kind": "action"}]
+    assert rec["metadata"] == {"video_id": fx.AVOS_ID, "fps": "0.5", "input_video_start_frame": "0",
+                               "input_video_end_frame": "600"}
