@@ -102,3 +102,10 @@ def test_bad_facts_file_is_one_line_error(tmp_path: Path) -> None:
     records[2]["caption_facts"]["segments"][0]["end"] = "soon"
     with pytest.raises(SystemExit, match=r"record 2: field 'caption_facts.segments\[0\].end'"):
         cli.run(_args(write_facts(tmp_path, records), tmp_path))
+
+
+def test_report_settings_hold_no_url_secrets() -> None:
+    from data_preprocess.captions.cli import _bare_url
+
+    assert _bare_url("https://u:pw@gen.example.com/v1beta/openai/?key=SECRET") == "https://gen.example.com/v1beta/openai/"
+    assert _bare_url("http://127.0.0.1:8000/v1") == "http://127.0.0.1:8000/v1"

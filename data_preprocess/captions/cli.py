@@ -20,6 +20,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from tqdm import tqdm
 
@@ -158,10 +159,18 @@ def finished_file(records: Sequence[Any], outcomes: Sequence[Outcome]) -> list[A
 
 
 def _settings(args: argparse.Namespace, names: list[str]) -> dict[str, Any]:
-    """What the report records about the run (never a key: only the names of the variables)."""
-    keep = ("input", "out", "gen_url", "gen_model", "val_url", "val_model", "max_rounds", "concurrency",
-            "temperature", "with_frames", "cache", "prices")
-    return {**{k: getattr(args, k) for k in keep}, "variants": names, "prompt_version": PROMPT_VERSION}
+    """What the report records about the run: never a key (only the names of their variables; URLs lose
+    any query string or user info, where some endpoints take a key)."""
+    keep = ("input", "out", "gen_model", "val_model", "gen_key_env", "val_key_env", "api_key_env", "max_rounds",
+            "concurrency", "temperature", "with_frames", "cache", "prices")
+    urls = {k: _bare_url(getattr(args, k)) for k in ("gen_url", "val_url")}
+    return {**{k: getattr(args, k) for k in keep}, **urls, "variants": names, "prompt_version": PROMPT_VERSION}
+
+
+def _bare_url(url: str) -> str:
+    parts = urlsplit(url)
+    host = (parts.hostname or "") + (f":{parts.port}" if parts.port is not None else "")
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
