@@ -225,3 +225,14 @@ def test_a_video_listed_twice_is_an_error(tmp_path: Path, capsys: pytest.Capture
     (tmp_path / "v.json").write_text(json.dumps([video, video]))
     assert main(["--source", "canonical", "--root", str(tmp_path), "--out", str(tmp_path / "o.json")]) == 2
     assert "entry V1: field 'video_id': CholecT50 video listed twice" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("source", "video_id", "key"), [
+    ("CholecT50", "VID01", "cholec80:1"), ("CholecTrack20", "vid01", "cholec80:1"),
+    ("Cholec80-CVS", "video01", "cholec80:1"), ("CholecT50", "VID111", "cholec80:111"),
+    ("AVOS", "kcOqlifSukA", "AVOS:kcoqlifsuka"), ("NurViD", " AbC ", "NurViD:abc"),
+])
+def test_video_keys_join_the_cholec80_family(source: str, video_id: str, key: str) -> None:
+    from data_preprocess.build.select import video_key
+
+    assert video_key(source, video_id) == key
