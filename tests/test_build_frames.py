@@ -38,6 +38,7 @@ def test_find_video_by_relative_path_or_file_name(tmp_path: Path) -> None:
     (tmp_path / "videos" / "v1.mkv").write_bytes(b"x")
     v = Video("AVOS", "v1", 15.0, 5.0, FrameSource("video", "clips/v1"))
     assert find_video(v, tmp_path / "videos", tmp_path) == tmp_path / "videos" / "v1.mkv"
+    assert find_video(v, None, tmp_path) == tmp_path / "videos" / "v1.mkv"  # --root/videos/<name>
     assert find_video(v, None, tmp_path / "nowhere") is None
 
 

@@ -56,13 +56,13 @@ def last_frame_index(start: float, end: float, fps: float) -> int:
 
 
 def find_video(video: Video, videos_dir: Path | None, root: Path) -> Path | None:
-    """The video file of a `video` frame source: its path (or file name) under --videos, then --root;
-    a path without extension tries the common video extensions."""
+    """The video file of a `video` frame source: its path, its file name or `videos/<file name>` under
+    --videos, then under --root; a path without extension tries the common video extensions."""
     given = Path(video.frames.path)
     for base in (videos_dir, root):
         if base is None:
             continue
-        for rel in dict.fromkeys((given, Path(given.name))):
+        for rel in dict.fromkeys((given, Path(given.name), Path("videos") / given.name)):
             candidates = [base / rel] if rel.suffix else [base / f"{rel}{ext}" for ext in VIDEO_EXTENSIONS]
             found = next((p for p in candidates if p.is_file()), None)
             if found:
