@@ -21,7 +21,6 @@ import pytest
 
 from tests.test_recipes_dry_run import write_data, write_stats
 
-pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 LAUNCHERS = ("verl.trainer.main_ppo", "torch.distributed.run")
 SITECUSTOMIZE = """
@@ -96,6 +95,7 @@ def errors_of(proc: subprocess.CompletedProcess) -> list[str]:
             if line.startswith("[preflight]") and "error: " in line]
 
 
+@pytest.mark.slow  # a launcher + the preflight's verl imports in a subprocess
 def test_launch_without_gpu_environment_stops_before_ray_with_every_reason(env):
     """CPU-only torch, no vLLM, no flash-attn: one error each, exit 1, verl never called."""
     proc, calls = launch(env, "qwen25vl_7b_medgrpo.sh", torch_sim=CPU_TORCH)
@@ -110,6 +110,7 @@ def test_launch_without_gpu_environment_stops_before_ray_with_every_reason(env):
     assert calls and not launched(calls), calls  # the preflight ran; verl's entry point (and Ray) did not
 
 
+@pytest.mark.slow  # a launcher + the preflight's verl imports in a subprocess
 def test_launch_without_visible_gpu_stops_before_ray(env):
     proc, calls = launch(env, "qwen25vl_7b_medgrpo.sh", torch_sim={"cuda": "13.0", "gpus": 0},
                          installed=("vllm", "flash_attn"), extra_env={"CUDA_VISIBLE_DEVICES": ""})
@@ -119,6 +120,7 @@ def test_launch_without_visible_gpu_stops_before_ray(env):
     assert calls and not launched(calls)
 
 
+@pytest.mark.slow  # a launcher + the preflight's verl imports in a subprocess
 def test_launch_goes_ahead_when_everything_is_there(env):
     proc, calls = launch(env, "qwen25vl_7b_medgrpo.sh", torch_sim=CUDA_2, installed=("vllm", "flash_attn"))
     assert proc.returncode == 0, proc.stderr
@@ -127,12 +129,14 @@ def test_launch_goes_ahead_when_everything_is_there(env):
     assert "torch" in proc.stderr and "CUDA 13.0" in proc.stderr  # the interpreter's torch, printed
 
 
+@pytest.mark.slow  # a launcher + the preflight's verl imports in a subprocess
 def test_cpu_training_mode_needs_no_gpu_vllm_or_flash_attn(env):
     proc, calls = launch(env, "qwen25vl_7b_medgrpo.sh", *CPU_MODE, torch_sim=CPU_TORCH)
     assert proc.returncode == 0, proc.stderr
     assert launched(calls) and "CPU training mode" in proc.stderr
 
 
+@pytest.mark.slow  # a launcher + the preflight's verl imports in a subprocess
 def test_sft_launch_stops_before_torchrun(env):
     proc, calls = launch(env, "qwen25vl_7b_sft.sh", torch_sim=CPU_TORCH, installed=("flash_attn",))
     assert proc.returncode == 1 and [e for e in errors_of(proc) if "is a CPU-only build" in e], proc.stderr
