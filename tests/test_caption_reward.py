@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -62,6 +63,16 @@ def test_failed_judge_falls_back_to_similarity(embedder: Embedder) -> None:
     assert not result.judge_ok and result.judge_score is None
     assert result.reward == pytest.approx(max(0.0, cosine(embedder, PRED, REF)), abs=1e-5)
     assert "judge failed" in result.reason and server.completions == 2
+
+
+def test_dribbling_judge_is_cut_by_the_deadline_and_similarity_remains(embedder: Embedder) -> None:
+    """The caption reward is bounded by the judge's total deadline, whatever the server does."""
+    start = time.monotonic()
+    result, server, _ = score_with_server(embedder, PRED, FaultPlan.first(50, "dribble"), timeout_s=0.3,
+                                          deadline_s=1.0, max_retries=5)
+    assert time.monotonic() - start < 3.0 and server.completions >= 2
+    assert not result.judge_ok and "deadline of 1 s exceeded" in result.reason
+    assert result.reward == pytest.approx(max(0.0, cosine(embedder, PRED, REF)), abs=1e-5)
 
 
 def test_no_judge_or_disabled_judge_uses_similarity_only(embedder: Embedder) -> None:

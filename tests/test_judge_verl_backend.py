@@ -167,3 +167,27 @@ def test_tally_metrics_and_prices() -> None:
     metrics = tally.metrics(Prices(2.0, 8.0))
     assert metrics["judge_cost_usd"] == pytest.approx((1_000 * 2.0 + 100 * 8.0) / 1e6)
     assert set(metrics) == set(JUDGE_KEYS)
+
+
+def test_cost_report_sums_verls_rollout_dumps(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Per-step judge cost from the files verl's trainer writes with trainer.rollout_data_dir."""
+    from verl.trainer.ppo.ray_trainer import RayPPOTrainer
+
+    from reward_fns.judge import cost_report
+
+    for step, requests in ((1, [2, 0, 1]), (2, [0, 0, 0])):
+        extra = {key: [0] * 3 for key in JUDGE_KEYS}
+        extra["judge_requests"] = requests
+        extra["judge_prompt_tokens"] = [300 * r for r in requests]
+        extra["judge_cost_usd"] = [0.001 * r for r in requests]
+        extra["judge_cache_hits"] = [0, 2, 1] if step == 1 else [3, 3, 3]
+        extra["task"] = ["DVC", "VS", "RC"]
+        RayPPOTrainer._write_generations(["q"] * 3, ["a"] * 3, ["g"] * 3, [0.5] * 3, extra, str(tmp_path), step)
+    rows = cost_report.report(tmp_path)
+    assert rows[1]["judge_requests"] == 3 and rows[1]["judge_prompt_tokens"] == 900
+    assert rows[1]["judge_cost_usd"] == pytest.approx(0.003) and rows[1]["samples"] == 3
+    assert rows[2]["judge_requests"] == 0 and rows[2]["judge_cache_hits"] == 9
+    assert cost_report.main([str(tmp_path)]) == 0 and "0.0030" in capsys.readouterr().out
+    (tmp_path / "3.jsonl").write_text("{broken\n")
+    assert cost_report.main([str(tmp_path)]) == 2
+    assert "3.jsonl: line 1: not JSON" in capsys.readouterr().err
