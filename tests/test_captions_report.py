@@ -81,6 +81,7 @@ def _args(facts: Path, tmp_path: Path, *extra: str) -> list[str]:
     (["--variants", "gpt,gpt"], "--variants"),
     (["--gen-key-env", "A"], "both --gen-key-env and --val-key-env"),
     (["--max-rounds", "0"], "--max-rounds"),
+    (["--timeout-s", "0"], "timeout_s"),
 ])
 def test_cli_argument_errors(tmp_path: Path, extra: list[str], why: str) -> None:
     facts = write_facts(tmp_path, mixed_records(tmp_path)[:1])

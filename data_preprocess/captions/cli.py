@@ -93,14 +93,14 @@ def run(argv: Sequence[str] | None = None) -> list[Outcome]:
         prices = load_prices(args.prices)
         if images is not None:
             images.check(items)
+        clients = [ChatClient(url, api_key_env=env, concurrency=args.concurrency, timeout_s=args.timeout_s,
+                              deadline_s=args.deadline_s, max_retries=args.max_retries)
+                   for url, env in ((args.gen_url, args.gen_key_env or args.api_key_env),
+                                    (args.val_url, args.val_key_env or args.api_key_env))]
     except (FactsError, ValueError) as err:
         raise SystemExit(f"error: {err}") from None
     ledger = Ledger(prices)
     cache = JudgeCache(args.cache) if args.cache else None
-    clients = [ChatClient(url, api_key_env=env, concurrency=args.concurrency, timeout_s=args.timeout_s,
-                          deadline_s=args.deadline_s, max_retries=args.max_retries)
-               for url, env in ((args.gen_url, args.gen_key_env or args.api_key_env),
-                                (args.val_url, args.val_key_env or args.api_key_env))]
     first, second = (ModelCall(model, client, ledger, cache, args.temperature, args.max_tokens, not args.no_structured)
                      for model, client in zip((args.gen_model, args.val_model), clients, strict=True))
     by_name = {"gpt": Variant("gpt", first, second), "gemini": Variant("gemini", second, first)}
