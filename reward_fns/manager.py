@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -24,12 +25,13 @@ from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
 from reward_fns.build import build_scorer, check_pairs
 from reward_fns.config import MedGRPORewardConfig
-from reward_fns.judge.tally import judge_tally
+from reward_fns.judge.tally import JudgeTally, judge_tally
 from reward_fns.judge.verl_backend import judge_config_for
 from reward_fns.reference import Reference
 from reward_fns.scoring import RewardOutcome
 
 logger = logging.getLogger(__name__)
+TOTALS_LOG_EVERY_S = 60.0  # how often a worker logs its running judge totals
 
 
 def data_pairs(files: Iterable[str]) -> list[tuple[str, str]]:
@@ -61,6 +63,7 @@ class MedGRPORewardManager(RewardManagerBase):
         judge = judge_config_for(settings.judge, config, reward_router_address)
         self.settings = dataclasses.replace(settings, judge=judge)
         self.prices = judge.prices
+        self.judge_totals, self._totals_logged = JudgeTally(), time.monotonic()
         self.scorer = build_scorer(self.settings)
         if self.settings.check_data:
             data = config.get("data") or {}
@@ -95,4 +98,15 @@ class MedGRPORewardManager(RewardManagerBase):
             else:
                 outcome = await self._score(self.decode(data, row), ref)
         extra = {**outcome.extra_info(), **tally.metrics(self.prices)}
+        self._log_totals(tally)
         return {"reward_score": outcome.normalized, "reward_extra_info": extra}
+
+    def _log_totals(self, tally: JudgeTally) -> None:
+        """Add one sample's tally to this worker's totals; log them at most every TOTALS_LOG_EVERY_S."""
+        self.judge_totals.add(tally)
+        now = time.monotonic()
+        if now - self._totals_logged >= TOTALS_LOG_EVERY_S:
+            self._totals_logged = now
+            totals = self.judge_totals.metrics(self.prices)
+            logger.info("medgrpo judge totals (this worker): %s",
+                        ", ".join(f"{key.removeprefix('judge_')}={value:g}" for key, value in totals.items()))

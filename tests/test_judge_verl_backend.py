@@ -158,6 +158,7 @@ def test_manager_routes_judge_requests_through_verls_router(data: dict[str, Path
     assert any(i["judge_ok"] for i in infos)
     judged = [i for i in infos[:-1] if i["judge_requests"]]
     assert sum(i["judge_requests"] for i in infos) == server.completions
+    assert manager.judge_totals.requests == server.completions  # the worker's running totals (logged)
     assert all(i["judge_prompt_tokens"] > 0 and i["judge_completion_tokens"] > 0 for i in judged)
     assert all(i["judge_cost_usd"] == 0.0 for i in infos)  # self-hosted: unpriced
 

@@ -40,6 +40,11 @@ class JudgeTally:
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
+    def add(self, other: JudgeTally) -> None:
+        """Add `other`'s counts to this tally (running totals)."""
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
     def metrics(self, prices: Prices) -> dict[str, float | int]:
         """Numeric `reward_extra_info` keys (the same for every sample)."""
         return {
