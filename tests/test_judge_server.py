@@ -137,3 +137,23 @@ def test_command_line_server() -> None:
         if proc.stdout is not None:
             proc.stdout.close()
     assert set(FAULTS) >= {"429", "500", "hang", "malformed", "invalid_json", "drop"}
+
+
+def test_dribble_serves_a_valid_reply_slowly_and_echo_faults_echo_the_header() -> None:
+    async def body() -> None:
+        plan = FaultPlan(["dribble", "echo_auth", "echo_auth_reply"])
+        async with JudgeTestServer(plan=plan, dribble_s=0.0005) as server:
+            client = openai.AsyncOpenAI(base_url=server.base_url, api_key="sk-test-ECHOED123", max_retries=0,
+                                        timeout=30)
+            messages = build_messages(REF, "the surgeon clips")
+            slow = await client.chat.completions.create(model="m", messages=messages)
+            assert parse_reply(slow.choices[0].message.content).score == expected_score(REF, "the surgeon clips")
+            assert slow.usage is not None and slow.usage.completion_tokens == 10
+            with pytest.raises(openai.BadRequestError) as echoed:
+                await client.chat.completions.create(model="m", messages=messages)
+            assert "Bearer sk-test-ECHOED123" in str(echoed.value)
+            reply = await client.chat.completions.create(model="m", messages=messages)
+            assert "Bearer sk-test-ECHOED123" in reply.choices[0].message.content
+            await client.close()
+
+    asyncio.run(body())
