@@ -31,5 +31,6 @@ case "$cmd" in
   test)  setup; "$PY" -m ruff check . && "$PY" -m pytest "$@" ;;
   demo)  setup; "$PY" -m evaluation.demo "$@" ;;
   setup-gpu) bash recipes/setup_gpu.sh "$@" ;;  # separate GPU venv (.venv-gpu); docs/recipes.md
-  *) echo "usage: bash run.sh {demo|test|setup|setup-gpu} [args]" >&2; exit 2 ;;
+  train-smoke) setup; "$PY" -m recipes.train_smoke "$@" ;;  # real SFT + GRPO steps on CPU; docs/training.md
+  *) echo "usage: bash run.sh {demo|test|setup|setup-gpu|train-smoke} [args]" >&2; exit 2 ;;
 esac

@@ -1,0 +1,115 @@
+"""Per-step metrics of a training run, read from what verl writes through its public options.
+
+- ``trainer.logger=[console,file]`` with ``VERL_FILE_LOGGER_PATH``: one JSON line per logged step
+  (``{"step": N, "data": {metric: value}}``), for SFT (train/loss, ...) and GRPO (actor/kl_loss,
+  actor/entropy, critic/score/mean, ...).
+- ``trainer.rollout_data_dir``: one ``<step>.jsonl`` per GRPO step with every sample's decoded
+  response, ground truth and the reward the trainer used (the normalized MedGRPO reward).
+
+verl logs only the global training score, so the reward per data_source comes from the dump: the
+normalized reward is the trainer's own; the raw reward is the same sample rescored by the reward
+manager's scorer (``reward_fns.build.build_scorer`` on the run's own ``medgrpo.reward`` config), which
+must reproduce the trainer's normalized reward (a mismatch is reported).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reward_fns.build import build_scorer
+from reward_fns.config import MedGRPORewardConfig
+from reward_fns.reference import Reference
+
+SFT_KEYS = {"loss": "train/loss", "grad_norm": "train/grad_norm", "lr": "train/lr"}
+GRPO_KEYS = {"score": "critic/score/mean", "kl": "actor/kl_loss", "entropy": "actor/entropy",
+             "pg_loss": "actor/pg_loss", "grad_norm": "actor/grad_norm",
+             "response_length": "response_length/mean", "step_s": "timing_s/step"}
+MATCH_TOL = 1e-5
+
+
+def read_file_log(path: str | Path, keys: dict[str, str]) -> list[dict[str, Any]]:
+    """Training steps of a verl file-logger JSONL, each with `keys` (name -> verl metric) picked out."""
+    steps: dict[int, dict[str, Any]] = {}
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            entry = json.loads(line)
+            data = entry.get("data")
+            if not isinstance(data, dict) or "step" not in entry:
+                raise ValueError(f"{path}:{number}: not a verl file-logger line")
+            picked = {name: data[metric] for name, metric in keys.items() if metric in data}
+            if picked:
+                steps.setdefault(int(entry["step"]), {"step": int(entry["step"])}).update(picked)
+    return [steps[n] for n in sorted(steps)]
+
+
+@dataclass
+class SourceRewards:
+    """Rewards of one data_source within one step."""
+
+    raw: list[float] = field(default_factory=list)
+    normalized: list[float] = field(default_factory=list)
+
+    def summary(self) -> dict[str, float | int]:
+        n = len(self.raw)
+        return {"n": n, "raw": sum(self.raw) / n, "normalized": sum(self.normalized) / n}
+
+
+def reward_settings(hydra_config: str | Path) -> MedGRPORewardConfig:
+    """The run's `medgrpo.reward` settings from the config Hydra saved for it (.hydra/config.yaml)."""
+    from omegaconf import OmegaConf
+
+    return MedGRPORewardConfig.from_trainer_config(OmegaConf.load(hydra_config))
+
+
+async def _score_step(scorer: Any, rows: list[dict[str, Any]], where: str) -> tuple[dict[str, SourceRewards], float]:
+    per_source: dict[str, SourceRewards] = defaultdict(SourceRewards)
+    worst = 0.0
+    for number, row in enumerate(rows, 1):
+        try:
+            ref = Reference.from_json(row["gts"])
+            output, score = row["output"], float(row["score"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{where}:{number}: unreadable rollout dump row: {err}") from None
+        outcome = await scorer.score(output, ref)
+        per_source[ref.data_source].raw.append(outcome.raw)
+        per_source[ref.data_source].normalized.append(score)
+        worst = max(worst, abs(outcome.normalized - score))
+    return per_source, worst
+
+
+def rewards_per_source(dump_dir: str | Path, settings: MedGRPORewardConfig) -> list[dict[str, Any]]:
+    """Per step: {"step", "sources": {data_source: {n, raw, normalized}}, "max_rescore_diff"}."""
+    files = sorted(Path(dump_dir).glob("*.jsonl"), key=lambda p: int(p.stem))
+    if not files:
+        raise FileNotFoundError(f"{dump_dir}: no rollout dumps (<step>.jsonl); was trainer.rollout_data_dir set?")
+    scorer = build_scorer(settings)
+
+    async def run() -> list[dict[str, Any]]:
+        steps = []
+        for path in files:
+            rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            per_source, worst = await _score_step(scorer, rows, str(path))
+            steps.append({"step": int(path.stem), "max_rescore_diff": worst,
+                          "sources": {src: per_source[src].summary() for src in sorted(per_source)}})
+        return steps
+
+    return asyncio.run(run())
+
+
+def sft_line(step: dict[str, Any]) -> str:
+    return (f"SFT  step {step['step']}: loss {step.get('loss', float('nan')):.4f}  "
+            f"grad_norm {step.get('grad_norm', float('nan')):.3f}  lr {step.get('lr', float('nan')):.2e}")
+
+
+def grpo_lines(step: dict[str, Any]) -> list[str]:
+    lines = [f"GRPO step {step['step']}: reward {step.get('score', float('nan')):.4f}  "
+             f"kl {step.get('kl', float('nan')):.3e}  entropy {step.get('entropy', float('nan')):.4f}  "
+             f"pg_loss {step.get('pg_loss', float('nan')):.4f}  response_len {step.get('response_length', 0):.1f}"]
+    for source, r in step.get("sources", {}).items():
+        lines.append(f"    {source:<22} n={r['n']:<3} raw {r['raw']:.4f}  normalized {r['normalized']:.4f}")
+    return lines

@@ -1,0 +1,203 @@
+"""`bash run.sh train-smoke [--out DIR]`: the whole MedGRPO training chain for real, on CPU, in minutes.
+
+toy MedVidBench -> verl parquet -> tiny random Qwen2.5-VL -> SFT, 2 steps of verl's SFT trainer on 2 gloo
+ranks (recipes/qwen25vl_7b_sft.sh) -> the SFT checkpoint's HF folder -> calibration rollouts of that model
+and reward stats (recipes/calibrate_reward_stats.sh) -> GRPO, 2 steps of verl.trainer.main_ppo
+(recipes/qwen25vl_7b_medgrpo.sh: the recipe's composed config, overridden only for size and the CPU
+engine; rewards through verl's Ray reward loop with 2 workers, the judge on the local test server)
+-> ckpt_tools/merge.py --verify of the last GRPO checkpoint -> evaluation.infer -> evaluation.score.
+
+Every stage runs the user-facing launcher or CLI in a subprocess (its log: DIR/logs/<stage>.log), with
+MEDGRPO_ENGINE=cpu (recipes/ext: verl's platform, engine and rollout plug-ins). Prints the SFT loss and,
+per GRPO step, the reward (raw and normalized per data_source), KL and entropy; writes
+DIR/train_smoke.json (every step's metrics, stage timings) and DIR/metrics.json (the 10 columns).
+The model is random and tiny: the numbers prove the plumbing, not learning.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from recipes import smoke_metrics
+from reward_fns.atomic_io import write_json_atomic
+
+ROOT = Path(__file__).resolve().parents[1]
+STEPS = 2
+MIN_SOURCES_PER_STEP = 3
+JUDGE_MODEL = "smoke-judge"
+SFT_OVERRIDES = ["data.train_batch_size=4", f"trainer.total_training_steps={STEPS}", "trainer.total_epochs=1",
+                 "trainer.resume_mode=disable", "trainer.logger=[console,file]"]
+GRPO_OVERRIDES = [
+    "data.train_batch_size=6", "actor_rollout_ref.actor.ppo_mini_batch_size=6", "actor_rollout_ref.rollout.n=2",
+    "data.max_prompt_length=1024", "data.max_response_length=48", "data.filter_overlong_prompts_workers=1",
+    "actor_rollout_ref.rollout.agent.num_workers=1", "reward.num_workers=2",
+    f"trainer.total_training_steps={STEPS}", f"trainer.save_freq={STEPS}", "trainer.test_freq=-1",
+    "trainer.val_before_train=false", "trainer.resume_mode=disable", "trainer.logger=[console,file]"]
+CALIB_INFER_ARGS = "--backend transformers --max-new-tokens 48"
+EVAL_MAX_NEW_TOKENS = "48"
+
+
+class SmokeError(RuntimeError):
+    """A stage of the smoke run failed (the message names the stage and its log)."""
+
+
+class Smoke:
+    """Paths, environment and stage runner of one smoke run."""
+
+    def __init__(self, out: Path, judge_url: str):
+        self.out = out
+        self.judge_url = judge_url
+        self.timings: dict[str, float] = {}
+        (out / "logs").mkdir(parents=True, exist_ok=True)
+
+    def path(self, *parts: str) -> Path:
+        return self.out.joinpath(*parts)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
+                   OMP_NUM_THREADS="1", PYTHON=sys.executable, MEDGRPO_ENGINE="cpu",
+                   DATA_DIR=str(self.path("data")), OUTPUT_DIR=str(self.path("runs")),
+                   REWARD_STATS=str(self.path("reward_stats.json")), JUDGE_BASE_URL=self.judge_url,
+                   JUDGE_MODEL=JUDGE_MODEL, JUDGE_API_KEY_ENV="MEDGRPO_SMOKE_JUDGE_KEY",
+                   MEDGRPO_SMOKE_JUDGE_KEY="not-a-secret", JUDGE_CACHE=str(self.path("judge_cache.sqlite")))
+        env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        env.update(extra)
+        return env
+
+    def run(self, stage: str, argv: Sequence[str], **env: str) -> None:
+        """Run one stage; its output goes to DIR/logs/<stage>.log (the tail is shown on failure)."""
+        log = self.path("logs", f"{stage}.log")
+        start = time.perf_counter()
+        print(f"[train-smoke] {stage} ...", flush=True)
+        with log.open("w", encoding="utf-8") as handle:
+            code = subprocess.run(list(argv), cwd=ROOT, env=self.env(**env), stdout=handle,
+                                  stderr=subprocess.STDOUT, check=False).returncode
+        self.timings[stage] = round(time.perf_counter() - start, 1)
+        print(f"[train-smoke] {stage}: {self.timings[stage]:.1f} s (log: {log})", flush=True)
+        if code != 0:
+            tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-40:])
+            raise SmokeError(f"stage {stage!r} failed (exit {code}); log {log}:\n{tail}")
+
+    def python(self, stage: str, *args: str, **env: str) -> None:
+        self.run(stage, [sys.executable, *args], **env)
+
+    def launcher(self, stage: str, script: str, overrides: Sequence[str], **env: str) -> None:
+        self.run(stage, ["bash", str(ROOT / "recipes" / script), *overrides], **env)
+
+
+def prepare(smoke: Smoke) -> Path:
+    """Toy MedVidBench, its verl parquet, the tiny model (in-process: a few seconds)."""
+    from data_preprocess import medvidbench, toy
+    from reward_fns.testing.tiny_qwen import build_tiny_qwen25vl
+
+    start = time.perf_counter()
+    toy.main(["--out", str(smoke.path("toy"))])
+    medvidbench.main(["--input", str(smoke.path("toy", toy.TOY_FILE)), "--data-root", str(smoke.path("toy")),
+                      "--out-dir", str(smoke.path("data"))])
+    model = build_tiny_qwen25vl(smoke.path("tiny_qwen25vl"))
+    smoke.timings["prepare"] = round(time.perf_counter() - start, 1)
+    return Path(model)
+
+
+def train(smoke: Smoke, model: Path) -> dict[str, Any]:
+    """SFT -> calibration -> GRPO through the launchers; returns the per-step metrics."""
+    smoke.launcher("sft", "qwen25vl_7b_sft.sh", SFT_OVERRIDES, MODEL_PATH=str(model), EXPERIMENT="sft",
+                   GPUS_PER_NODE="2", VERL_FILE_LOGGER_PATH=str(smoke.path("logs", "sft_metrics.jsonl")))
+    sft_hf = smoke.path("runs", "sft", f"global_step_{STEPS}", "huggingface")
+    if not (sft_hf / "config.json").is_file():
+        raise SmokeError(f"SFT wrote no HF model at {sft_hf}")
+    smoke.launcher("calibrate", "calibrate_reward_stats.sh", [], MODEL_PATH=str(sft_hf),
+                   CALIB_N="2", INFER_ARGS=CALIB_INFER_ARGS, CALIB_DIR=str(smoke.path("calibration")))
+    dump = smoke.path("grpo_rollouts")
+    smoke.launcher("grpo", "qwen25vl_7b_medgrpo.sh", [*GRPO_OVERRIDES, f"trainer.rollout_data_dir={dump}"],
+                   MODEL_PATH=str(sft_hf), EXPERIMENT="grpo", GPUS_PER_NODE="1",
+                   VERL_FILE_LOGGER_PATH=str(smoke.path("logs", "grpo_metrics.jsonl")))
+    sft = smoke_metrics.read_file_log(smoke.path("logs", "sft_metrics.jsonl"), smoke_metrics.SFT_KEYS)
+    grpo = smoke_metrics.read_file_log(smoke.path("logs", "grpo_metrics.jsonl"), smoke_metrics.GRPO_KEYS)
+    settings = smoke_metrics.reward_settings(smoke.path("runs", "grpo", "hydra", ".hydra", "config.yaml"))
+    rewards = {r["step"]: r for r in smoke_metrics.rewards_per_source(dump, settings)}
+    for step in grpo:
+        step.update(rewards.get(step["step"], {}))
+    return {"sft": sft, "grpo": grpo}
+
+
+def check(steps: dict[str, Any]) -> list[str]:
+    """What a passing smoke run must show; the list of failures."""
+    problems = []
+    if len([s for s in steps["sft"] if "loss" in s]) < STEPS:
+        problems.append(f"SFT logged {len(steps['sft'])} steps with a loss (want {STEPS})")
+    if len(steps["grpo"]) < STEPS:
+        problems.append(f"GRPO logged {len(steps['grpo'])} steps (want {STEPS})")
+    for step in steps["grpo"]:
+        for key in ("score", "kl", "entropy"):
+            if key not in step:
+                problems.append(f"GRPO step {step['step']}: no {key} metric")
+        if len(step.get("sources", {})) < MIN_SOURCES_PER_STEP:
+            problems.append(f"GRPO step {step['step']}: batch covers {len(step.get('sources', {}))} data sources "
+                            f"(want >= {MIN_SOURCES_PER_STEP})")
+        if step.get("max_rescore_diff", 0.0) > smoke_metrics.MATCH_TOL:
+            problems.append(f"GRPO step {step['step']}: rescored rewards differ from the trainer's by "
+                            f"{step['max_rescore_diff']:.2e}")
+    return problems
+
+
+def evaluate(smoke: Smoke) -> None:
+    """Merge the last GRPO checkpoint (verified), answer the toy benchmark, score the 10 columns."""
+    merged = smoke.path("grpo_hf")
+    smoke.python("merge", str(ROOT / "ckpt_tools" / "merge.py"), "--ckpt",
+                 str(smoke.path("runs", "grpo", f"global_step_{STEPS}")), "--out", str(merged), "--verify", "--force")
+    from data_preprocess import toy
+
+    gt = smoke.path("toy", toy.TOY_FILE)
+    judge = smoke.path("judge.yaml")
+    judge.write_text(f"judge:\n  enabled: true\n  base_url: {smoke.judge_url}\n  model: {JUDGE_MODEL}\n"
+                     f"  cache_path: {smoke.path('judge_cache.sqlite')}\n", encoding="utf-8")
+    smoke.python("infer", "-m", "evaluation.infer", "--model", str(merged), "--data", str(gt),
+                 "--out", str(smoke.path("predictions.json")), "--backend", "transformers",
+                 "--max-new-tokens", EVAL_MAX_NEW_TOKENS)
+    smoke.python("score", "-m", "evaluation.score", "--gt", str(gt), "--pred", str(smoke.path("predictions.json")),
+                 "--out", str(smoke.path("metrics.json")), "--judge", "openai", "--judge-config", str(judge))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bash run.sh train-smoke", description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default="train_smoke_out", help="output folder (its runs/ are replaced)")
+    args = parser.parse_args(argv)
+    out = Path(args.out).resolve()
+    shutil.rmtree(out / "runs", ignore_errors=True)  # a fresh run, never a resumed one
+    start = time.perf_counter()
+    from reward_fns.testing.judge_server import JudgeTestServer
+
+    with JudgeTestServer(model=JUDGE_MODEL).run_in_thread() as server:
+        smoke = Smoke(out, server.base_url)
+        try:
+            steps = train(smoke, prepare(smoke))
+            evaluate(smoke)
+        except (SmokeError, OSError, ValueError) as err:
+            print(f"[train-smoke] FAILED: {err}", file=sys.stderr)
+            return 1
+    total = round(time.perf_counter() - start, 1)
+    for step in steps["sft"]:
+        print(smoke_metrics.sft_line(step))
+    for step in steps["grpo"]:
+        print("\n".join(smoke_metrics.grpo_lines(step)))
+    problems = check(steps)
+    write_json_atomic(out / "train_smoke.json", {**steps, "timings_s": smoke.timings, "total_s": total,
+                                                 "metrics": str(out / "metrics.json"), "problems": problems})
+    print(f"[train-smoke] 10-column table: {out / 'metrics.json'}; steps: {out / 'train_smoke.json'}; "
+          f"total {total:.0f} s")
+    for problem in problems:
+        print(f"[train-smoke] FAILED: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
