@@ -12,7 +12,8 @@ build on it):
   nothing else escapes except the caller's own cancellation.
 - Concurrency: at most `concurrency` calls in flight per event loop (a semaphore).
 - Retries: the openai SDK's own (`max_retries`; 408/409/429/5xx, timeouts and connection errors,
-  its exponential backoff with jitter, `Retry-After` up to two minutes). On top, one small layer:
+  its exponential backoff with jitter; a `Retry-After` up to two minutes is waited, a longer one
+  ends the call). On top, one small layer:
   a reply that is not a valid chat completion, has no text, or fails `check(text)` (which returns
   a reason, or None when the text is usable) is asked again, up to `max_retries` more times.
 - Deadlines: `timeout_s` bounds each HTTP attempt from connect to last byte (a server dribbling
