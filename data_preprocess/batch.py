@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from data_preprocess.video_spec import Selection, VideoSpec
 
 DRAW_ERRORS = (OSError, ValueError, Image.DecompressionBombError)
+Item = tuple[Checked, str | None, Any]  # a valid record, why it is kept out of RL (None: it is not), its JSON
 
 
 class Job(NamedTuple):
@@ -74,8 +75,21 @@ def _not_a_file(path: str) -> str | None:
         return "not found"
 
 
+@cache
+def _select(spec: VideoSpec, count: int, fps: float, must_keep: int | None) -> Selection:
+    return spec.select(count, fps, must_keep)
+
+
+@cache
+def _visual_tokens(spec: VideoSpec, n_frames: int, height: int, width: int) -> int:
+    try:
+        return spec.visual_tokens(n_frames, height, width)
+    except ValueError:  # qwen-vl-utils refuses aspect ratios above 200: estimate at the default size
+        return spec.visual_tokens(n_frames)
+
+
 class BatchConverter:
-    """Converts chunks for one run (settings, caches, a thread pool for `os.stat`)."""
+    """Converts chunks for one run (settings, frame-size cache, a thread pool for `os.stat`)."""
 
     def __init__(self, cfg: ConvertConfig):
         self.cfg, self.spec, self.where = cfg, cfg.video_spec, os.fspath(cfg.input)
@@ -89,16 +103,14 @@ class BatchConverter:
         self._stat.shutdown()
 
     def convert(self, job: Job) -> ChunkResult:
-        def nap_classes(source: str, question: str) -> tuple[str, ...]:
-            return resolve_nap_classes(source, question, job.nap_answers.get(source, ()))
-
         result = ChunkResult(Stats(self.cfg.max_prompt_tokens), {}, set())
-        parts: dict[tuple[int, bool], list[tuple[Checked, str | None, Any]]] = {}
+        parts: dict[tuple[int, bool], list[Item]] = {}
         for index, rec in zip(job.indices, decode_records(job.data, job.indices, self.where), strict=True):
             try:
                 if isinstance(rec, RecordError):
                     raise rec
-                checked = check_record(rec, index, self.where, nap_classes)
+                checked = check_record(rec, index, self.where, lambda source, question: resolve_nap_classes(
+                    source, question, job.nap_answers.get(source, ())))
                 try:
                     reason = rl_rejection(checked.task, checked.ref)
                 except Exception as exc:  # the task code could not read this ground truth
@@ -112,8 +124,7 @@ class BatchConverter:
                 result.val_videos.add(checked.video_id)
             parts.setdefault((code, checked.rc_frame is not None), []).append((checked, reason, rec))
         for code, split in enumerate(("train", "val")):
-            tables = [self._table(parts[key], split, result.stats) for key in ((code, False), (code, True))
-                      if key in parts]
+            tables = [self._table(parts.get((code, rc), []), split, result.stats) for rc in (False, True)]
             if tables := [t for t in tables if t is not None]:
                 result.tables[split] = pa.concat_tables(tables)
         return result
@@ -134,7 +145,7 @@ class BatchConverter:
                                       "box": list(item.rc_box), "clipped_to": list(clipped)})
         return chosen, fps
 
-    def _table(self, part: list[tuple[Checked, str | None, Any]], split: str, stats: Stats) -> pa.Table | None:
+    def _table(self, part: list[Item], split: str, stats: Stats) -> pa.Table | None:
         rows, lists, recs = [], [], []
         for item, reason, rec in part:
             try:
@@ -147,21 +158,12 @@ class BatchConverter:
                          ref.question, ref.answer, ground_truth_json(ref), fps, reason is None, reason, item.video_id))
             lists.append(frames)
             recs.append(rec)
-        frames = self._absolute(lists, any(item.rc_frame is not None for item, _, _ in part))
+        frames = self._absolute(lists)
         if self.cfg.check_frames and rows:
             lists = frames.to_pylist()
-            paths = list(set(chain.from_iterable(lists)))
-            problems = {p: why for p, why in zip(paths, self._stat.map(_not_a_file, paths, chunksize=256),
-                                                 strict=True) if why}
-            bad = {k: [p for p in listed if p in problems] for k, listed in enumerate(lists)}
-            for k, lost in ((k, lost) for k, lost in bad.items() if lost):
-                error = RecordError(rows[k][0], "video", f"{len(lost)} frame file(s) {problems[lost[0]]}, "
-                                    f"first: {lost[0]}", self.where)
-                stats.invalid.append(invalid_entry(error, recs[k]))
-            keep = [k for k, lost in bad.items() if not lost]
+            keep = self._files_exist(lists, [row[0] for row in rows], recs, stats)
             if len(keep) < len(rows):
-                rows, lists = [rows[k] for k in keep], [lists[k] for k in keep]
-                frames = frames.take(pa.array(keep, pa.int64()))
+                rows, lists, frames = [rows[k] for k in keep], [lists[k] for k in keep], frames.take(keep)
         if not rows:
             return None
         columns = Rows(*map(list, zip(*rows, strict=True)))
@@ -170,43 +172,37 @@ class BatchConverter:
                            for row in rows if row[12] is not None]
         return to_table(columns, frames, self.spec)
 
-    def _absolute(self, lists: list[list[str]], region: bool) -> pa.ListArray:
+    def _absolute(self, lists: list[list[str]]) -> pa.ListArray:
         """list<string> of the frame paths joined to the data root (drawn frames are absolute already)."""
-        offsets = pa.array(list(accumulate(map(len, lists), initial=0)), pa.int32())
         flat = pa.array(list(chain.from_iterable(lists)), pa.string())
-        joined = pc.binary_join_element_wise(self.prefix, flat, "")
-        if region:
-            joined = pc.if_else(pc.starts_with(flat, "/"), flat, joined)
-        return pa.ListArray.from_arrays(offsets, joined)
+        joined = pc.if_else(pc.starts_with(flat, "/"), flat, pc.binary_join_element_wise(self.prefix, flat, ""))
+        return pa.ListArray.from_arrays(pa.array(list(accumulate(map(len, lists), initial=0)), pa.int32()), joined)
 
-    def _size(self, video_id: str, path: str) -> tuple[int, int] | None:
-        """(width, height) of a video's first frame (header only), probed once per video."""
-        if video_id not in self._sizes:
-            try:
-                with Image.open(path) as image:
-                    self._sizes[video_id] = image.size
-            except (OSError, ValueError):
-                self._sizes[video_id] = None
-        return self._sizes[video_id]
+    def _files_exist(self, lists: list[list[str]], indices: list[int], recs: list[Any], stats: Stats) -> list[int]:
+        """Positions of the rows whose frames are all regular files; the others are listed as invalid."""
+        paths = list(set(chain.from_iterable(lists)))
+        problems = {p: why for p, why in zip(paths, self._stat.map(_not_a_file, paths, chunksize=256), strict=True)
+                    if why}
+        keep = []
+        for k, listed in enumerate(lists):
+            if lost := [p for p in listed if p in problems]:
+                error = RecordError(indices[k], "video", f"{len(lost)} frame file(s) {problems[lost[0]]}, first: "
+                                    f"{lost[0]}", self.where)
+                stats.invalid.append(invalid_entry(error, recs[k]))
+            else:
+                keep.append(k)
+        return keep
 
     def _tokens(self, rows: Rows, lists: list[list[str]]) -> list[int]:
         """Estimated prompt length per row: visual tokens (VideoSpec, smart resize) + text tokens."""
         out = []
         for video_id, question, frames in zip(rows.video_id, rows.question, lists, strict=True):
-            size = self._size(video_id, frames[0]) if self.cfg.check_frames else None
-            width, height = size or self.spec.frame_size
+            if self.cfg.check_frames and video_id not in self._sizes:  # one frame's header per video
+                try:
+                    with Image.open(frames[0]) as image:
+                        self._sizes[video_id] = image.size
+                except (OSError, ValueError):
+                    self._sizes[video_id] = None
+            width, height = self._sizes.get(video_id) or self.spec.frame_size
             out.append(_visual_tokens(self.spec, len(frames), height, width) + text_tokens(question))
         return out
-
-
-@cache
-def _select(spec: VideoSpec, count: int, fps: float, must_keep: int | None) -> Selection:
-    return spec.select(count, fps, must_keep)
-
-
-@cache
-def _visual_tokens(spec: VideoSpec, n_frames: int, height: int, width: int) -> int:
-    try:
-        return spec.visual_tokens(n_frames, height, width)
-    except ValueError:  # qwen-vl-utils refuses aspect ratios above 200: estimate at the default size
-        return spec.visual_tokens(n_frames)

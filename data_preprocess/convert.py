@@ -1,12 +1,10 @@
 """MedVidBench JSON -> verl RL and SFT parquet.
 
-The input is read whole and cut into raw records (`msgspec.Raw`); a light index of each record
-(task, source, next-action answer, content digest) gives the Standard subset, the next-action class
-lists built from the file's answers and the duplicates. Chunks of records go through a process pool
-(`imap`, a few in flight) and are appended in input order to the parquet files of a staging
-generation, published with one rename (`outputs.Generation`). Next-action records whose classes are
-the file's answers (EgoSurgery) are converted last, in chunks of their own.
-"""
+The input is read whole as raw records (`msgspec.Raw`: no Python object per field) and a light index
+of each record plans the run: the Standard subset, the next-action answers per source (class lists
+built from the file's answers), duplicates, the order (such next-action records last). Chunks of
+records go through a process pool (`imap`, a few in flight, `batch.py`); their rows are appended in
+order to the parquet files of a staging generation, published with one rename (`outputs.py`)."""
 
 from __future__ import annotations
 
@@ -29,51 +27,30 @@ from data_preprocess.splits import standard_subset
 from data_preprocess.video_spec import VideoSpec
 from reward_fns.reference import RecordError
 from reward_fns.registry import all_tasks
+from reward_fns.tasks.nap import resolve_nap_classes
 
 MAX_LISTED = 1000  # duplicates listed in the manifest (all are counted)
 
 
+_PROBE = "\0medgrpo-probe"
+
+
 class InputError(ValueError):
-    """The input file is unreadable or not a JSON list; the message names the file (and position)."""
-
-
-@dataclass
-class ConvertConfig:
-    """Everything one conversion run depends on (the CLI flags)."""
-
-    input: str
-    data_root: str
-    out_dir: str
-    val_fraction: float = 0.05
-    seed: int = 0
-    split: str = "large"  # "large" (every record) or "standard" (task-balanced subset)
-    standard_size: int = 51_505
-    video_spec: VideoSpec = field(default_factory=VideoSpec)
-    skip_invalid: bool = False
-    check_frames: bool = True
-    max_prompt_tokens: int | None = 4096
-    io_workers: int = 16
-    workers: int = 0  # processes; 0 = one per CPU for inputs over `chunk_bytes` (1 = in-process)
-    chunk_bytes: int = 4 << 20  # input bytes per job
-    allow_empty: bool = False  # may an input without rows replace existing outputs?
-    dedupe: bool = False  # drop records identical to an earlier one
+    """The input cannot be read as a JSON list of records; names the file (and the position)."""
 
 
 class _Index(msgspec.Struct):
-    """The fields the index reads (any JSON type; the workers report what is wrong)."""
-
     qa_type: Any = None
     data_source: Any = None
     conversations: Any = None
 
 
 _INDEX = msgspec.json.Decoder(_Index | bool | int | float | str | list | None)
-_PROBE = "\0medgrpo-probe"
 
 
 @dataclass
 class Plan:
-    """Which records are converted, in which order (`deferred` last), with which next-action answers."""
+    """Records to convert in order (`deferred` after `order`) and the next-action answers per source."""
 
     order: list[int] = field(default_factory=list)
     deferred: list[int] = field(default_factory=list)
@@ -98,10 +75,10 @@ def read_records(path: str) -> tuple[bytes, list[msgspec.Raw]]:
 
 
 def _index(raw: msgspec.Raw, task_of: dict[str, str]) -> tuple[str, str, str | None]:
-    """(task, source, next-action answer) of a raw record, '' / None where unreadable."""
+    """(task, source, next-action answer) of a raw record; '' / None where unreadable (reported later)."""
     try:
         rec = _INDEX.decode(raw)
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+    except (msgspec.DecodeError, UnicodeDecodeError):
         return "", "", None
     if not isinstance(rec, _Index):
         return "", "", None
@@ -112,32 +89,50 @@ def _index(raw: msgspec.Raw, task_of: dict[str, str]) -> tuple[str, str, str | N
     return task, source, answer if isinstance(answer, str) else None
 
 
-def make_plan(raws: list[msgspec.Raw], cfg: ConvertConfig) -> Plan:
-    """Index every record (parent process) and decide what to convert, in which order."""
-    from reward_fns.tasks.nap import resolve_nap_classes
-
+def make_plan(raws: list[msgspec.Raw], split: str, standard_size: int, seed: int, dedupe: bool) -> Plan:
+    """Index every record and decide what to convert, in which order."""
     task_of = {qa: task.name for task in all_tasks().values() for qa in task.qa_types}
     plan, first, answers = Plan(), {}, {}
     for i, raw in enumerate(raws):
-        earlier = first.setdefault(hashlib.blake2b(raw, digest_size=16).digest(), i)
-        if earlier != i:
+        if (earlier := first.setdefault(hashlib.blake2b(raw, digest_size=16).digest(), i)) != i:
             plan.duplicates.append((i, earlier))
     tasks, sources, found = zip(*(_index(raw, task_of) for raw in raws), strict=True) if raws else ((), (), ())
     selected = None
-    if cfg.split == "standard":
-        selected, plan.standard_table = standard_subset(tasks, sources, cfg.standard_size, cfg.seed)
-    elif cfg.split != "large":
-        raise ValueError(f"unknown split {cfg.split!r} (standard|large)")
-    chosen = [i for i in range(len(raws)) if selected is None or selected[i]]
-    for i in chosen:
-        if found[i] is not None:
-            answers.setdefault(sources[i], set()).add(found[i])
+    if split == "standard":
+        selected, plan.standard_table = standard_subset(tasks, sources, standard_size, seed)
+    elif split != "large":
+        raise ValueError(f"unknown split {split!r} (standard|large)")
+    dropped = {i for i, _ in plan.duplicates} if dedupe else set()
+    chosen = [i for i in range(len(raws)) if (selected is None or selected[i]) and i not in dropped]
+    for i in (i for i in chosen if found[i] is not None):
+        answers.setdefault(sources[i], set()).add(found[i])
     plan.nap_answers = {source: frozenset(a) for source, a in answers.items()}
-    deferred = {s for s in answers if s and _PROBE in resolve_nap_classes(s, "", (_PROBE,))}
-    dropped = {i for i, _ in plan.duplicates} if cfg.dedupe else set()
-    for i in (i for i in chosen if i not in dropped):
-        (plan.deferred if tasks[i] == "NAP" and sources[i] in deferred else plan.order).append(i)
+    from_answers = {s for s in answers if s and _PROBE in resolve_nap_classes(s, "", (_PROBE,))}
+    for i in chosen:
+        (plan.deferred if tasks[i] == "NAP" and sources[i] in from_answers else plan.order).append(i)
     return plan
+
+
+@dataclass
+class ConvertConfig:
+    """Everything one conversion run depends on (the CLI flags)."""
+
+    input: str
+    data_root: str
+    out_dir: str
+    val_fraction: float = 0.05
+    seed: int = 0
+    split: str = "large"  # "large" (every record) or "standard" (task-balanced subset)
+    standard_size: int = 51_505
+    video_spec: VideoSpec = field(default_factory=VideoSpec)
+    skip_invalid: bool = False
+    check_frames: bool = True
+    max_prompt_tokens: int | None = 4096
+    io_workers: int = 16
+    workers: int = 0  # processes; 0 = one per CPU for inputs over `chunk_bytes` (1 = in-process)
+    chunk_bytes: int = 4 << 20  # input bytes per job
+    allow_empty: bool = False  # may an input without rows replace existing outputs?
+    dedupe: bool = False  # drop records identical to an earlier one
 
 
 def _jobs(raws: list[msgspec.Raw], plan: Plan, chunk_bytes: int, gate: threading.Semaphore) -> Iterator[Job]:
@@ -201,7 +196,7 @@ class Converter:
         sha = hashlib.sha256()
         hasher = threading.Thread(target=sha.update, args=(data,), daemon=True)
         hasher.start()
-        plan = make_plan(raws, cfg)
+        plan = make_plan(raws, cfg.split, cfg.standard_size, cfg.seed, cfg.dedupe)
         stats, val_videos = Stats(cfg.max_prompt_tokens), set()
         jobs = _jobs(raws, plan, cfg.chunk_bytes, self._gate)
         results = pool.imap(_work, jobs) if pool is not None else map(_work, jobs)

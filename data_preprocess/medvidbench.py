@@ -17,6 +17,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import fields
 from typing import Any
 
 from data_preprocess.convert import ConvertConfig, Converter, InputError
@@ -51,16 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> ConvertConfig:
+    """The run's settings from the flags (their names are ConvertConfig's fields)."""
     try:
         spec = VideoSpec.load(args.video_spec) if args.video_spec else VideoSpec()
     except Exception as exc:  # unreadable file, bad YAML/JSON, unknown or invalid keys
         raise InputError(f"--video-spec {args.video_spec}: {exc}") from None
-    return ConvertConfig(
-        input=args.input, data_root=args.data_root or os.path.dirname(os.path.abspath(args.input)),
-        out_dir=args.out_dir, val_fraction=args.val_fraction, seed=args.seed, split=args.split,
-        standard_size=args.standard_size, video_spec=spec, skip_invalid=args.skip_invalid,
-        check_frames=args.check_frames, max_prompt_tokens=args.max_prompt_tokens or None,
-        workers=args.workers, io_workers=args.io_workers, allow_empty=args.allow_empty, dedupe=args.dedupe)
+    values = {f.name: getattr(args, f.name) for f in fields(ConvertConfig) if hasattr(args, f.name)}
+    return ConvertConfig(**{**values, "video_spec": spec, "max_prompt_tokens": args.max_prompt_tokens or None,
+                            "data_root": args.data_root or os.path.dirname(os.path.abspath(args.input))})
 
 
 def summary(manifest: dict[str, Any]) -> str:

@@ -1,10 +1,6 @@
-"""Region captions: draw `RC_info.start_frame_bbox` as a green rectangle (width 8) on the start frame.
-
-The box is first clipped to the image (the work per record is bounded by the image size; the caller
-reports the clip). The drawn frame is cached under the output folder with a content-addressed name
-(sha256 of the source image bytes, the box and the style), written atomically, so reruns and
-duplicate records reuse it and a crash never leaves a half-written image behind.
-"""
+"""Region captions: `RC_info.start_frame_bbox`, clipped to the image (bounded work), drawn as a green
+rectangle (width 8) on the start frame; cached under a content-addressed name (sha256 of the image
+bytes, the box and the style), written atomically, so reruns and duplicate records reuse it."""
 
 from __future__ import annotations
 
@@ -27,10 +23,7 @@ Box = tuple[float, float, float, float]
 
 def overlay_name(image_bytes: bytes, box: Sequence[float]) -> str:
     """Content address of one drawn frame."""
-    digest = hashlib.sha256(image_bytes)
-    digest.update(json.dumps([float(v) for v in box]).encode())
-    digest.update(_STYLE.encode())
-    return digest.hexdigest()
+    return hashlib.sha256(image_bytes + json.dumps([float(v) for v in box]).encode() + _STYLE.encode()).hexdigest()
 
 
 def clip_box(box: Sequence[float], width: int, height: int) -> Box:

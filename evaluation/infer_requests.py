@@ -2,7 +2,7 @@
 
 Validation is preprocessing's (`data_preprocess.schema.check_record`), so a bad record fails with a
 `RecordError` naming the file, the record index and the field. The frame list goes through the same
-steps as `data_preprocess.batch`: `frames.selection` under the `VideoSpec` (the region-caption start
+steps as `data_preprocess.batch`: `VideoSpec.select` (the region-caption start
 frame is always kept), the start frame swapped for its green-box overlay (`rc_overlay.overlay_frame`),
 paths made absolute under the data root, and the video given as `VideoSpec.video_entry`, the verl
 `videos` item. The human turn is split at its `<video>` placeholder the way verl's
@@ -24,9 +24,8 @@ from typing import Any
 
 import msgspec
 
-from data_preprocess.frames import FrameChecker, selection
 from data_preprocess.rc_overlay import overlay_frame
-from data_preprocess.schema import DECODER, Checked, check_record, decode_frames
+from data_preprocess.schema import DECODER, Checked, check_record
 from data_preprocess.video_spec import VideoSpec
 from reward_fns.reference import RecordError
 
@@ -103,21 +102,21 @@ class RequestBuilder:
     def build(self, checked: Checked) -> Request:
         """The request of a validated record (its RC overlay drawn, if any)."""
         index = checked.index
-        frames = decode_frames(self.records[index].video, index, self.where)
+        frames = list(checked.frames)
         must = None
         if checked.rc_frame is not None:
             if checked.rc_frame not in frames:
                 raise RecordError(index, "RC_info.start_frame", f"{checked.rc_frame!r} is not one of the record's "
                                   "frames", self.where)
             must = frames.index(checked.rc_frame)
-        keep, fps, pos = selection(len(frames), checked.ref.fps, self.spec, must)
+        keep, fps, pos = self.spec.select(len(frames), checked.ref.fps, must)
         if keep is not None:
             frames = [frames[i] for i in keep]
         paths = [self._path(frame) for frame in frames]
         if checked.rc_frame is not None and checked.rc_box is not None and pos is not None:
             try:
-                paths[pos] = overlay_frame(self._path(checked.rc_frame), checked.rc_box, self.rc_cache)
-            except OSError as exc:
+                paths[pos], _ = overlay_frame(self._path(checked.rc_frame), checked.rc_box, self.rc_cache)
+            except (OSError, ValueError) as exc:
                 raise RecordError(index, "RC_info.start_frame", f"cannot draw the region box: {exc}",
                                   self.where) from None
         ref = checked.ref
@@ -136,11 +135,7 @@ def check_frame_files(requests: Sequence[Request], where: str, field_name: str =
     """A missing frame file raises RecordError naming the record and the first missing path."""
     if not requests:
         return
-    checker = FrameChecker(8)
-    try:
-        missing = checker.missing(p for r in requests for p in r.frames)
-    finally:
-        checker.close()
+    missing = {p for p in {p for r in requests for p in r.frames} if not os.path.isfile(p)}
     for request in requests:
         lost = [p for p in request.frames if p in missing]
         if lost:
