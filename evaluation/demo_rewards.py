@@ -6,9 +6,7 @@ import asyncio
 from collections import defaultdict
 from typing import Any
 
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "\\'") + "'"
+from reward_fns.testing.overrides import hydra_quote as _quote
 
 
 def load_manager(ctx: Any) -> Any:

@@ -35,3 +35,25 @@ def toy_dataset_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("toy_medvidbench")
     toy.main(["--out", str(out), "--predictions"])
     return out
+
+
+@pytest.fixture(scope="session")
+def toy_subset(toy_dataset_dir):
+    """`toy_subset(n)`: the toy JSON with `--per-qa-type n` (n <= 5), written beside the session toy set's
+    frames (the clips of record i do not depend on n), with its reference-policy predictions at
+    `<json stem>_predictions.json`; each n is written once per session."""
+    from data_preprocess import toy
+    from data_preprocess.toy_predictions import write_predictions
+    from reward_fns.atomic_io import write_json_atomic
+
+    made = {}
+
+    def make(per_qa_type: int):
+        if per_qa_type not in made:
+            path = toy_dataset_dir / f"toy_{per_qa_type}.json"
+            write_json_atomic(path, toy.build_records(per_qa_type, 0)[0])
+            write_predictions(path, path.with_name(f"{path.stem}_predictions.json"))
+            made[per_qa_type] = path
+        return made[per_qa_type]
+
+    return make

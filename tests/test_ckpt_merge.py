@@ -19,13 +19,14 @@ from ckpt_tools.shards import load_fsdp_full_state_dict
 from ckpt_tools.verify import verify_export
 from tests import ckpt_fixtures as fx
 
+pytestmark = pytest.mark.slow  # real FSDP checkpoints of a tiny model: over a minute on 2 cores
 REPO = Path(__file__).resolve().parent.parent
 STEP = 7
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return fx.build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+def tiny_model(tiny_qwen25vl_dir: Path) -> Path:
+    return tiny_qwen25vl_dir  # the session's tiny model (checkpoints copy it, never change it)
 
 
 @pytest.fixture(scope="module")

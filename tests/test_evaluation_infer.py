@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from data_preprocess import medvidbench, toy
+from data_preprocess import medvidbench
 from data_preprocess.rc_overlay import GREEN
 from data_preprocess.video_spec import VideoSpec
 from evaluation import infer, score, submission
@@ -22,7 +22,6 @@ from evaluation.infer_output import PredictionLog
 from evaluation.infer_requests import RequestBuilder, read_records, read_rl_requests, validate
 from reward_fns import calibrate
 from reward_fns.reference import sample_id
-from reward_fns.testing.tiny_qwen import build_tiny_qwen25vl
 
 ROOT = Path(__file__).resolve().parents[1]
 # GT subset: position 2 is a region caption, so a --limit 3 run covers the overlay
@@ -38,16 +37,17 @@ def _write(path: Path, data: Any) -> Path:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> types.SimpleNamespace:
-    """Toy data (GT subset + its --limit prefix, beside the frames) and a tiny model."""
+def env(tmp_path_factory: pytest.TempPathFactory, toy_subset, tiny_qwen25vl_dir: Path) -> types.SimpleNamespace:
+    """Toy data (GT subset + its --limit prefix, beside the frames of the session's toy set) and the
+    session's tiny model."""
     base = tmp_path_factory.mktemp("infer")
-    assert toy.main(["--out", str(base / "toy"), "--per-qa-type", "1"]) == 0
-    records = json.loads((base / "toy" / toy.TOY_FILE).read_text())
+    toy_json = toy_subset(1)
+    records = json.loads(toy_json.read_text())
     subset = [next(r for r in records if r["qa_type"] == qa) for qa in SUBSET]
-    gt = _write(base / "toy" / "gt.json", subset)
-    prefix = _write(base / "toy" / "gt_prefix.json", subset[:LIMIT])
-    model = build_tiny_qwen25vl(base / "model")
-    return types.SimpleNamespace(base=base, records=subset, gt=gt, prefix=prefix, model=model)
+    gt = _write(toy_json.with_name("infer_gt.json"), subset)
+    prefix = _write(toy_json.with_name("infer_gt_prefix.json"), subset[:LIMIT])
+    return types.SimpleNamespace(base=base, records=subset, gt=gt, prefix=prefix, model=tiny_qwen25vl_dir,
+                                 toy=toy_json)
 
 
 def _infer(env: types.SimpleNamespace, out: Path, *extra: str, data: Path | None = None) -> int:
@@ -218,7 +218,7 @@ def rl_data(env: types.SimpleNamespace) -> types.SimpleNamespace:
     import pyarrow.parquet as pq
 
     out = env.base / "rl"
-    assert medvidbench.main(["--input", str(env.base / "toy" / toy.TOY_FILE), "--data-root", str(env.base / "toy"),
+    assert medvidbench.main(["--input", str(env.toy), "--data-root", str(env.toy.parent),
                              "--out-dir", str(out), "--val-fraction", "0", "--workers", "1"]) == 0
     parquet = out / "rl_train.parquet"
     return types.SimpleNamespace(dir=out, parquet=parquet, rows=pq.read_table(parquet).to_pylist())

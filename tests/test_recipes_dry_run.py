@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from recipes import dry_run
+from reward_fns.testing.overrides import hydra_quote as _quote
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "recipes"
@@ -119,11 +120,6 @@ def setup(tmp_path_factory):
     return {"root": root, "data": data, "models": models, "stub": stub, "env": env}
 
 
-def _quote(value):
-    """A Hydra override value, quoted (the launchers' `hq`)."""
-    return "'" + value.replace("'", "\\'") + "'"
-
-
 def launch(setup, script, *overrides, python=None, **env):
     """Run a launcher with DRY_RUN=1; with the stub, returns the recorded python command lines."""
     log = Path(setup["env"]["STUB_LOG"])
@@ -194,6 +190,7 @@ def test_launcher_dry_run(setup, script, capsys):
         assert cfg["model_engine"] == "megatron" and arr["actor"]["megatron"]["use_mbridge"] is True
 
 
+@pytest.mark.slow  # a launcher subprocess (10-16 s)
 def test_end_to_end_dry_run_with_real_python(setup):
     proc, _ = launch(setup, "qwen25vl_7b_medgrpo.sh", "actor_rollout_ref.rollout.n=2", python=sys.executable,
                      MODEL_PATH=str(setup["models"][14]))
@@ -203,6 +200,7 @@ def test_end_to_end_dry_run_with_real_python(setup):
     assert "[validate_config] All configuration checks passed" in proc.stderr
 
 
+@pytest.mark.slow  # a launcher subprocess (10-16 s)
 def test_misspelt_key_fails_with_hydra_error(setup):
     proc, _ = launch(setup, "qwen25vl_7b_medgrpo.sh", "actor_rollout_ref.actor.optim.lrr=1",
                      python=sys.executable, MODEL_PATH=str(setup["models"][14]))
@@ -211,6 +209,7 @@ def test_misspelt_key_fails_with_hydra_error(setup):
     assert "Key 'lrr' is not in struct" in proc.stderr
 
 
+@pytest.mark.slow  # a launcher subprocess (10-16 s)
 def test_converter_output_passes_dry_run(setup, tmp_path, capsys):
     """The toy generator + converter output, prepared with the recipes' VideoSpec, dry-runs cleanly."""
     raw, data = tmp_path / "raw", tmp_path / "data"

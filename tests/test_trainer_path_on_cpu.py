@@ -19,12 +19,13 @@ import numpy as np
 import pytest
 import torch
 
-from data_preprocess import medvidbench, toy
+from data_preprocess import medvidbench
 from recipes import dry_run
 from reward_fns.manager import data_pairs
 from reward_fns.normalize import RewardStats
 from reward_fns.scoring import NUMERIC_KEYS
 from reward_fns.testing.judge_server import JudgeTestServer
+from reward_fns.testing.overrides import hydra_quote as _q
 from reward_fns.testing.policy import group_responses, noisy_predictions, reference_answer
 from reward_fns.testing.tiny_qwen import build_processor, build_tokenizer
 
@@ -32,15 +33,11 @@ N = 4  # rollout.n
 MEDIAN_PAIR = ("Cholec80-CVS", "CVS")  # its stats are set so that a perfect answer sits at the median
 
 
-def _q(value: str) -> str:
-    return "'" + value.replace("'", "\\'") + "'"
-
-
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def setup(tmp_path_factory, toy_subset):
     root = tmp_path_factory.mktemp("trainer_path")
-    toy.main(["--out", str(root / "toy"), "--per-qa-type", "2", "--predictions"])
-    medvidbench.main(["--input", str(root / "toy" / toy.TOY_FILE), "--data-root", str(root / "toy"),
+    toy_json = toy_subset(2)
+    medvidbench.main(["--input", str(toy_json), "--data-root", str(toy_json.parent),
                       "--out-dir", str(root / "data"), "--val-fraction", "0"])
     train = root / "data" / "rl_train.parquet"
     stats = RewardStats(k=2.0)
@@ -49,7 +46,7 @@ def setup(tmp_path_factory):
     stats.save(root / "stats.json")
     tokenizer = build_tokenizer()
     return {"root": root, "train": train, "tokenizer": tokenizer, "processor": build_processor(tokenizer),
-            "noisy": noisy_predictions(str(root / "toy" / toy.PREDICTIONS_FILE))}
+            "noisy": noisy_predictions(str(toy_json.with_name(f"{toy_json.stem}_predictions.json")))}
 
 
 def _prompt_ids(dataset, processor, sample) -> list[int]:
