@@ -1,7 +1,8 @@
 """`medgrpo_judge=verl` on CPU: the recipe variant composes and validates, and the reward manager that
 verl's `load_reward_manager` builds sends its judge requests through verl's own router (NaiveRouter,
 the one the reward loop launches) to a local OpenAI-compatible server, with cost metrics per sample.
-vLLM judge replicas need GPUs and are not started here."""
+vLLM judge replicas need GPUs and are not started here. Also: run_single stays bounded by the judge
+deadline under a dribbling endpoint and prices its judge calls."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from reward_fns.judge.tally import JudgeTally, Prices
 from reward_fns.judge.verl_backend import check_verl_judge, genrm_route, router_base_url
 from reward_fns.manager import data_pairs
 from reward_fns.normalize import RewardStats
-from reward_fns.testing.judge_server import JudgeTestServer
+from reward_fns.testing.judge_server import FaultPlan, JudgeTestServer
 from reward_fns.testing.policy import reference_answer
 from reward_fns.testing.rollouts import read_rl_rows, rollout_batch
 from reward_fns.testing.tiny_qwen import build_tokenizer
@@ -192,3 +193,37 @@ def test_cost_report_sums_verls_rollout_dumps(tmp_path: Path, capsys: pytest.Cap
     (tmp_path / "3.jsonl").write_text("{broken\n")
     assert cost_report.main([str(tmp_path)]) == 2
     assert "3.jsonl: line 1: not JSON" in capsys.readouterr().err
+
+
+def test_run_single_is_bounded_by_the_judge_deadline_and_prices_its_calls(data: dict[str, Path]) -> None:
+    """Issue 11 item 1 at the reward loop's entry: a dribbling endpoint cannot hold run_single."""
+    from omegaconf import OmegaConf
+    from verl.trainer.ppo.reward import load_reward_manager
+
+    tokenizer = build_tokenizer()
+    rows = [r for r in read_rl_rows(str(data["train"])) if r["ability"] in ("VS", "RC")][:1]
+    with JudgeTestServer(plan=FaultPlan.first(1_000, "dribble")).run_in_thread() as slow, \
+            JudgeTestServer().run_in_thread() as fine:
+        results = {}
+        for name, server in (("slow", slow), ("fine", fine)):
+            cfg = compose(data, f"medgrpo.reward.judge.base_url={_q(server.base_url)}",
+                          "medgrpo.reward.judge.timeout_s=0.3", "medgrpo.reward.judge.deadline_s=1.0")
+            OmegaConf.resolve(cfg)
+            manager = load_reward_manager(cfg, tokenizer)
+            batch = rollout_batch(tokenizer, rows, [reference_answer(r) for r in rows])
+
+            async def one(manager: Any = manager, batch: Any = batch) -> tuple[dict, float]:
+                start = time.monotonic()
+                out = await manager.run_single(batch[0:1])
+                await manager.scorer.captions.judge.aclose()
+                return out, time.monotonic() - start
+
+            results[name] = asyncio.run(one())
+    (slow_out, slow_s), (fine_out, _) = results["slow"], results["fine"]
+    assert slow_s < 3.0 and slow_out["reward_extra_info"]["judge_ok"] == 0
+    assert "deadline of 1 s exceeded" in slow_out["reward_extra_info"]["reason"]
+    assert slow_out["reward_extra_info"]["judge_failures"] == 1
+    info = fine_out["reward_extra_info"]
+    assert info["judge_ok"] == 1 and info["judge_requests"] == 1
+    expected = (info["judge_prompt_tokens"] * 2.0 + info["judge_completion_tokens"] * 8.0) / 1e6  # openai.yaml
+    assert info["judge_cost_usd"] == pytest.approx(expected) and expected > 0
