@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from data_preprocess import medvidbench, toy
+from data_preprocess import medvidbench
 from recipes import dry_run
 from recipes.checks import Report, check_reward
 from reward_fns.judge.tally import JudgeTally, Prices
@@ -25,6 +25,7 @@ from reward_fns.judge.verl_backend import check_verl_judge, genrm_route, router_
 from reward_fns.manager import data_pairs
 from reward_fns.normalize import RewardStats
 from reward_fns.testing.judge_server import FaultPlan, JudgeTestServer
+from reward_fns.testing.overrides import hydra_quote as _q
 from reward_fns.testing.policy import reference_answer
 from reward_fns.testing.rollouts import read_rl_rows, rollout_batch
 from reward_fns.testing.tiny_qwen import build_tokenizer
@@ -34,15 +35,11 @@ JUDGE_KEYS = ("judge_requests", "judge_http_calls", "judge_cache_hits", "judge_f
               "judge_prompt_tokens", "judge_completion_tokens", "judge_cost_usd")
 
 
-def _q(value: str) -> str:
-    return "'" + value.replace("'", "\\'") + "'"
-
-
 @pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def data(tmp_path_factory: pytest.TempPathFactory, toy_subset) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("verl_judge")
-    toy.main(["--out", str(root / "toy"), "--per-qa-type", "1"])
-    medvidbench.main(["--input", str(root / "toy" / toy.TOY_FILE), "--data-root", str(root / "toy"),
+    toy_json = toy_subset(1)
+    medvidbench.main(["--input", str(toy_json), "--data-root", str(toy_json.parent),
                       "--out-dir", str(root / "data"), "--val-fraction", "0"])
     train = root / "data" / "rl_train.parquet"
     stats = RewardStats(k=2.0)

@@ -18,18 +18,18 @@ import asyncio
 import pytest
 import torch
 
-from data_preprocess import medvidbench, toy
+from data_preprocess import medvidbench
 from recipes import dry_run
 from recipes.ext.cpu_generate import GenerateRequest, HFGenerator
 
 
 @pytest.fixture(scope="module")
-def rollout_setup(tmp_path_factory, tiny_qwen25vl_dir):
+def rollout_setup(tmp_path_factory, tiny_qwen25vl_dir, toy_subset):
     from verl.utils.dataset.rl_dataset import RLHFDataset
 
     root = tmp_path_factory.mktemp("cpu_rollout")
-    toy.main(["--out", str(root / "toy"), "--per-qa-type", "1"])
-    medvidbench.main(["--input", str(root / "toy" / toy.TOY_FILE), "--data-root", str(root / "toy"),
+    toy_json = toy_subset(1)
+    medvidbench.main(["--input", str(toy_json), "--data-root", str(toy_json.parent),
                       "--out-dir", str(root / "data"), "--val-fraction", "0"])
     cfg = dry_run.compose("medgrpo_grpo", ["medgrpo_engine=cpu", "data.filter_overlong_prompts=false"])
     generator = HFGenerator(str(tiny_qwen25vl_dir), prompt_length=4096, response_length=8)
