@@ -23,13 +23,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def build_tiny_model(out_dir: Path) -> Path:
-    """Save a tiny random fp32 Qwen2.5-VL (model, processor, tokenizer, chat template) to ``out_dir``."""
-    from reward_fns.testing.tiny_qwen import build_tiny_qwen25vl
-
-    return build_tiny_qwen25vl(out_dir)
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
