@@ -15,13 +15,11 @@ import argparse
 import os
 import sys
 import time
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import fields
-from typing import Any
 
 from data_preprocess.convert import ConvertConfig, Converter, InputError
-from data_preprocess.manifest import format_counts
+from data_preprocess.manifest import summary
 from data_preprocess.outputs import OutputError
 from data_preprocess.splits import STANDARD_SIZE
 from data_preprocess.video_spec import VideoSpec
@@ -60,26 +58,6 @@ def config_from_args(args: argparse.Namespace) -> ConvertConfig:
     values = {f.name: getattr(args, f.name) for f in fields(ConvertConfig) if hasattr(args, f.name)}
     return ConvertConfig(**{**values, "video_spec": spec, "max_prompt_tokens": args.max_prompt_tokens or None,
                             "data_root": args.data_root or os.path.dirname(os.path.abspath(args.input))})
-
-
-def summary(manifest: dict[str, Any]) -> str:
-    """What the CLI prints at the end."""
-    tok = manifest["prompt_tokens"]
-    lines = [format_counts(manifest["counts"]), "", "prompt tokens (estimate)    p50     p95     max   >limit"]
-    for task, s in tok["per_task"].items():
-        lines.append(f"  {task:<24}{s['p50']:>6}{s['p95']:>8}{s['max']:>8}{s['over_limit']:>9}")
-    if tok["over_limit_total"]:
-        lines.append(f"WARNING: {tok['over_limit_total']} rows exceed --max-prompt-tokens "
-                     f"{tok['max_prompt_tokens']} (video-token OOM risk); see manifest.json prompt_tokens")
-    lines.append(f"rejected from RL: {len(manifest['rejected'])}; invalid records skipped: {len(manifest['invalid'])}")
-    reasons = Counter(r["reason"].split(" (")[0] for r in manifest["rejected"])
-    lines += [f"  {n:>7} x {reason}" for reason, n in reasons.most_common(5)]
-    dup = manifest["duplicates"]
-    if dup["count"]:
-        lines.append(f"duplicate records: {dup['count']} ({'dropped' if dup['dropped'] else 'kept; --dedupe drops'})")
-    if manifest["clipped_boxes"]:
-        lines.append(f"region boxes clipped to their image: {len(manifest['clipped_boxes'])} (see the manifest)")
-    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
