@@ -1,10 +1,9 @@
 """MedVidBench JSON -> verl RL and SFT parquet.
 
-The input is read whole as raw records (`msgspec.Raw`: no Python object per field) and a light index
-of each record plans the run: the Standard subset, the next-action answers per source (class lists
-built from the file's answers), duplicates, the order (such next-action records last). Chunks of
-records go through a process pool (`imap`, a few in flight, `batch.py`); their rows are appended in
-order to the parquet files of a staging generation, published with one rename (`outputs.py`)."""
+The input is read whole as raw records (`msgspec.Raw`: no Python object per field); a light index of
+each record plans the run (Standard subset, next-action answers per source, duplicates, order).
+Chunks of records go through a process pool (`imap`, a few in flight, `batch.py`); their rows are
+appended in order to the parquet files of a staging generation, published with one rename."""
 
 from __future__ import annotations
 
@@ -21,22 +20,42 @@ import msgspec
 
 from data_preprocess.batch import BatchConverter, ChunkResult, Job
 from data_preprocess.manifest import OUTPUTS, Stats
-from data_preprocess.outputs import Generation, OutputError, has_outputs, prepare_out_dir
+from data_preprocess.outputs import Generation, OutputError, prepare_out_dir
 from data_preprocess.rows import RL_SCHEMA, SFT_SCHEMA, outputs
-from data_preprocess.splits import standard_subset
+from data_preprocess.splits import STANDARD_SIZE, standard_subset
 from data_preprocess.video_spec import VideoSpec
 from reward_fns.reference import RecordError
 from reward_fns.registry import all_tasks
 from reward_fns.tasks.nap import resolve_nap_classes
 
 MAX_LISTED = 1000  # duplicates listed in the manifest (all are counted)
-
-
 _PROBE = "\0medgrpo-probe"
 
 
 class InputError(ValueError):
     """The input cannot be read as a JSON list of records; names the file (and the position)."""
+
+
+@dataclass
+class ConvertConfig:
+    """Everything one conversion run depends on (the CLI flags)."""
+
+    input: str
+    data_root: str
+    out_dir: str
+    val_fraction: float = 0.05
+    seed: int = 0
+    split: str = "large"  # "large" (every record) or "standard" (task-balanced subset)
+    standard_size: int = STANDARD_SIZE
+    video_spec: VideoSpec = field(default_factory=VideoSpec)
+    skip_invalid: bool = False
+    check_frames: bool = True
+    max_prompt_tokens: int | None = 4096
+    io_workers: int = 16
+    workers: int = 0  # processes; 0 = one per CPU for inputs over `chunk_bytes` (1 = in-process)
+    chunk_bytes: int = 4 << 20  # input bytes per job
+    allow_empty: bool = False  # may an input without valid records replace existing outputs?
+    dedupe: bool = False  # drop records identical to an earlier one
 
 
 class _Index(msgspec.Struct):
@@ -53,7 +72,7 @@ class Plan:
     """Records to convert in order (`deferred` after `order`) and the next-action answers per source."""
 
     order: list[int] = field(default_factory=list)
-    deferred: list[int] = field(default_factory=list)
+    deferred: list[int] = field(default_factory=list)  # next-action records whose classes are the answers
     nap_answers: dict[str, frozenset[str]] = field(default_factory=dict)
     standard_table: dict[str, dict[str, int]] | None = None
     duplicates: list[tuple[int, int]] = field(default_factory=list)  # (index, index of the first copy)
@@ -79,7 +98,7 @@ def _index(raw: msgspec.Raw, task_of: dict[str, str]) -> tuple[str, str, str | N
     try:
         rec = _INDEX.decode(raw)
     except (msgspec.DecodeError, UnicodeDecodeError):
-        return "", "", None
+        rec = None
     if not isinstance(rec, _Index):
         return "", "", None
     task = task_of.get(rec.qa_type, "") if isinstance(rec.qa_type, str) else ""
@@ -97,11 +116,10 @@ def make_plan(raws: list[msgspec.Raw], split: str, standard_size: int, seed: int
         if (earlier := first.setdefault(hashlib.blake2b(raw, digest_size=16).digest(), i)) != i:
             plan.duplicates.append((i, earlier))
     tasks, sources, found = zip(*(_index(raw, task_of) for raw in raws), strict=True) if raws else ((), (), ())
-    selected = None
-    if split == "standard":
-        selected, plan.standard_table = standard_subset(tasks, sources, standard_size, seed)
-    elif split != "large":
+    if split not in ("large", "standard"):
         raise ValueError(f"unknown split {split!r} (standard|large)")
+    selected, plan.standard_table = standard_subset(tasks, sources, standard_size, seed) if split == "standard" \
+        else (None, None)
     dropped = {i for i, _ in plan.duplicates} if dedupe else set()
     chosen = [i for i in range(len(raws)) if (selected is None or selected[i]) and i not in dropped]
     for i in (i for i in chosen if found[i] is not None):
@@ -113,28 +131,6 @@ def make_plan(raws: list[msgspec.Raw], split: str, standard_size: int, seed: int
     return plan
 
 
-@dataclass
-class ConvertConfig:
-    """Everything one conversion run depends on (the CLI flags)."""
-
-    input: str
-    data_root: str
-    out_dir: str
-    val_fraction: float = 0.05
-    seed: int = 0
-    split: str = "large"  # "large" (every record) or "standard" (task-balanced subset)
-    standard_size: int = 51_505
-    video_spec: VideoSpec = field(default_factory=VideoSpec)
-    skip_invalid: bool = False
-    check_frames: bool = True
-    max_prompt_tokens: int | None = 4096
-    io_workers: int = 16
-    workers: int = 0  # processes; 0 = one per CPU for inputs over `chunk_bytes` (1 = in-process)
-    chunk_bytes: int = 4 << 20  # input bytes per job
-    allow_empty: bool = False  # may an input without rows replace existing outputs?
-    dedupe: bool = False  # drop records identical to an earlier one
-
-
 def _jobs(raws: list[msgspec.Raw], plan: Plan, chunk_bytes: int, gate: threading.Semaphore) -> Iterator[Job]:
     """Chunks of about `chunk_bytes` in plan order (deferred records in chunks of their own); each
     waits on `gate`, so only a few are in flight."""
@@ -143,10 +139,9 @@ def _jobs(raws: list[msgspec.Raw], plan: Plan, chunk_bytes: int, gate: threading
         for k, i in enumerate(indices):
             size += len(raws[i])
             if size >= chunk_bytes or k == len(indices) - 1:
-                batch = indices[start:k + 1]
                 gate.acquire()
+                batch, start, size = indices[start:k + 1], k + 1, 0
                 yield Job(batch, b"[" + b",".join(raws[j] for j in batch) + b"]", plan.nap_answers)
-                start, size = k + 1, 0
 
 
 _WORKER: list[BatchConverter] = []  # this process's converter (a pool worker's, or the parent's with 1 worker)
@@ -164,33 +159,29 @@ class Converter:
     """One run: `run()` writes the four parquet files and `manifest.json`, published together."""
 
     def __init__(self, config: ConvertConfig):
-        self.cfg = config
-        self.where = os.fspath(config.input)
-
-    def _workers(self) -> int:
-        big = os.path.isfile(self.cfg.input) and os.path.getsize(self.cfg.input) > self.cfg.chunk_bytes
-        return self.cfg.workers or ((os.cpu_count() or 1) if big else 1)
+        self.cfg, self.where = config, os.fspath(config.input)
 
     def run(self) -> dict[str, Any]:
         cfg = self.cfg
         out = prepare_out_dir(cfg.out_dir)
-        workers = self._workers()
-        self._gate = threading.Semaphore(2 * workers)
+        big = os.path.isfile(cfg.input) and os.path.getsize(cfg.input) > cfg.chunk_bytes
+        workers = cfg.workers or ((os.cpu_count() or 1) if big else 1)
+        gate = threading.Semaphore(2 * workers)
         # fork the pool before the input is read, so the workers do not share (and count) its pages
         pool = multiprocessing.get_context("fork").Pool(workers, _init_worker, (cfg,)) if workers > 1 else None
         if pool is None:
             _init_worker(cfg)
         try:
-            return self._run(out, pool)
+            return self._convert(out, pool, gate)
         finally:
             if pool is None:
                 _WORKER.pop().close()
             else:
-                self._gate.release(1 << 16)  # unblock imap's feeder thread so that terminate can join it
+                gate.release(1 << 16)  # unblock imap's feeder thread so that terminate can join it
                 pool.terminate()
                 pool.join()
 
-    def _run(self, out: Path, pool: Any) -> dict[str, Any]:
+    def _convert(self, out: Path, pool: Any, gate: threading.Semaphore) -> dict[str, Any]:
         cfg = self.cfg
         data, raws = read_records(cfg.input)
         sha = hashlib.sha256()
@@ -198,12 +189,11 @@ class Converter:
         hasher.start()
         plan = make_plan(raws, cfg.split, cfg.standard_size, cfg.seed, cfg.dedupe)
         stats, val_videos = Stats(cfg.max_prompt_tokens), set()
-        jobs = _jobs(raws, plan, cfg.chunk_bytes, self._gate)
-        results = pool.imap(_work, jobs) if pool is not None else map(_work, jobs)
+        jobs = _jobs(raws, plan, cfg.chunk_bytes, gate)
         generation = Generation(out, {n: RL_SCHEMA if n.startswith("rl") else SFT_SCHEMA for n in OUTPUTS})
         try:
-            for result in results:
-                self._gate.release()
+            for result in pool.imap(_work, jobs) if pool is not None else map(_work, jobs):
+                gate.release()
                 if not cfg.skip_invalid and result.stats.invalid:
                     first = min(result.stats.invalid, key=lambda entry: entry["index"])
                     raise RecordError(first["index"], first["field"], first["reason"], self.where)
@@ -211,7 +201,7 @@ class Converter:
                 val_videos |= result.val_videos
                 for split, table in result.tables.items():
                     generation.write(outputs(table, split))
-            if not (sum(generation.rows.values()) or cfg.allow_empty) and has_outputs(out, OUTPUTS):
+            if not (sum(generation.rows.values()) or cfg.allow_empty) and generation.replaces_outputs():
                 raise OutputError(f"{self.where}: no valid record to write; refusing to replace the outputs in "
                                   f"{out} (pass --allow-empty to do so)")
             hasher.join()

@@ -73,11 +73,6 @@ def prepare_out_dir(path: str | os.PathLike[str]) -> Path:
     return out
 
 
-def has_outputs(out: Path, names: Iterable[str]) -> bool:
-    """Does the folder hold parquet outputs of an earlier run?"""
-    return any((out / f"{name}.parquet").exists() for name in names)
-
-
 def _symlink_replace(target: str, link: Path) -> None:
     tmp = link.with_name(f".{link.name}.tmp-{os.getpid()}")
     _remove(tmp)
@@ -101,6 +96,10 @@ class Generation:
             writer = self._writers[name]
             writer.write_table(table if table.schema == writer.schema else table.cast(writer.schema))
             self.rows[name] += table.num_rows
+
+    def replaces_outputs(self) -> bool:
+        """Does the folder hold parquet outputs of an earlier run?"""
+        return any((self.out / f"{name}.parquet").exists() for name in self._writers)
 
     def commit(self, manifest: dict[str, Any]) -> None:
         """Close the files, write the manifest, then switch `.current` to this generation (one rename)."""
