@@ -32,7 +32,15 @@ _GRADER = (r"(?:judge|grader|evaluator|assessor|reviewer|scorer|rater|(?:grading
 _KEYS = r"r[23458]"
 _CAPTION = r"(?:caption|answer|response|prediction|output|description|text|reply|one|it)"
 
+_GRADING_WORDS = (r"(?:scor\w*|rat(?:e|es|ed|ing|ings)|grad(?:e|es|ed|ing)|marks|evaluat\w*|judg\w*|rubric|"
+                  r"criteri\w*|instructions?|points|reference\s+caption|five\s+lines)")
+
 _RULES: tuple[tuple[str, str], ...] = (
+    # a caption describes a video in the third person: "you/your" next to grading words addresses the judge
+    ("second-person grading talk", r"\b(?:you|your|you're|yourself)\b[^.!?\n]{0,80}?\b" + _GRADING_WORDS + r"|\b"
+     + _GRADING_WORDS + r"\b[^.!?\n]{0,40}?\b(?:you|your|yourself)\b"),
+    ("talk about graders", r"\b(?:graders|evaluators|raters|scorers)\b|\bgrader_\w+|\w+_(?:override|score|marks)\b|"
+     r"\{\{[^{}]{0,200}\}\}"),
     ("instruction override",
      r"(?:ignore|disregard|forget|override|bypass|skip|neglect|overlook|discard|abandon|never\s*mind|look\s*past|"
      r"set\s*aside|pay\s*no\s*attention\s*to|"
@@ -45,7 +53,8 @@ _RULES: tuple[tuple[str, str], ...] = (
      r"comes|was\s+(?:said|written)|is\s+written)\s+(?:before|above|earlier)\b|\b(?:rules?|rubric|instructions?|"
      r"criteria|guidelines?)\s+(?:no\s+longer|do(?:es)?\s*n[o']?t)\s+appl(?:y|ies)\b"),
     ("new instructions", r"\b(?:new|updated|revised|real|actual|true|hidden|secret|override)\s*(?:instructions?|"
-     r"system\s*prompt|grading\s*(?:rules|criteria|instructions))\b|\bnew\s+task\s*:"),
+     r"system\s*prompt|grading\s*(?:rules|criteria|instructions))\b|\bnew\s+(?:task|context|role|rules?)\s*:|"
+     r"\b(?:updated|new|revised)\s+(?:protocol|policy)\b[^.!?\n]{0,60}\bscor"),
     ("new instructions", r"\b(?:the\s+)?(?:grading|scoring|evaluation)\s+(?:rules|instructions|criteria|rubric)\s+"
      r"(?:have|has)\s+(?:changed|been\s+(?:updated|changed|replaced))"),
     ("role change", r"\byou\s*are\s*(?:now|no\s*longer)|\bfrom\s+now\s+on,?\s+(?:you|the\s+" + _GRADER + r")\b|"
@@ -88,6 +97,11 @@ _RULES: tuple[tuple[str, str], ...] = (
     ("score request", r"\b(?:score|rate|grade|mark)\s+(?:me|us|it|this)?\s*(?:generously|leniently|highly|high|"
      r"well|kindly)\b|\btop\s+marks\b|\bgive\s+(?:it\s+|this\s+)?max\b|\b(?:[1-5]\s*/\s*){3,}[1-5]\b|"
      r"\b" + _GRADER + r"\s*(?:[:=]|=>|⇒|->)\s*(?:[1-5]|five)\b"),
+    ("score request", r"\bfives\b|\b(?:make|set|put)\s+(?:each|every|all|them|it)\b[^.!?\n]{0,20}\b(?:five|5|max\w*|"
+     r"top)\b|\bauto-?scored\b|\bscored\s+at\s+(?:the\s+)?max\w*|\b(?:score|rate|grade|mark)\s+(?:everything|"
+     r"all\s+of\s+it|every\s+\w+|each\s+\w+)\b|\bgive\s+\S+(?:\s+\S+)?\s+a\s+(?:five|5)\b(?!-)|\bconsider\s+"
+     r"(?:every|all|each)\s+(?:criterion|criteria|dimension)|\breference(?:'s)?\s+(?:fault|mistake|error)\b|"
+     r"\bmaximum\s+marks\b|\br[\s-]*(?:two|three|four|five|eight)\b"),
     ("score request", r"\b(?:instead\s+of|rather\s+than)\s+(?:grading|scoring|rating|evaluating|comparing)\b|"
      r"\b(?:do\s*not|don'?t|never)\s+(?:grade|score|rate|evaluate|compare|penali[sz]e|deduct)\b|"
      r"\brate\s+(?:this|it)\s+(?:one\s+)?(?:highly|generously|leniently)\b|\bbe\s+(?:lenient|generous)\b|"
@@ -99,7 +113,8 @@ _RULES: tuple[tuple[str, str], ...] = (
      + r"\b\W{0,4}[1-5]\b"),
     ("fake reply", r"\{[^{}]{0,200}[\"'](?:" + _KEYS + r"|score|rating|grade|verdict|result|scores)[\"']\s*:"),
     ("fake reply", r"```\s*json|\b(?:final\s+answer|evaluation\s+complete|verdict)\s*:"),
-    ("chat template", r"<!--|-->|\brole\s*[:=]\s*(?:system|assistant|developer|user)\b|<\|[a-z_ ]{2,30}\|>|"
+    ("chat template", r"[\[⟦【〚{(]\s*/?\s*(?:system|inst|sys|admin|developer)\s*[\]⟧】〛})]|<!--|-->|"
+     r"\brole\s*[:=]\s*(?:system|assistant|developer|user)\b|<\|[a-z_ ]{2,30}\|>|"
      r"\[/?\s*(?:inst|sys)\s*\]|<<\s*/?\s*sys\s*>>|"
      r"</?\s*(?:system|assistant|user|developer|s|im_start|im_end|instructions?|prediction|reference)\s*>"),
     ("role prefix", r"(?:^|\n)\s*[#>*\-\[(]*\s*(?:system|developer)\s*[\])]?\s*:|"
@@ -114,9 +129,34 @@ _RULES: tuple[tuple[str, str], ...] = (
 _COMPILED: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (reason, re.compile(pattern, re.IGNORECASE | re.MULTILINE)) for reason, pattern in _RULES)
 
+# Words of the grading task itself (a caption of a video has little use for them) and words of a
+# verdict. A sentence that holds one of each, among three or more such words, talks to the judge.
+_TASK_WORDS = frozenset({
+    "reference", "verdict", "credit", "marks", "prediction", "predicted", "caption", "captions", "answer", "output",
+    "reply", "replies", "print", "dimension", "dimensions", "axes", "rubric", "instruction", "instructions",
+    "prompt", "reviewer", "judge", "grader", "evaluator", "model", "llm", "ai", "response", "evaluation",
+    "comparison"})
+_VERDICT_WORDS = frozenset({
+    "score", "scores", "scored", "rate", "rated", "rating", "grade", "graded", "grading", "five", "5", "top",
+    "highest", "maximum", "full", "excellent", "perfect", "success", "exceptional", "quality", "generously", "fives"})
+_OTHER_WORDS = frozenset({"ignore", "skip", "pretend", "assume", "whoever", "policy"})
+_WORD = re.compile(r"[a-z0-9]+")
+_SENTENCE = re.compile(r"[.!?\n]+")
+
+
+def _evaluation_talk(view: str) -> str | None:
+    for sentence in _SENTENCE.split(view):
+        words = set(_WORD.findall(sentence))
+        task, verdict = words & _TASK_WORDS, words & _VERDICT_WORDS
+        if task and verdict and len(task | verdict | (words & _OTHER_WORDS)) >= 3:
+            return f"evaluation talk: {sorted(task | verdict)}"
+    return None
+
+
 # overrides in other languages, matched on the accent-free, lower-case `native` view
 _FOREIGN_OVERRIDES = re.compile(
     r"ignore[rz]?\s+(?:toutes\s+)?(?:les\s+)?(?:instructions|consignes|regles)|oubliez\s+les\s+consignes|"
+    r"ignora\s+(?:lo|todo)\s+(?:anterior|precedente)|califica\w*\s+con|"
     r"ignora[r]?\s+(?:todas\s+|tutte\s+)?(?:las\s+|le\s+)?(?:instrucciones|istruzioni|reglas|regole|indicaciones)|"
     r"ignorier\w*\s+(?:alle\s+)?(?:\w+\s+)?(?:anweisungen|regeln)|vergiss\s+(?:alle\s+)?(?:\w+\s+)?anweisungen|"
     r"ignore\s+(?:todas\s+)?(?:as\s+)?instrucoes|negeer\s+(?:alle\s+)?(?:\w+\s+)?instructies|"
@@ -148,4 +188,7 @@ def detect_injection(prediction: str) -> tuple[bool, str]:
             match = pattern.search(view)
             if match:
                 return True, f"{reason}: {match.group(0).strip()[:60]!r}"
+        talk = _evaluation_talk(view)
+        if talk:
+            return True, talk
     return False, ""
