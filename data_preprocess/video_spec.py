@@ -1,9 +1,6 @@
-"""`VideoSpec`: the one set of video sampling settings used by preprocessing, SFT, rollout and evaluation.
-
-It also estimates how many visual tokens a frame list becomes, replaying what qwen-vl-utils 0.0.14
-`fetch_video` does to a list of frames (each frame resized with factor 2*28, then the clip with factor
-28, under `min_pixels` / `max_pixels`) and what the HF Qwen2-VL video processor does after that.
-"""
+"""`VideoSpec`: the one set of video sampling settings used by preprocessing, SFT, rollout and evaluation,
+and the visual-token estimate of a frame list (what qwen-vl-utils 0.0.14 `fetch_video` and then the HF
+Qwen2-VL video processor do to it)."""
 
 from __future__ import annotations
 
@@ -63,11 +60,9 @@ class VideoSpec:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> VideoSpec:
         """From a dict; a `video_spec:` section is looked into; unknown keys are an error."""
-        data = dict(data.get("video_spec", data))
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown VideoSpec keys {unknown}; known: {sorted(known)}")
+        data, known = dict(data.get("video_spec", data)), sorted(f.name for f in fields(cls))
+        if unknown := sorted(set(data) - set(known)):
+            raise ValueError(f"unknown VideoSpec keys {unknown}; known: {known}")
         return cls(**data)
 
     @classmethod
@@ -77,9 +72,7 @@ class VideoSpec:
         return cls.from_mapping((json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)) or {})
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["frame_size"] = list(self.frame_size)
-        return data
+        return {**asdict(self), "frame_size": list(self.frame_size)}
 
     def frame_indices(self, n_frames: int, record_fps: float) -> tuple[list[int] | None, float]:
         """Which frames to keep (None: all) and the fps of the kept frames (their spacing in time)."""
