@@ -113,7 +113,7 @@ def test_caption_tasks_with_judge_server_and_faults(plan, judge_ok):
     async def body():
         async with JudgeTestServer(plan=plan) as server:
             scorer = build_scorer(config(judge={"enabled": True, "base_url": server.base_url, "timeout_s": 2,
-                                                "max_retries": 1, "backoff_base_s": 0.01, "backoff_max_s": 0.05}))
+                                                "max_retries": 1}))
             try:
                 return await scorer.score(prediction, VS)
             finally:
