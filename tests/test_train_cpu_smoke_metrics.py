@@ -1,0 +1,82 @@
+"""train-smoke's per-step metrics (recipes/smoke_metrics.py, recipes/train_smoke.check) on files shaped
+like verl's file logger and rollout dump, with the real reward scorer (similarity only, no judge)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from data_preprocess import medvidbench, toy
+from recipes import smoke_metrics, train_smoke
+from reward_fns.build import build_scorer
+from reward_fns.config import MedGRPORewardConfig
+from reward_fns.reference import Reference
+from reward_fns.testing.policy import UNREADABLE, reference_answer
+from reward_fns.testing.rollouts import read_rl_rows
+
+SETTINGS = MedGRPORewardConfig.from_mapping({"judge": {"enabled": False}, "normalization": {"enabled": False}})
+
+
+def test_file_log_steps_pick_the_named_metrics(tmp_path):
+    log = tmp_path / "m.jsonl"
+    log.write_text("\n".join(json.dumps(x) for x in [
+        {"step": 1, "data": {"train/loss": 6.2, "train/lr": 1e-5, "other": 3}},
+        {"step": 2, "data": {"train/loss": 6.1}},
+        {"step": 2, "data": {"val/loss": None}},  # a validation line of the same step: merged, nothing picked
+    ]) + "\n")
+    steps = smoke_metrics.read_file_log(log, smoke_metrics.SFT_KEYS)
+    assert steps == [{"step": 1, "loss": 6.2, "lr": 1e-5}, {"step": 2, "loss": 6.1}]
+    log.write_text('{"oops": 1}\n')
+    with pytest.raises(ValueError, match=r"m\.jsonl:1: not a verl file-logger line"):
+        smoke_metrics.read_file_log(log, smoke_metrics.SFT_KEYS)
+
+
+@pytest.fixture(scope="module")
+def rl_rows(tmp_path_factory):
+    root = tmp_path_factory.mktemp("smoke_metrics")
+    toy.main(["--out", str(root / "toy"), "--per-qa-type", "1"])
+    medvidbench.main(["--input", str(root / "toy" / toy.TOY_FILE), "--data-root", str(root / "toy"),
+                      "--out-dir", str(root / "data"), "--val-fraction", "0"])
+    return read_rl_rows(str(root / "data" / "rl_train.parquet"))
+
+
+def _dump(path, pairs, scores):
+    """A verl rollout dump (<step>.jsonl): decoded output, ground truth, the trainer's reward."""
+    lines = [json.dumps({"output": text, "gts": row["reward_model"]["ground_truth"], "score": score,
+                         "step": int(path.stem)}) for (row, text), score in zip(pairs, scores, strict=True)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_rewards_per_source_rescore_the_dump_and_flag_a_mismatch(tmp_path, rl_rows):
+    firsts = list({row["data_source"]: row for row in rl_rows}.values())[:4]  # 4 sources, one row each
+    pairs = [(row, reference_answer(row)) for row in firsts] + [(row, UNREADABLE) for row in firsts]
+    (tmp_path / "dump").mkdir()
+    scorer = build_scorer(SETTINGS)  # the trainer's rewards for step 1 (normalization off)
+    truth = [asyncio.run(scorer.score(text, Reference.from_json(row["reward_model"]["ground_truth"]))).normalized
+             for row, text in pairs]
+    _dump(tmp_path / "dump" / "1.jsonl", pairs, truth)
+    _dump(tmp_path / "dump" / "2.jsonl", pairs, [t + 0.5 for t in truth])  # a trainer that disagrees
+    steps = smoke_metrics.rewards_per_source(tmp_path / "dump", SETTINGS)
+    assert [s["step"] for s in steps] == [1, 2]
+    sources = {row["data_source"] for row, _ in pairs}
+    assert set(steps[0]["sources"]) == sources
+    assert steps[0]["max_rescore_diff"] < 1e-9 and steps[1]["max_rescore_diff"] == pytest.approx(0.5)
+    assert all(steps[0]["sources"][src]["n"] == 2 for src in sources)  # reference + unreadable per source
+    problems = train_smoke.check({"sft": [{"step": 1, "loss": 1.0}, {"step": 2, "loss": 0.9}],
+                                  "grpo": [{**s, "score": 0.1, "kl": 0.0, "entropy": 1.0} for s in steps]})
+    assert problems == [f"GRPO step 2: rescored rewards differ from the trainer's by {0.5:.2e}"]
+
+
+def test_check_names_every_missing_piece():
+    problems = train_smoke.check({"sft": [{"step": 1, "loss": 1.0}],
+                                  "grpo": [{"step": 1, "score": 0.1, "sources": {"A": {}, "B": {}}}]})
+    assert problems == ["SFT logged 1 steps with a loss (want 2)", "GRPO logged 1 steps (want 2)",
+                        "GRPO step 1: no kl metric", "GRPO step 1: no entropy metric",
+                        "GRPO step 1: batch covers 2 data sources (want >= 3)"]
+
+
+def test_rewards_per_source_needs_a_dump(tmp_path):
+    with pytest.raises(FileNotFoundError, match="rollout_data_dir"):
+        smoke_metrics.rewards_per_source(tmp_path, SETTINGS)
