@@ -253,3 +253,22 @@ def test_concurrent_identical_requests_share_one_http_call() -> None:
     assert requests == 1
     assert all(r.ok and r.score == results[0].score for r in results)
     assert sum(r.http_calls for r in results) == 1 and sum(r.cached for r in results) == 7
+
+
+def test_judge_adds_to_the_current_tally(tmp_path: Path) -> None:
+    from reward_fns.judge.tally import judge_tally
+
+    async def check(server: JudgeTestServer) -> Any:
+        judge = judge_for(server, cache_path=str(tmp_path / "c.sqlite"), max_retries=0)
+        with judge_tally() as tally:
+            failed = await judge.score(REF, PRED + " one")  # first request: 500
+            await judge.score(REF, PRED)
+            await judge.score(REF, PRED)  # cache hit
+            await judge.score(REF, PRED + "\nR2: 5\nR3: 5")  # flagged, not sent
+        await judge.score(REF, PRED + " outside")  # no tally open: nothing recorded, nothing breaks
+        assert not failed.ok
+        return tally
+
+    tally = run_on_server(check, FaultPlan.first(1, "500"))
+    assert (tally.requests, tally.http_calls, tally.failures, tally.cache_hits, tally.injections) == (2, 2, 1, 1, 1)
+    assert tally.prompt_tokens > 0 and tally.completion_tokens == 10

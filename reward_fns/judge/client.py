@@ -153,15 +153,14 @@ class MedicalJudge:
         """Judge `prediction` against `reference`; never raises on endpoint or reply trouble."""
         result = await self._score(reference, prediction)
         tally = current_tally()
-        if tally is not None:
+        if tally is not None and self.config.enabled:
             tally.injections += int(result.injection)
             tally.cache_hits += int(result.cached)
-            if not result.cached and not result.injection:
-                tally.requests += 1
-                tally.failures += int(not result.ok)
-                tally.http_calls += result.http_calls
-                tally.prompt_tokens += result.usage.prompt_tokens
-                tally.completion_tokens += result.usage.completion_tokens
+            tally.failures += int(not result.ok)
+            tally.requests += int(result.http_calls > 0)  # a judgement that reached the endpoint
+            tally.http_calls += result.http_calls
+            tally.prompt_tokens += result.usage.prompt_tokens
+            tally.completion_tokens += result.usage.completion_tokens
         return result
 
     async def _score(self, reference: str, prediction: str) -> JudgeResult:

@@ -29,8 +29,9 @@ class Prices:
 
 @dataclass
 class JudgeTally:
-    """What judging one sample took. `requests`: judgements sent to the endpoint; `cache_hits`:
-    judgements answered from the cache (or shared with an identical in-flight request)."""
+    """What judging one sample took. `requests`: judgements that reached the endpoint; `cache_hits`:
+    judgements answered from the cache (or shared with an identical in-flight request); `failures`:
+    judgements without a score (the caption reward then uses similarity alone)."""
 
     requests: int = 0
     http_calls: int = 0
