@@ -7,6 +7,7 @@ import copy
 import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from data_preprocess.outputs import OutputError, clean_stale
 from reward_fns.reference import RecordError
 
 OUTPUTS = ("rl_train", "rl_val", "sft_train", "sft_val")
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -220,3 +222,26 @@ def test_a_crash_before_the_switch_leaves_the_previous_generation(toy_dataset_di
         run(toy_dataset_dir, out, records[:9])
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
     assert len(list(out.glob(".gen-*"))) == 1
+
+
+def test_kill_9_mid_run_keeps_the_previous_outputs_and_the_next_run_cleans_up(toy_dataset_dir, records,
+                                                                               tmp_path) -> None:
+    out = tmp_path / "out"
+    run(toy_dataset_dir, out, records[:6])
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    source = tmp_path / "big.json"
+    source.write_text(json.dumps([dict(r, extra=k) for k in range(20) for r in records]))  # 1,100 records
+    proc = subprocess.Popen([sys.executable, "-m", "data_preprocess.medvidbench", "--input", str(source),
+                             "--data-root", str(toy_dataset_dir), "--out-dir", str(out), "--workers", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    deadline = time.time() + 120
+    while proc.poll() is None and time.time() < deadline and not any(
+            p.name.endswith(f"-{proc.pid}") for p in out.glob(".gen-*")):
+        time.sleep(0.005)
+    proc.kill()
+    proc.wait()
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before  # killed before the switch
+    assert any(p.name.endswith(f"-{proc.pid}") for p in out.glob(".gen-*"))  # its staging folder is left
+    run(toy_dataset_dir, out, records[:8])
+    assert not any(p.name.endswith(f"-{proc.pid}") for p in out.glob(".gen-*"))
