@@ -164,7 +164,8 @@ def evaluate(smoke: Smoke) -> None:
                  "--out", str(smoke.path("predictions.json")), "--backend", "transformers",
                  "--max-new-tokens", EVAL_MAX_NEW_TOKENS)
     smoke.python("score", "-m", "evaluation.score", "--gt", str(gt), "--pred", str(smoke.path("predictions.json")),
-                 "--out", str(smoke.path("metrics.json")), "--judge", "openai", "--judge-config", str(judge))
+                 "--out", str(smoke.path("metrics.json")), "--judge", "openai", "--judge-config", str(judge),
+                 "--judge-protocol", "medgrpo")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -192,6 +193,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     problems = check(steps)
     write_json_atomic(out / "train_smoke.json", {**steps, "timings_s": smoke.timings, "total_s": total,
                                                  "metrics": str(out / "metrics.json"), "problems": problems})
+    table = [line for line in smoke.path("logs", "score.log").read_text(encoding="utf-8").splitlines()
+             if line.startswith("|")]
+    print("\n".join(table))
     print(f"[train-smoke] 10-column table: {out / 'metrics.json'}; steps: {out / 'train_smoke.json'}; "
           f"total {total:.0f} s")
     for problem in problems:
