@@ -296,25 +296,6 @@ def check_model(cfg: Any, kind: str, report: Report) -> None:
         report.errors.append(f"{key}: model folder not found: {path}")
 
 
-def check_dataset_class(cfg: Any, report: Report) -> None:
-    """data.custom_cls (MedGRPO's SFT / RL dataset classes) loads as verl loads it."""
-    path, name = select(cfg, "data.custom_cls.path"), select(cfg, "data.custom_cls.name")
-    if path in (None, _MISSING):
-        return
-    from torch.utils.data import Dataset
-    from verl.utils.import_utils import load_extern_object
-
-    try:
-        cls = load_extern_object(path, name)
-    except Exception as err:
-        report.errors.append(f"data.custom_cls {path}:{name} does not load: {type(err).__name__}: {err}")
-        return
-    if not (isinstance(cls, type) and issubclass(cls, Dataset)):
-        report.errors.append(f"data.custom_cls {path}:{name} is not a torch Dataset class")
-    else:
-        report.notes.append(f"dataset class: {cls.__module__}.{cls.__qualname__}")
-
-
 def check_environment(cfg: Any, kind: str, report: Report) -> None:
     nnodes = select(cfg, "trainer.nnodes")
     if isinstance(nnodes, int) and nnodes > 1 and not os.environ.get("RAY_ADDRESS"):
@@ -327,6 +308,8 @@ def check_environment(cfg: Any, kind: str, report: Report) -> None:
 
 # ---- all of them ------------------------------------------------------------------------------
 def run_checks(cfg: Any, kind: str) -> Report:
+    from recipes.extension_checks import check_extensions
+
     report = Report()
     with contextlib.redirect_stdout(sys.stderr):  # verl prints progress; stdout is for the YAML
         check_launcher_keys(cfg, kind, report)
@@ -336,7 +319,7 @@ def run_checks(cfg: Any, kind: str) -> Report:
             check_reward(cfg, data_files, report)
         check_video(cfg, kind, data_files, report)
         check_model(cfg, kind, report)
-        check_dataset_class(cfg, report)
+        check_extensions(cfg, kind, report)
         check_environment(cfg, kind, report)
     return report
 

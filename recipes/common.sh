@@ -74,6 +74,7 @@ medgrpo_args() {
       "medgrpo.reward.judge.base_url=$url" "medgrpo.reward.judge.model=$(hq "$JUDGE_MODEL")"
       "medgrpo.reward.judge.api_key_env=$(hq "$JUDGE_API_KEY_ENV")"
       "medgrpo.reward.judge.cache_path=$(hq "$JUDGE_CACHE")"
+      "actor_rollout_ref.rollout.agent.agent_loop_config_path=$(hq "$RECIPES_DIR/config/agent_loops.yaml")"
       "++ray_kwargs.ray_init.runtime_env.env_vars.PYTHONPATH=$(hq "$REPO_ROOT:\$PYTHONPATH")")
   else
     MEDGRPO_ARGS+=("model.path=$(hq "$model")"

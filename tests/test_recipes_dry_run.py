@@ -141,7 +141,8 @@ def dry_run_in_process(calls, capsys):
 
 
 def test_every_launcher_has_a_case():
-    assert sorted(p.name for p in RECIPES.glob("*.sh") if p.name != "common.sh") == sorted(LAUNCHERS)
+    not_launchers = ("common.sh", "setup_gpu.sh")
+    assert sorted(p.name for p in RECIPES.glob("*.sh") if p.name not in not_launchers) == sorted(LAUNCHERS)
 
 
 @pytest.mark.parametrize("script", sorted(LAUNCHERS))

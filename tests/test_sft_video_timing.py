@@ -6,7 +6,9 @@ qwen-vl-utils with video metadata -> the processor. The SFT side is `VideoTiming
 recipe's `data.custom_cls`). Both must give the same prompt tokens (Qwen3-VL writes frame timestamps
 into them), the same `second_per_grid_ts` (Qwen2.5-VL) and the same temporal position ids from the
 model's own `get_rope_index` (bound to the processor by verl's `hf_processor`, as the trainer does).
-The tiny processors are real Qwen2.5-VL / Qwen3-VL processors with a small tokenizer; no weights.
+The actor's position ids from verl's agent loop (with recipes/ext/agent_loop.py's hook) must equal
+the SFT dataset's too. The tiny processors are real Qwen2.5-VL / Qwen3-VL processors with a small
+tokenizer; no weights.
 """
 
 from __future__ import annotations
@@ -231,3 +233,61 @@ def test_sft_dataset_names_a_missing_video(frames, tmp_path):
     dataset = VideoTimingSFTDataset(str(path), tokenizer, config, processor=build_processor(tokenizer))
     with pytest.raises(ValueError, match="<video> placeholder has no item left in 'videos'"):
         dataset[0]
+
+
+@pytest.mark.parametrize("fps", [0.5, 1.0])
+def test_rl_actor_positions_match_sft_with_the_agent_loop_hook(family, frames, fps, tmp_path):
+    """The position ids verl's agent loop computes for the actor (`AgentLoopWorker._compute_position_ids`)
+    equal the SFT dataset's once recipes/ext/agent_loop.py's hook hands it `second_per_grid_ts`; verl's
+    plain worker differs for Qwen2.5-VL at fps != 2 (1 s per temporal patch assumed)."""
+    from verl.experimental.agent_loop.agent_loop import AgentLoopWorker
+    from verl.utils import hf_processor
+
+    from recipes.ext.agent_loop import add_video_timing
+
+    name, folder, tokenizer, processor = family
+    spec = VideoSpec.load(REPO / "recipes" / "config" / "medgrpo_video.yaml")
+    mm_kwargs = {**FAMILIES[name], **({"min_pixels": spec.min_pixels, "max_pixels": spec.max_pixels}
+                                      if name == "qwen2_5_vl" else {})}
+    rl_path, sft_path = _write_rows(tmp_path, spec.video_entry(frames, fps))
+    rl = _rl_inputs(rl_path, tokenizer, processor, PATCH[name], mm_kwargs)
+    sft = _sft_sample(sft_path, tokenizer, processor, PATCH[name], mm_kwargs)
+    input_ids = rl["input_ids"]
+    n = input_ids.shape[1]
+
+    def actor_positions(with_hook: bool) -> torch.Tensor:
+        worker = object.__new__(AgentLoopWorker)  # only verl's position-id method is exercised
+        worker.processor = hf_processor(str(folder))
+        if with_hook:
+            add_video_timing(worker.processor)
+        mm = {k: v for k, v in rl.items() if k not in ("input_ids", "attention_mask")}
+        return worker._compute_position_ids(input_ids, torch.ones_like(input_ids), mm)[0]
+
+    assert torch.equal(actor_positions(with_hook=True), sft["position_ids"][:, :n])
+    if name == "qwen2_5_vl":
+        assert not torch.equal(actor_positions(with_hook=False), sft["position_ids"][:, :n])
+
+
+def test_grpo_recipe_runs_the_video_timing_agent_loop(family):
+    """medgrpo_grpo's default agent loop, built as verl's worker builds it, installs the hook on the
+    processor the worker shares with it."""
+    import hydra
+    from omegaconf import OmegaConf
+    from verl.experimental.agent_loop.agent_loop import DictConfigWrap, ToolListWrap
+    from verl.utils.dataset.rl_dataset import RLHFDataset
+    from verl.utils.import_utils import resolve_config_path
+
+    from recipes import dry_run
+    from recipes.ext.agent_loop import VideoTimingSingleTurnAgentLoop
+
+    _, folder, tokenizer, processor = family
+    cfg = dry_run.compose("medgrpo_grpo", [f"actor_rollout_ref.model.path={folder}"])
+    agent = cfg.actor_rollout_ref.rollout.agent
+    entries = {e.name: e for e in OmegaConf.load(resolve_config_path(str(REPO / agent.agent_loop_config_path)))}
+    processor.get_rope_index_kwargs = None
+    loop = hydra.utils.instantiate(entries[agent.default_agent_loop], trainer_config=DictConfigWrap(cfg),
+                                   server_manager=None, tokenizer=tokenizer, processor=processor,
+                                   dataset_cls=RLHFDataset, data_config=DictConfigWrap(cfg.data),
+                                   tools=ToolListWrap([]))
+    assert isinstance(loop, VideoTimingSingleTurnAgentLoop) and loop.processor is processor
+    assert processor.get_rope_index_kwargs({"second_per_grid_ts": torch.tensor([2.0])})["second_per_grid_ts"] == 2.0
