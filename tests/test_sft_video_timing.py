@@ -231,7 +231,8 @@ def test_sft_dataset_names_a_missing_video(frames, tmp_path):
     config = OmegaConf.create({"messages_key": "messages", "video_key": "videos", "pad_mode": "no_padding",
                                "enable_thinking_default": None, "image_patch_size": 14})
     dataset = VideoTimingSFTDataset(str(path), tokenizer, config, processor=build_processor(tokenizer))
-    with pytest.raises(ValueError, match="<video> placeholder has no item left in 'videos'"):
+    with pytest.raises(ValueError, match=rf"^{path}: row 0: messages: a <video> placeholder has no item left "
+                                         r"in 'videos'$"):
         dataset[0]
 
 

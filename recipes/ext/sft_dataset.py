@@ -82,9 +82,17 @@ class VideoTimingSFTDataset(MultiTurnSFTDataset):
     def __getitem__(self, item: int) -> dict:
         """verl's sample layout; position ids from the model's `get_rope_index` when verl bound one
         (verl's own Qwen2-VL helper continues text after a video from its largest temporal position and
-        fails on Qwen3-VL's per-frame timestamps); otherwise verl's own `__getitem__`."""
-        if not hasattr(self.processor, "get_rope_index"):
-            return super().__getitem__(item)
+        fails on Qwen3-VL's per-frame timestamps); otherwise verl's own `__getitem__`. A bad row raises
+        one ValueError naming the file(s) and the row."""
+        try:
+            if not hasattr(self.processor, "get_rope_index"):
+                return super().__getitem__(item)
+            return self._sample(item)
+        except ValueError as err:
+            files = ", ".join(str(f) for f in self.parquet_files)
+            raise ValueError(f"{files}: row {item}: {err}") from None
+
+    def _sample(self, item: int) -> dict:
         messages = self._build_messages(self.dataframe.iloc[item].to_dict())
         tools = self.tools[item] if self.tools is not None else None
         thinking = self.enable_thinking[item] if self.enable_thinking is not None else self.enable_thinking_default
@@ -96,16 +104,16 @@ class VideoTimingSFTDataset(MultiTurnSFTDataset):
         self.sanity_check(input_ids, messages, tools, thinking)
         mm = _concat_multimodal([p[3] for p in parts])
         positions = model_position_ids(self.processor, input_ids, mm)
-        sample = self._fit_length(input_ids, loss_mask, attention_mask, positions, row=item)
+        sample = self._fit_length(input_ids, loss_mask, attention_mask, positions)
         if mm:
             sample["multi_modal_inputs"] = mm
         return sample
 
-    def _fit_length(self, input_ids, loss_mask, attention_mask, position_ids, row: int) -> dict:
+    def _fit_length(self, input_ids, loss_mask, attention_mask, position_ids) -> dict:
         """Pad (pad_mode right) or cut to data.max_length as verl's SFT dataset does."""
         n, limit = input_ids.shape[0], self.max_length
         if n > limit and self.truncation == "error":
-            raise ValueError(f"{self.messages_key} of row {row}: {n} tokens > data.max_length={limit}")
+            raise ValueError(f"{self.messages_key}: {n} tokens > data.max_length={limit} (truncation: error)")
         keep = slice(n - limit, n) if n > limit and self.truncation == "left" else slice(0, limit)
         input_ids, loss_mask, attention_mask = input_ids[keep], loss_mask[keep], attention_mask[keep]
         position_ids = position_ids[..., keep]
