@@ -74,8 +74,9 @@ class CaptionScorer:
                 if (tally := current_tally()) is not None:
                     tally.cache_hits += 1
                 return hit
-        judged, cosine = await asyncio.gather(
-            self.judge.score(reference, prediction), self.similarity.cosine(prediction, reference))
+        judged, cosine = await asyncio.gather(  # one cache read per caption: the judge skips its own
+            self.judge.score(reference, prediction, read_cache=False),
+            self.similarity.cosine(prediction, reference))
         result = _from_judgement(judged, cosine)
         if result.judge_ok and cache is not None:
             await cache.store(key, dataclasses.asdict(result))

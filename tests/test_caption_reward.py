@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from reward_fns.caption_reward import CaptionScore, CaptionScorer, combine
+from reward_fns.judge.cache import JudgeCache
 from reward_fns.judge.client import JudgeConfig, MedicalJudge
 from reward_fns.similarity import Embedder, SimilarityService
 from reward_fns.testing.judge_server import FaultPlan, JudgeTestServer, expected_score
@@ -142,3 +143,27 @@ def test_judged_caption_scores_persist_across_scorers(embedder: Embedder, tmp_pa
     assert requests == 1 and second_encodes == 0
     assert second.judge_cached and not first.judge_cached
     assert (second.reward, second.judge_score, second.similarity) == (first.reward, first.judge_score, first.similarity)
+
+
+def test_one_cache_read_per_caption(embedder: Embedder, tmp_path) -> None:
+    """A caption read misses once (the caption entry); the judge does not read its own entry again."""
+    reads: list[str] = []
+
+    class CountingCache(JudgeCache):
+        def lookup(self, key: str) -> dict[str, Any] | None:
+            reads.append(key)
+            return super().lookup(key)
+
+    async def body() -> tuple[CaptionScore, CaptionScore]:
+        async with JudgeTestServer() as server:
+            cache = CountingCache(tmp_path / "judge.sqlite")
+            judge = MedicalJudge(JudgeConfig.from_dict({**FAST, "base_url": server.base_url}), cache=cache)
+            scorer = CaptionScorer(judge, SimilarityService(embedder))
+            try:
+                return await scorer.score(REF, PRED), await scorer.score(REF, PRED)
+            finally:
+                await judge.aclose()
+
+    first, second = asyncio.run(body())
+    assert first.judge_ok and not first.judge_cached and second.judge_cached
+    assert len(reads) == 2 and len(set(reads)) == 1  # one read per scored caption, the caption's own key

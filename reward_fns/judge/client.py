@@ -149,9 +149,12 @@ class MedicalJudge:
         """Close this loop's HTTP client (a later call opens a new one)."""
         await self.chat.aclose()
 
-    async def score(self, reference: str, prediction: str) -> JudgeResult:
-        """Judge `prediction` against `reference`; never raises on endpoint or reply trouble."""
-        result = await self._score(reference, prediction)
+    async def score(self, reference: str, prediction: str, *, read_cache: bool = True) -> JudgeResult:
+        """Judge `prediction` against `reference`; never raises on endpoint or reply trouble.
+
+        `read_cache=False` skips the cache read (a caller that has just missed its own entry for the
+        same pair); the result is still stored."""
+        result = await self._score(reference, prediction, read_cache)
         tally = current_tally()
         if tally is not None and self.config.enabled:
             tally.injections += int(result.injection)
@@ -163,7 +166,7 @@ class MedicalJudge:
             tally.completion_tokens += result.usage.completion_tokens
         return result
 
-    async def _score(self, reference: str, prediction: str) -> JudgeResult:
+    async def _score(self, reference: str, prediction: str, read_cache: bool) -> JudgeResult:
         if not self.config.enabled:
             return JudgeResult(None, ok=False, reason="judge disabled")
         flagged, why = detect_injection(prediction[: self.config.max_prediction_chars])  # what the judge would see
@@ -177,7 +180,7 @@ class MedicalJudge:
         future: asyncio.Future[JudgeResult] = asyncio.get_running_loop().create_future()
         inflight[key] = future
         try:
-            result = await self._judge_uncached(key, reference, prediction)
+            result = await self._judge_uncached(key, reference, prediction, read_cache)
             future.set_result(result)
             return result
         except BaseException as exc:
@@ -187,8 +190,8 @@ class MedicalJudge:
         finally:
             inflight.pop(key, None)
 
-    async def _judge_uncached(self, key: str, reference: str, prediction: str) -> JudgeResult:
-        hit = self.cache.lookup(key) if self.cache is not None else None
+    async def _judge_uncached(self, key: str, reference: str, prediction: str, read_cache: bool) -> JudgeResult:
+        hit = self.cache.lookup(key) if self.cache is not None and read_cache else None
         if isinstance(hit, dict) and isinstance(hit.get("score"), (int, float)):
             return JudgeResult(float(hit["score"]), ok=True, cached=True)
         cfg = self.config
