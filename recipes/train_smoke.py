@@ -43,10 +43,22 @@ GRPO_OVERRIDES = [
     "trainer.val_before_train=false", "trainer.resume_mode=disable", "trainer.logger=[console,file]"]
 CALIB_INFER_ARGS = "--backend transformers --max-new-tokens 48"
 EVAL_MAX_NEW_TOKENS = "48"
+MARKER = ".train_smoke"
 
 
 class SmokeError(RuntimeError):
     """A stage of the smoke run failed (the message names the stage and its log)."""
+
+
+def fresh_dir(out: Path) -> None:
+    """Empty `out` for a new run (resumable stages must not pick up an older run's outputs); only a
+    folder train-smoke made (it holds the marker file) or an empty one is ever cleared."""
+    if out.exists() and any(out.iterdir()):
+        if not (out / MARKER).is_file():
+            raise SmokeError(f"--out {out} is not empty and was not made by train-smoke; choose another folder")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("made by `bash run.sh train-smoke`; emptied by every run\n", encoding="utf-8")
 
 
 class Smoke:
@@ -170,10 +182,15 @@ def evaluate(smoke: Smoke) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bash run.sh train-smoke", description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default="train_smoke_out", help="output folder (its runs/ are replaced)")
+    parser.add_argument("--out", default="train_smoke_out", help="output folder, emptied first (only one that "
+                        "train-smoke made, or an empty one)")
     args = parser.parse_args(argv)
     out = Path(args.out).resolve()
-    shutil.rmtree(out / "runs", ignore_errors=True)  # a fresh run, never a resumed one
+    try:
+        fresh_dir(out)
+    except SmokeError as err:
+        print(f"[train-smoke] {err}", file=sys.stderr)
+        return 2
     start = time.perf_counter()
     from reward_fns.testing.judge_server import JudgeTestServer
 
@@ -194,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_json_atomic(out / "train_smoke.json", {**steps, "timings_s": smoke.timings, "total_s": total,
                                                  "metrics": str(out / "metrics.json"), "problems": problems})
     table = [line for line in smoke.path("logs", "score.log").read_text(encoding="utf-8").splitlines()
-             if line.startswith("|")]
+             if line.startswith(("|", "Caption judge"))]
     print("\n".join(table))
     print(f"[train-smoke] 10-column table: {out / 'metrics.json'}; steps: {out / 'train_smoke.json'}; "
           f"total {total:.0f} s")

@@ -80,3 +80,18 @@ def test_check_names_every_missing_piece():
 def test_rewards_per_source_needs_a_dump(tmp_path):
     with pytest.raises(FileNotFoundError, match="rollout_data_dir"):
         smoke_metrics.rewards_per_source(tmp_path, SETTINGS)
+
+
+def test_fresh_dir_clears_only_its_own_folder(tmp_path):
+    out = tmp_path / "smoke"
+    train_smoke.fresh_dir(out)  # new folder: created, marked
+    (out / "calibration").mkdir()
+    (out / "calibration" / "rollouts.jsonl").write_text("old run\n")
+    train_smoke.fresh_dir(out)  # its own folder: emptied (no resumed outputs of an older run)
+    assert sorted(p.name for p in out.iterdir()) == [train_smoke.MARKER]
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    with pytest.raises(train_smoke.SmokeError, match="not made by train-smoke"):
+        train_smoke.fresh_dir(foreign)
+    assert (foreign / "notes.txt").read_text() == "keep me"
