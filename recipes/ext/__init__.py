@@ -1,9 +1,13 @@
 """verl extension points of the MedGRPO recipes (loaded through verl's own hooks, never patched in).
 
+CPU training mode (docs/training.md), imported in every verl process through
+`VERL_USE_EXTERNAL_MODULES=recipes.ext.cpu_platform,recipes.ext.cpu_engine,recipes.ext.cpu_rollout`
+(`medgrpo_engine=cpu` / `MEDGRPO_ENGINE=cpu` set it):
 - cpu_platform: a "cpu" platform for verl's platform registry (plain gloo process group).
-- cpu_rollout:  a rollout replica serving verl's agent loop with transformers `generate` on CPU.
+- cpu_engine:   verl's FSDP engine registered for the "cpu" device (unpinned reference policy).
+- cpu_rollout:  the `hf_cpu` rollout replica + server adapter (cpu_generate: transformers `generate`).
 - sft_cpu:      verl's SFT trainer on a plain gloo process group (torchrun on CPU).
 
-Processes pick them up with `VERL_USE_EXTERNAL_MODULES=recipes.ext.cpu_platform,recipes.ext.cpu_rollout`
-(set by `medgrpo_engine=cpu`, recipes/config/medgrpo_engine/cpu.yaml, for the Ray workers).
+The other modules are data/agent-loop classes plugged in through verl config keys (`data.custom_cls`,
+the agent-loop registry); each says how in its docstring.
 """
