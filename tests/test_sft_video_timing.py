@@ -292,3 +292,28 @@ def test_grpo_recipe_runs_the_video_timing_agent_loop(family):
                                    tools=ToolListWrap([]))
     assert isinstance(loop, VideoTimingSingleTurnAgentLoop) and loop.processor is processor
     assert processor.get_rope_index_kwargs({"second_per_grid_ts": torch.tensor([2.0])})["second_per_grid_ts"] == 2.0
+
+
+def test_image_rows_go_through_too(tmp_path):
+    """Rows with an encoded image (verl's `images` format) decode as RLHFDataset decodes them."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from omegaconf import OmegaConf
+    from PIL import Image
+
+    from recipes.ext.sft_dataset import VideoTimingSFTDataset
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (112, 84), (10, 200, 30)).save(buffer, format="PNG")
+    path = tmp_path / "sft_image.parquet"
+    messages = [{"role": "user", "content": "<image>\nWhat is shown?"}, {"role": "assistant", "content": ANSWER}]
+    pq.write_table(pa.Table.from_pylist([{"messages": messages, "images": [{"bytes": buffer.getvalue()}]}]), path)
+    tokenizer = build_tokenizer()
+    config = OmegaConf.create({"messages_key": "messages", "pad_mode": "no_padding", "max_length": 4096,
+                               "enable_thinking_default": None, "image_patch_size": 14})
+    sample = VideoTimingSFTDataset(str(path), tokenizer, config, processor=build_processor(tokenizer))[0]
+    assert sample["multi_modal_inputs"]["image_grid_thw"].shape == (1, 3)
+    assert int((sample["input_ids"] == tokenizer.convert_tokens_to_ids("<|image_pad|>")).sum()) > 0
+

@@ -22,10 +22,12 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator
+from io import BytesIO
 from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
+from PIL import Image
 from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset
 from verl.utils.dataset.rl_dataset import RLHFDataset
 from verl.utils.py_functional import convert_nested_value_to_list_recursive
@@ -161,6 +163,8 @@ class VideoTimingSFTDataset(MultiTurnSFTDataset):
             key = self.image_key if segment == "<image>" else self.video_key
             raise ValueError(f"{self.messages_key}: a {segment} placeholder has no item left in '{key}'")
         kind, value = queues[segment].pop(0)
+        if isinstance(value, dict) and "bytes" in value:  # encoded image, as RLHFDataset reads it
+            value = {**{k: v for k, v in value.items() if k != "bytes"}, kind: Image.open(BytesIO(value["bytes"]))}
         if isinstance(value, dict):
             return {"type": kind, **value}
         return {"type": kind, kind: value}
