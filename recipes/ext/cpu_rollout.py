@@ -34,6 +34,7 @@ from verl.workers.rollout.replica import RolloutReplica, RolloutReplicaRegistry,
 from recipes.ext.cpu_generate import GenerateRequest, HFGenerator
 
 ROLLOUT_NAME = "hf_cpu"
+WEIGHT_BUCKET_BYTES = 256 << 20
 logger = logging.getLogger(__name__)
 
 
@@ -156,9 +157,18 @@ class CPUServerAdapter(BaseRollout):
                              "(use rollout.checkpoint_engine.backend=naive)")
         if kwargs.get("peft_config") is not None:
             raise ValueError(f"{ROLLOUT_NAME} rollout: LoRA adapters are not supported (merge them)")
-        # Every rank iterates: each tensor is gathered from the FSDP shards collectively.
-        named = [(name, tensor.detach().to("cpu", copy=True)) for name, tensor in weights]
-        loaded = await self._server_handle().load_weights.remote(named, global_steps)
+        # Every rank iterates (each tensor is gathered from the FSDP shards collectively); tensors go to
+        # the server in buckets, so a larger model is never held twice in full in the object store.
+        server, loaded, bucket, size = self._server_handle(), 0, [], 0
+        for name, tensor in weights:
+            copy = tensor.detach().to("cpu", copy=True)
+            bucket.append((name, copy))
+            size += copy.numel() * copy.element_size()
+            if size >= WEIGHT_BUCKET_BYTES:
+                loaded += await server.load_weights.remote(bucket, global_steps)
+                bucket, size = [], 0
+        if bucket:
+            loaded += await server.load_weights.remote(bucket, global_steps)
         logger.info("%s replica %d: loaded %d tensors (step %s)", ROLLOUT_NAME, self.replica_rank, loaded, global_steps)
 
 
