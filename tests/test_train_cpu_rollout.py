@@ -78,9 +78,12 @@ def test_rollout_log_probs_are_the_models(rollout_setup):
     request, _, _ = _agent_loop_request(rollout_setup, 0, logprobs=True)
     response, log_probs, _ = generator.generate(request)
     ids = torch.tensor([request.prompt_ids + response])
+    vision = generator.vision_inputs(request)
+    if "mm_token_type_ids" in vision:  # the answer's tokens are text
+        vision["mm_token_type_ids"] = torch.cat([vision["mm_token_type_ids"],
+                                                 torch.zeros((1, len(response)), dtype=torch.long)], 1)
     with torch.no_grad():
-        logits = generator.model(input_ids=ids, attention_mask=torch.ones_like(ids),
-                                 **generator.vision_inputs(request)).logits[0]
+        logits = generator.model(input_ids=ids, attention_mask=torch.ones_like(ids), **vision).logits[0]
     start = len(request.prompt_ids)
     expected = torch.log_softmax(logits[start - 1:-1].float(), -1).gather(-1, torch.tensor(response)[:, None])[:, 0]
     assert log_probs == pytest.approx(expected.tolist(), abs=1e-4)
@@ -151,3 +154,49 @@ def test_cpu_platform_starts_a_plain_gloo_group(monkeypatch):
         assert not init_gloo_process_group()  # idempotent: verl's own init then skips
     finally:
         dist.destroy_process_group()
+
+
+def test_rollout_serves_qwen3_vl_videos_with_frame_timestamps(tmp_path):
+    """Qwen3-VL writes frame timestamps into the expanded prompt; the rollout still gets the video's
+    pixels from the processor and generates what `model.generate` does on the processor's inputs."""
+    from omegaconf import OmegaConf
+    from PIL import Image
+    from transformers import AutoConfig, AutoModelForImageTextToText
+    from verl.utils.dataset.rl_dataset import RLHFDataset
+    from verl.utils.tokenizer.tokenizer import build_multimodal_processor_inputs
+
+    from data_preprocess.video_spec import VideoSpec
+    from tests.test_sft_video_timing import FAMILIES, N_FRAMES, _save_model_folder, _write_rows
+
+    frames = []
+    for i in range(N_FRAMES):
+        frames.append(str(tmp_path / f"frame_{i}.jpg"))
+        Image.new("RGB", (160, 96), (40 * i, 80, 255 - 40 * i)).save(frames[-1])
+    folder = tmp_path / "qwen3_vl"
+    _save_model_folder("qwen3_vl", folder)
+    config = AutoConfig.from_pretrained(folder)
+    config.vision_config.num_heads = 2  # a vision head of 16 dims, so the tiny tower runs
+    torch.manual_seed(0)
+    AutoModelForImageTextToText.from_config(config).save_pretrained(folder)
+    generator = HFGenerator(str(folder), prompt_length=4096, response_length=8)
+
+    spec = VideoSpec.load(dry_run.CONFIG_DIR / "medgrpo_video.yaml")
+    rl_path, _ = _write_rows(tmp_path, spec.video_entry(frames, 1.0))
+    mm_kwargs = dict(FAMILIES["qwen3_vl"])
+    data = OmegaConf.create({"prompt_key": "prompt", "video_key": "videos", "image_patch_size": 16,
+                             "filter_overlong_prompts": False, "mm_processor_kwargs": mm_kwargs})
+    dataset = RLHFDataset(str(rl_path), generator.processor.tokenizer, data, processor=generator.processor)
+    messages = dataset[0]["raw_prompt"]
+    images, videos = asyncio.run(dataset.process_vision_info(messages, 16, data))
+    text = generator.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    inputs = build_multimodal_processor_inputs(generator.processor, text=[text], images=images, videos=videos,
+                                               mm_processor_kwargs=mm_kwargs)
+    prompt_ids = inputs["input_ids"][0].tolist()
+    assert "seconds>" in generator.processor.tokenizer.decode(prompt_ids)  # the timestamps are in the prompt
+    request = GenerateRequest(prompt_ids=prompt_ids, sampling_params={"temperature": 0}, images=images,
+                              videos=videos, mm_processor_kwargs=mm_kwargs)
+    response, _, _ = generator.generate(request)
+    expected = generator.model.generate(**inputs, do_sample=False, max_new_tokens=8, num_beams=1,
+                                        suppress_tokens=generator.banned_token_ids,
+                                        pad_token_id=generator.pad_token_id)
+    assert response == expected[0, len(prompt_ids):].tolist()

@@ -4,8 +4,8 @@ The agent loop hands over prompt ids with the vision placeholders already expand
 their metadata (``(frames, {"fps": ..., ...})`` from qwen-vl-utils) and the data config's
 ``mm_processor_kwargs``. The model's processor turns the frames into ``pixel_values_videos``,
 ``video_grid_thw`` and ``second_per_grid_ts`` from that same metadata (verl's
-``build_multimodal_processor_inputs``, ``do_sample_frames=False``), and the re-expanded prompt must
-equal the ids the agent loop sent, so the rollout sees exactly the video the trainer scores.
+``build_multimodal_processor_inputs``, ``do_sample_frames=False``), and the number of vision tokens
+they make must equal the prompt's, so the rollout sees exactly the video the trainer scores.
 """
 
 from __future__ import annotations
@@ -53,23 +53,35 @@ class HFGenerator:
                                        | set(range(len(tokenizer), vocab)))
 
     def vision_inputs(self, request: GenerateRequest) -> dict[str, torch.Tensor]:
-        """Processor outputs for the request's images/videos; checks the prompt's expansion matches."""
+        """Processor outputs for the request's images/videos; their placeholder counts must match the prompt's.
+
+        The processor runs on a bare text of one placeholder per image and video (the prompt the agent
+        loop sent is already expanded: Qwen3-VL's carries frame timestamps that cannot be re-expanded).
+        """
         if not request.images and not request.videos:
             return {}
-        placeholder_ids = {get_processor_token_id(self.processor, kind) for kind in ("image", "video")} - {None}
-        collapsed: list[int] = []
-        for token in request.prompt_ids:
-            if not (collapsed and token in placeholder_ids and token == collapsed[-1]):
-                collapsed.append(token)
-        text = self.processor.tokenizer.decode(collapsed, skip_special_tokens=False)
+        tokenizer = self.processor.tokenizer
+        counts = {"image": len(request.images or []), "video": len(request.videos or [])}
+        ids = {kind: get_processor_token_id(self.processor, kind) for kind in counts}
+        text = "".join(tokenizer.convert_ids_to_tokens(ids[kind]) * n for kind, n in counts.items() if n)
         inputs = build_multimodal_processor_inputs(
             self.processor, text=[text], images=request.images or None, videos=request.videos or None,
             mm_processor_kwargs=request.mm_processor_kwargs)
         expanded = inputs["input_ids"][0].tolist()
-        if expanded != request.prompt_ids:
-            raise ValueError(f"processor expands the prompt to {len(expanded)} tokens, the agent loop sent "
-                             f"{len(request.prompt_ids)}: video settings differ between rollout and trainer")
-        return {key: value for key, value in inputs.items() if key not in _NON_MODEL_KEYS}
+        for kind, token in ids.items():
+            if token is not None and expanded.count(token) != request.prompt_ids.count(token):
+                raise ValueError(f"the processor gives {expanded.count(token)} {kind} tokens, the agent loop's "
+                                 f"prompt has {request.prompt_ids.count(token)}: video settings differ between "
+                                 "rollout and trainer")
+        model_inputs = {key: value for key, value in inputs.items() if key not in _NON_MODEL_KEYS}
+        if "mm_token_type_ids" in inputs:  # transformers 5: the rope index finds the media by these (as in verl)
+            types = torch.zeros((1, len(request.prompt_ids)), dtype=torch.long)
+            prompt = torch.tensor(request.prompt_ids)
+            for code, kind in ((1, "image"), (2, "video")):
+                if ids[kind] is not None:
+                    types[0, prompt == ids[kind]] = code
+            model_inputs["mm_token_type_ids"] = types
+        return model_inputs
 
     def generation_kwargs(self, request: GenerateRequest) -> dict[str, Any]:
         """verl's sampling params (vLLM names) as `generate` arguments; temperature 0 is greedy."""
