@@ -1,8 +1,5 @@
 """MedVidBench JSON -> verl parquet (RL rows and SFT messages), splits, validation, toy data generator.
 
 Entry points: `python -m data_preprocess.medvidbench` (converter) and `python -m data_preprocess.toy`.
+Imports nothing itself, so `data_preprocess.build` and `data_preprocess.captions` stay light.
 """
-
-from data_preprocess.video_spec import VideoSpec
-
-__all__ = ["VideoSpec"]
