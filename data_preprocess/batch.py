@@ -1,7 +1,7 @@
-"""One chunk of records: JSON bytes in, the rows of each split as Arrow tables and the chunk's
-statistics out (in a pool worker or in-process). Invalid records are listed in `Stats.invalid`; the
-caller stops on the first one unless `--skip-invalid`. Inside a chunk, region-caption rows follow
-the other rows of their split (the order the converter has always written)."""
+"""One chunk of raw JSON records in, the rows of each split as Arrow tables and the chunk's statistics
+out (in a pool worker or in-process). Invalid records are listed in `Stats.invalid` (the caller stops
+on the first one unless `--skip-invalid`). Inside a chunk, region-caption rows follow the other rows
+of their split (the order the converter has always written)."""
 
 from __future__ import annotations
 
@@ -17,28 +17,29 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from PIL import Image
 
-from data_preprocess.ground_truth import ground_truth_json, rl_rejection
+from data_preprocess.ground_truth import ground_truth_json
 from data_preprocess.manifest import Stats, text_tokens
 from data_preprocess.rc_overlay import overlay_frame
 from data_preprocess.rows import Rows, to_table
-from data_preprocess.schema import DECODER, RECORD_DECODER, Checked, check_record, invalid_entry
+from data_preprocess.schema import RECORD_DECODER, Checked, check_record, invalid_entry
 from data_preprocess.splits import VideoSplit
+from data_preprocess.video_spec import VideoSpec
 from reward_fns.reference import RecordError
 from reward_fns.tasks.nap import resolve_nap_classes
 
 if TYPE_CHECKING:
     from data_preprocess.convert import ConvertConfig
-    from data_preprocess.video_spec import Selection, VideoSpec
 
 DRAW_ERRORS = (OSError, ValueError, Image.DecompressionBombError)
 Item = tuple[Checked, str | None, Any]  # a valid record, why it is kept out of RL (None: it is not), its JSON
+_select = cache(VideoSpec.select)  # (spec, frame count, fps, region-caption frame) repeat a lot
 
 
 class Job(NamedTuple):
-    """Records to convert: their indices in the input, their JSON list, the next-action answers."""
+    """Records to convert: their indices in the input, their raw JSON, the next-action answers."""
 
     indices: list[int]
-    data: bytes
+    records: list[msgspec.Raw]
     nap_answers: dict[str, frozenset[str]]
 
 
@@ -50,16 +51,8 @@ class ChunkResult(NamedTuple):
     val_videos: set[str]
 
 
-def decode_records(data: bytes, indices: list[int], where: str) -> list[Any]:
-    """The chunk's records; one that does not decode (e.g. not UTF-8) becomes its RecordError."""
-    try:
-        return DECODER.decode(data)
-    except (msgspec.DecodeError, UnicodeDecodeError):
-        return [_decode_one(raw, i, where) for i, raw in zip(indices, msgspec.json.decode(
-            data, type=list[msgspec.Raw]), strict=True)]
-
-
-def _decode_one(raw: msgspec.Raw, index: int, where: str) -> Any:
+def decode_record(raw: msgspec.Raw, index: int, where: str) -> Any:
+    """The record, or the RecordError saying why it does not decode (e.g. not UTF-8)."""
     try:
         return RECORD_DECODER.decode(raw)
     except UnicodeDecodeError as exc:
@@ -73,11 +66,6 @@ def _not_a_file(path: str) -> str | None:
         return None if stat.S_ISREG(os.stat(path).st_mode) else "not a file"
     except OSError:
         return "not found"
-
-
-@cache
-def _select(spec: VideoSpec, count: int, fps: float, must_keep: int | None) -> Selection:
-    return spec.select(count, fps, must_keep)
 
 
 @cache
@@ -105,14 +93,14 @@ class BatchConverter:
     def convert(self, job: Job) -> ChunkResult:
         result = ChunkResult(Stats(self.cfg.max_prompt_tokens), {}, set())
         parts: dict[tuple[int, bool], list[Item]] = {}
-        for index, rec in zip(job.indices, decode_records(job.data, job.indices, self.where), strict=True):
+        for index, raw in zip(job.indices, job.records, strict=True):
             try:
-                if isinstance(rec, RecordError):
+                if isinstance(rec := decode_record(raw, index, self.where), RecordError):
                     raise rec
                 checked = check_record(rec, index, self.where, lambda source, question: resolve_nap_classes(
                     source, question, job.nap_answers.get(source, ())))
                 try:
-                    reason = rl_rejection(checked.task, checked.ref)
+                    reason = checked.task.reward_rejection(checked.ref)
                 except Exception as exc:  # the task code could not read this ground truth
                     raise RecordError(index, "struc_info", f"ground truth unusable by task {checked.task.name}: "
                                       f"{exc!r}", self.where) from None

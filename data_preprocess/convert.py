@@ -1,9 +1,9 @@
 """MedVidBench JSON -> verl RL and SFT parquet.
 
-The input is read whole as raw records (`msgspec.Raw`: no Python object per field); a light index of
-each record plans the run (Standard subset, next-action answers per source, duplicates, order).
-Chunks of records go through a process pool (`imap`, a few in flight, `batch.py`); their rows are
-appended in order to the parquet files of a staging generation, published with one rename."""
+The input is read whole as raw records (`msgspec.Raw`); a light index of each record plans the run
+(Standard subset, next-action answers per source, duplicates, order). Chunks of records go through a
+process pool (`imap`, a few in flight, `batch.py`); their rows are appended in order to the parquet
+files of a staging generation (`outputs.py`), published with one rename."""
 
 from __future__ import annotations
 
@@ -141,7 +141,7 @@ def _jobs(raws: list[msgspec.Raw], plan: Plan, chunk_bytes: int, gate: threading
             if size >= chunk_bytes or k == len(indices) - 1:
                 gate.acquire()
                 batch, start, size = indices[start:k + 1], k + 1, 0
-                yield Job(batch, b"[" + b",".join(raws[j] for j in batch) + b"]", plan.nap_answers)
+                yield Job(batch, [raws[j] for j in batch], plan.nap_answers)
 
 
 _WORKER: list[BatchConverter] = []  # this process's converter (a pool worker's, or the parent's with 1 worker)
@@ -184,9 +184,6 @@ class Converter:
     def _convert(self, out: Path, pool: Any, gate: threading.Semaphore) -> dict[str, Any]:
         cfg = self.cfg
         data, raws = read_records(cfg.input)
-        sha = hashlib.sha256()
-        hasher = threading.Thread(target=sha.update, args=(data,), daemon=True)
-        hasher.start()
         plan = make_plan(raws, cfg.split, cfg.standard_size, cfg.seed, cfg.dedupe)
         stats, val_videos = Stats(cfg.max_prompt_tokens), set()
         jobs = _jobs(raws, plan, cfg.chunk_bytes, gate)
@@ -204,9 +201,8 @@ class Converter:
             if not (sum(generation.rows.values()) or cfg.allow_empty) and generation.replaces_outputs():
                 raise OutputError(f"{self.where}: no valid record to write; refusing to replace the outputs in "
                                   f"{out} (pass --allow-empty to do so)")
-            hasher.join()
             manifest = stats.manifest(
-                video_spec=cfg.video_spec.to_dict(), input_sha256=sha.hexdigest(),
+                video_spec=cfg.video_spec.to_dict(), input_sha256=hashlib.sha256(data).hexdigest(),
                 input={"path": os.path.abspath(cfg.input), "records": len(raws),
                        "data_root": os.path.abspath(cfg.data_root)},
                 split={"mode": cfg.split, "val_fraction": cfg.val_fraction, "seed": cfg.seed,

@@ -1,6 +1,6 @@
-"""Region captions: `RC_info.start_frame_bbox`, clipped to the image (bounded work), drawn as a green
-rectangle (width 8) on the start frame; cached under a content-addressed name (sha256 of the image
-bytes, the box and the style), written atomically, so reruns and duplicate records reuse it."""
+"""Region captions: `RC_info.start_frame_bbox` clipped to the image (bounded work) and drawn as a green
+rectangle (width 8) on the start frame, cached under its content address (sha256 of the image bytes,
+the box and the style) and written atomically, so reruns and duplicate records reuse it."""
 
 from __future__ import annotations
 
@@ -19,11 +19,6 @@ LINE_WIDTH = 8
 JPEG_QUALITY = 95
 _STYLE = f"rc-overlay-v1:{GREEN}:{LINE_WIDTH}:{JPEG_QUALITY}"
 Box = tuple[float, float, float, float]
-
-
-def overlay_name(image_bytes: bytes, box: Sequence[float]) -> str:
-    """Content address of one drawn frame."""
-    return hashlib.sha256(image_bytes + json.dumps([float(v) for v in box]).encode() + _STYLE.encode()).hexdigest()
 
 
 def clip_box(box: Sequence[float], width: int, height: int) -> Box:
@@ -51,7 +46,7 @@ def overlay_frame(source: str | os.PathLike[str], box: Sequence[float], cache_di
         data = fh.read()
     with Image.open(BytesIO(data)) as image:
         clipped = clip_box(box, *image.size)
-        name = overlay_name(data, clipped)
+        name = hashlib.sha256(data + json.dumps([float(v) for v in clipped]).encode() + _STYLE.encode()).hexdigest()
         target = os.path.join(os.path.abspath(cache_dir), name[:2], f"{name}.jpg")
         if not os.path.exists(target):
             with atomic_path(target) as tmp:

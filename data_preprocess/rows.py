@@ -1,10 +1,6 @@
 """verl parquet rows: RL (`verl.utils.dataset.rl_dataset.RLHFDataset`) and multi-turn SFT
 (`verl.utils.dataset.multiturn_sft_dataset.MultiTurnSFTDataset`), built column-wise with pyarrow.
-
-Every `videos` item has the same keys on every row and no nulls: `video` (absolute frame paths),
-`fps` and `sample_fps` (the fps of those frames; qwen-vl-utils reads `sample_fps` for a frame list),
-`min_pixels`, `max_pixels`.
-"""
+Each row's `videos` holds one `VideoSpec.video_entry` (its Arrow struct is derived from that dict)."""
 
 from __future__ import annotations
 
@@ -18,8 +14,7 @@ from data_preprocess.video_spec import VideoSpec
 
 STR, F64, I64 = pa.string(), pa.float64(), pa.int64()
 MESSAGE = pa.struct([("role", STR), ("content", STR)])
-VIDEO = pa.struct([("video", pa.list_(STR)), ("fps", F64), ("sample_fps", F64), ("min_pixels", I64),
-                   ("max_pixels", I64)])
+VIDEO = pa.infer_type([VideoSpec().video_entry([""], 1.0)])
 EXTRA = pa.struct([("index", I64), ("id", STR), ("qa_type", STR), ("data_source", STR), ("task", STR),
                    ("fps", F64), ("split", STR)])
 REWARD = pa.struct([("style", STR), ("ground_truth", STR)])
@@ -44,11 +39,10 @@ def _messages(*columns: tuple[str, list[str]]) -> pa.ListArray:
 
 
 def _videos(frames: pa.ListArray, fps: list[float], spec: VideoSpec) -> pa.ListArray:
-    n = len(fps)
-    fps_arr = pa.array(fps, F64)
-    struct = pa.StructArray.from_arrays(
-        [frames, fps_arr, fps_arr, pa.array(np.full(n, spec.min_pixels, np.int64)),
-         pa.array(np.full(n, spec.max_pixels, np.int64))], fields=list(VIDEO))
+    """One `videos` list of one item per row: `spec.video_entry` on columns, its constants repeated."""
+    n, entry = len(fps), spec.video_entry(frames, pa.array(fps, F64))
+    columns = [v if isinstance(v, pa.Array) else pa.array(np.full(n, v)) for v in entry.values()]
+    struct = pa.StructArray.from_arrays(columns, names=list(entry))
     return pa.ListArray.from_arrays(pa.array(np.arange(n + 1, dtype=np.int32)), struct)
 
 

@@ -1,10 +1,7 @@
-"""Record validation: a MedVidBench record becomes a `Checked` record or raises `RecordError` naming
-the file, the record index, the field and the reason.
-
-Field checks run in table order (`FIELD_CHECKS`); the ground truth, read with each task's own reader,
-must hold finite spans with start < end and boxes of four finite numbers (`GT_VALUE_CHECKS`); whether
-it can give a reward at all is `ground_truth.rl_rejection`'s business.
-"""
+"""Record validation: a decoded MedVidBench record becomes `Checked` or raises `RecordError` naming the
+file, record index, field and reason. Field checks run in table order (`FIELD_CHECKS`); the ground
+truth, read with each task's own reader, must hold finite spans with start < end and boxes of four
+finite numbers (`GT_VALUE_CHECKS`); whether it can give a reward is the task's `reward_rejection`."""
 
 from __future__ import annotations
 
@@ -28,7 +25,7 @@ _PLACEHOLDER = re.compile(r"<(?:video|image|audio)>")
 
 
 class RawRecord(msgspec.Struct):
-    """One record as decoded from JSON; every field is checked here (any JSON type decodes)."""
+    """One record as decoded from JSON (any JSON type decodes; every field is checked here)."""
 
     conversations: Any = None
     video: Any = None
@@ -59,7 +56,6 @@ class Checked(NamedTuple):
 
 @cache
 def _tasks() -> dict[str, Task]:
-    """qa_type -> Task, read once from the registry."""
     return {qa: task_for_qa_type(qa) for qa in all_qa_types()}
 
 
@@ -115,12 +111,12 @@ def _check_metadata(rec: RawRecord, index: int, where: str) -> None:
         raise RecordError(index, "metadata.fps", f"must be a finite number > 0, got {meta.get('fps')!r}", where)
 
 
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+def _is_rc(rec: RawRecord) -> bool:
+    return rec.is_RC is True or _tasks()[rec.qa_type].name == "RC"
 
 
 def _check_rc(rec: RawRecord, index: int, where: str) -> None:
-    if not (rec.is_RC is True or _tasks()[rec.qa_type].name == "RC"):
+    if not _is_rc(rec):
         return
     info = rec.RC_info
     if not isinstance(info, Mapping):
@@ -129,8 +125,9 @@ def _check_rc(rec: RawRecord, index: int, where: str) -> None:
     frame, box = info.get("start_frame"), info.get("start_frame_bbox")
     if not isinstance(frame, str) or frame not in (rec.video if isinstance(rec.video, list) else ()):
         raise RecordError(index, "RC_info.start_frame", f"{frame!r} is not one of the record's frames", where)
-    ok = isinstance(box, list) and len(box) == 4 and all(_finite(v) for v in box)
-    if not ok or box[2] <= box[0] or box[3] <= box[1]:
+    finite = isinstance(box, list) and len(box) == 4 and all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in box)
+    if not finite or box[2] <= box[0] or box[3] <= box[1]:
         raise RecordError(index, "RC_info.start_frame_bbox",
                           f"must be [x1, y1, x2, y2] with x2 > x1 and y2 > y1, got {box!r}", where)
 
@@ -169,10 +166,8 @@ def check_record(rec: Any, index: int, where: str, nap_classes: Callable[[str, s
     frames = check_frames(rec.video, index, where)
     as_dict = {"conversations": rec.conversations, "metadata": rec.metadata, "qa_type": rec.qa_type,
                "data_source": rec.data_source, "struc_info": rec.struc_info}
-    task = _tasks()[rec.qa_type]
-    ref = reference_from_record(as_dict, index, where)
-    marks = _PLACEHOLDER.findall(ref.question)
-    if marks != ["<video>"]:
+    task, ref = _tasks()[rec.qa_type], reference_from_record(as_dict, index, where)
+    if (marks := _PLACEHOLDER.findall(ref.question)) != ["<video>"]:
         raise RecordError(index, "conversations", "the human turn must hold exactly one <video> placeholder and "
                           f"no other media placeholder, found {marks}", where)
     try:
@@ -184,16 +179,14 @@ def check_record(rec: Any, index: int, where: str, nap_classes: Callable[[str, s
     if task.name == "NAP":
         classes = nap_classes(rec.data_source, ref.question)
         ref = replace(ref, nap_classes=tuple(classes) if classes is not None else None)
-    rc = rec.is_RC is True or task.name == "RC"
-    box = tuple(float(v) for v in rec.RC_info["start_frame_bbox"]) if rc else None
+    rc = rec.RC_info if _is_rc(rec) else None
     return Checked(index, sample_id(as_dict), str(rec.metadata["video_id"]), ref, task, frames,
-                   rec.RC_info["start_frame"] if rc else None, box)  # type: ignore[arg-type]
+                   rc["start_frame"] if rc else None, tuple(float(v) for v in rc["start_frame_bbox"]) if rc else None)
 
 
 def invalid_entry(error: RecordError, rec: Any) -> dict[str, Any]:
     """How an invalid record is listed in the manifest."""
-    is_rec = isinstance(rec, RawRecord)
-    meta_ok = is_rec and isinstance(rec.metadata, Mapping)
-    return {"index": error.index, "id": sample_id({"metadata": rec.metadata}) if meta_ok else "",
-            "qa_type": rec.qa_type if is_rec and isinstance(rec.qa_type, str) else "",
+    rec = rec if isinstance(rec, RawRecord) else RawRecord()
+    return {"index": error.index, "id": sample_id({"metadata": rec.metadata}) if isinstance(rec.metadata, Mapping)
+            else "", "qa_type": rec.qa_type if isinstance(rec.qa_type, str) else "",
             "field": error.field, "reason": error.reason}

@@ -56,6 +56,7 @@ class VideoSpec:
         if not 0 < self.min_pixels <= self.max_pixels:
             raise ValueError(f"VideoSpec needs 0 < min_pixels <= max_pixels, got {self.min_pixels}, {self.max_pixels}")
         object.__setattr__(self, "frame_size", tuple(int(v) for v in self.frame_size))
+        object.__setattr__(self, "fps", None if self.fps is None else float(self.fps))
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> VideoSpec:
@@ -105,10 +106,11 @@ class VideoSpec:
             keep = sorted({*keep[:nearest], must_keep, *keep[nearest + 1:]})
         return keep, fps, (keep.index(must_keep) if must_keep is not None else None)
 
-    def video_entry(self, frames: list[str], fps: float) -> dict[str, Any]:
-        """The verl `videos` item; `sample_fps` is what qwen-vl-utils reads for a frame list."""
-        return {"video": frames, "fps": float(fps), "sample_fps": float(fps),
-                "min_pixels": int(self.min_pixels), "max_pixels": int(self.max_pixels)}
+    def video_entry(self, frames: Any, fps: Any) -> dict[str, Any]:
+        """The verl `videos` item of frames at `fps` (a float; qwen-vl-utils reads `sample_fps` for a frame
+        list). Given Arrow columns (frame lists, fps), the columns of many items: `rows.py` builds with it."""
+        return {"video": frames, "fps": fps, "sample_fps": fps, "min_pixels": int(self.min_pixels),
+                "max_pixels": int(self.max_pixels)}
 
     def resized_hw(self, height: int, width: int, n_frames: int) -> tuple[int, int]:
         """Frame size the model sees (qwen-vl-utils frame + clip resize, then the HF processor)."""

@@ -10,7 +10,6 @@ import numpy as np
 from PIL import Image
 
 from data_preprocess import toy
-from data_preprocess.ground_truth import rl_rejection
 from data_preprocess.schema import DECODER, check_record
 from data_preprocess.toy_scene import IDLE, Clip, Video
 from reward_fns.reference import record_answer, reference_from_record, sample_id
@@ -51,7 +50,7 @@ def test_records_are_valid_and_rewardable(toy_dataset_dir: Path) -> None:
     decoded = DECODER.decode((toy_dataset_dir / toy.TOY_FILE).read_bytes())
     for i, rec in enumerate(decoded):
         checked = check_record(rec, i, "toy", lambda s, q: resolve_nap_classes(s, q, answers.get(s, ())))
-        assert rl_rejection(checked.task, checked.ref) is None, recs[i]["qa_type"]
+        assert checked.task.reward_rejection(checked.ref) is None, recs[i]["qa_type"]
         for frame in recs[i]["video"]:
             assert (toy_dataset_dir / frame).is_file()
 
