@@ -29,7 +29,6 @@ from reward_fns.registry import all_tasks
 from reward_fns.tasks.nap import resolve_nap_classes
 
 MAX_LISTED = 1000  # duplicates listed in the manifest (all are counted)
-_PROBE = "\0medgrpo-probe"
 
 
 class InputError(ValueError):
@@ -125,7 +124,7 @@ def make_plan(raws: list[msgspec.Raw], split: str, standard_size: int, seed: int
     for i in (i for i in chosen if found[i] is not None):
         answers.setdefault(sources[i], set()).add(found[i])
     plan.nap_answers = {source: frozenset(a) for source, a in answers.items()}
-    from_answers = {s for s in answers if s and _PROBE in resolve_nap_classes(s, "", (_PROBE,))}
+    from_answers = {s for s in answers if s and not resolve_nap_classes(s, "", ())}  # classes = the answers
     for i in chosen:
         (plan.deferred if tasks[i] == "NAP" and sources[i] in from_answers else plan.order).append(i)
     return plan
@@ -155,63 +154,57 @@ def _work(job: Job) -> ChunkResult:
     return _WORKER[0].convert(job)
 
 
-class Converter:
-    """One run: `run()` writes the four parquet files and `manifest.json`, published together."""
-
-    def __init__(self, config: ConvertConfig):
-        self.cfg, self.where = config, os.fspath(config.input)
-
-    def run(self) -> dict[str, Any]:
-        cfg = self.cfg
-        out = prepare_out_dir(cfg.out_dir)
-        big = os.path.isfile(cfg.input) and os.path.getsize(cfg.input) > cfg.chunk_bytes
-        workers = cfg.workers or ((os.cpu_count() or 1) if big else 1)
-        gate = threading.Semaphore(2 * workers)
-        # fork the pool before the input is read, so the workers do not share (and count) its pages
-        pool = multiprocessing.get_context("fork").Pool(workers, _init_worker, (cfg,)) if workers > 1 else None
+def convert(cfg: ConvertConfig) -> dict[str, Any]:
+    """One run: the four parquet files and `manifest.json`, published together; returns the manifest."""
+    out = prepare_out_dir(cfg.out_dir)
+    big = os.path.isfile(cfg.input) and os.path.getsize(cfg.input) > cfg.chunk_bytes
+    workers = cfg.workers or ((os.cpu_count() or 1) if big else 1)
+    gate = threading.Semaphore(2 * workers)
+    # fork the pool before the input is read, so the workers do not share (and count) its pages
+    pool = multiprocessing.get_context("fork").Pool(workers, _init_worker, (cfg,)) if workers > 1 else None
+    if pool is None:
+        _init_worker(cfg)
+    try:
+        return _run(cfg, out, pool.imap if pool else map, gate)
+    finally:
         if pool is None:
-            _init_worker(cfg)
-        try:
-            return self._convert(out, pool, gate)
-        finally:
-            if pool is None:
-                _WORKER.pop().close()
-            else:
-                gate.release(1 << 16)  # unblock imap's feeder thread so that terminate can join it
-                pool.terminate()
-                pool.join()
+            _WORKER.pop().close()
+        else:
+            gate.release(1 << 16)  # unblock imap's feeder thread so that terminate can join it
+            pool.terminate()
+            pool.join()
 
-    def _convert(self, out: Path, pool: Any, gate: threading.Semaphore) -> dict[str, Any]:
-        cfg = self.cfg
-        data, raws = read_records(cfg.input)
-        plan = make_plan(raws, cfg.split, cfg.standard_size, cfg.seed, cfg.dedupe)
-        stats, val_videos = Stats(cfg.max_prompt_tokens), set()
-        jobs = _jobs(raws, plan, cfg.chunk_bytes, gate)
-        generation = Generation(out, {n: RL_SCHEMA if n.startswith("rl") else SFT_SCHEMA for n in OUTPUTS})
-        try:
-            for result in pool.imap(_work, jobs) if pool is not None else map(_work, jobs):
-                gate.release()
-                if not cfg.skip_invalid and result.stats.invalid:
-                    first = min(result.stats.invalid, key=lambda entry: entry["index"])
-                    raise RecordError(first["index"], first["field"], first["reason"], self.where)
-                stats.merge(result.stats)
-                val_videos |= result.val_videos
-                for split, table in result.tables.items():
-                    generation.write(outputs(table, split))
-            if not (sum(generation.rows.values()) or cfg.allow_empty) and generation.replaces_outputs():
-                raise OutputError(f"{self.where}: no valid record to write; refusing to replace the outputs in "
-                                  f"{out} (pass --allow-empty to do so)")
-            manifest = stats.manifest(
-                video_spec=cfg.video_spec.to_dict(), input_sha256=hashlib.sha256(data).hexdigest(),
-                input={"path": os.path.abspath(cfg.input), "records": len(raws),
-                       "data_root": os.path.abspath(cfg.data_root)},
-                split={"mode": cfg.split, "val_fraction": cfg.val_fraction, "seed": cfg.seed,
-                       "val_videos": len(val_videos), "standard": plan.standard_table},
-                duplicates={"count": len(plan.duplicates), "dropped": cfg.dedupe, "listed": [
-                    {"index": i, "duplicate_of": j} for i, j in plan.duplicates[:MAX_LISTED]]},
-                frames_checked=cfg.check_frames, rows_written=dict(generation.rows))
-            generation.commit(manifest)
-        except BaseException:
-            generation.abort()
-            raise
-        return manifest
+
+def _run(cfg: ConvertConfig, out: Path, imap: Any, gate: threading.Semaphore) -> dict[str, Any]:
+    data, raws = read_records(cfg.input)
+    plan = make_plan(raws, cfg.split, cfg.standard_size, cfg.seed, cfg.dedupe)
+    stats, val_videos = Stats(cfg.max_prompt_tokens), set()
+    generation = Generation(out, {n: RL_SCHEMA if n.startswith("rl") else SFT_SCHEMA for n in OUTPUTS})
+    try:
+        for result in imap(_work, _jobs(raws, plan, cfg.chunk_bytes, gate)):
+            gate.release()
+            if not cfg.skip_invalid and result.stats.invalid:
+                first = min(result.stats.invalid, key=lambda entry: entry["index"])
+                raise RecordError(first["index"], first["field"], first["reason"], cfg.input)
+            stats.merge(result.stats)
+            val_videos |= result.val_videos
+            for split, table in result.tables.items():
+                generation.write(outputs(table, split))
+        if not (sum(generation.rows.values()) or cfg.allow_empty) and any(
+                (out / f"{name}.parquet").exists() for name in OUTPUTS):
+            raise OutputError(f"{cfg.input}: no valid record to write; refusing to replace the outputs in "
+                              f"{out} (pass --allow-empty to do so)")
+        manifest = stats.manifest(
+            video_spec=cfg.video_spec.to_dict(), input_sha256=hashlib.sha256(data).hexdigest(),
+            input={"path": os.path.abspath(cfg.input), "records": len(raws),
+                   "data_root": os.path.abspath(cfg.data_root)},
+            split={"mode": cfg.split, "val_fraction": cfg.val_fraction, "seed": cfg.seed,
+                   "val_videos": len(val_videos), "standard": plan.standard_table},
+            duplicates={"count": len(plan.duplicates), "dropped": cfg.dedupe, "listed": [
+                {"index": i, "duplicate_of": j} for i, j in plan.duplicates[:MAX_LISTED]]},
+            frames_checked=cfg.check_frames, rows_written=dict(generation.rows))
+        generation.commit(manifest)
+    except BaseException:
+        generation.abort()
+        raise
+    return manifest

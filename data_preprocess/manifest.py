@@ -55,12 +55,11 @@ class Stats:
         out = {}
         for name in OUTPUTS:
             kind, split = name.split("_")
-            cells = [(source, task, n) for (s, source, task, ok), n in self._cells.items()
-                     if s == split and (kind == "sft" or ok)]
             by_source, by_task = Counter(), Counter()
-            for source, task, n in cells:
-                by_source[source] += n
-                by_task[task] += n
+            for (s, source, task, ok), n in self._cells.items():
+                if s == split and (kind == "sft" or ok):
+                    by_source[source] += n
+                    by_task[task] += n
             out[name] = {"total": sum(by_task.values()), "by_source": dict(sorted(by_source.items())),
                          "by_task": dict(sorted(by_task.items()))}
         return out
@@ -85,9 +84,13 @@ class Stats:
 
 
 def summary(manifest: dict[str, Any]) -> str:
-    """What the CLI prints: rows per task and file, prompt tokens, rejected/invalid/duplicate/clipped."""
-    counts, tok = manifest["counts"], manifest["prompt_tokens"]
-    lines = ["task      " + "".join(f"{name:>11}" for name in OUTPUTS)]
+    """What the CLI prints: the Standard split, rows per task and file, prompt tokens, rejected, invalid,
+    duplicate records and clipped boxes."""
+    counts, tok, standard = manifest["counts"], manifest["prompt_tokens"], manifest["split"]["standard"] or {}
+    lines = ["standard split (task -> source -> records):"] if standard else []
+    lines += [f"  {task:<5} {sum(row.values()):>7}  " + ", ".join(f"{s}: {n}" for s, n in row.items())
+              for task, row in standard.items()]
+    lines.append("task      " + "".join(f"{name:>11}" for name in OUTPUTS))
     for task in [*sorted({t for c in counts.values() for t in c["by_task"]}), "total"]:
         cells = [c["total"] if task == "total" else c["by_task"].get(task, 0) for c in counts.values()]
         lines.append(f"{task:<10}" + "".join(f"{v:>11}" for v in cells))

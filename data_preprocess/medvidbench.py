@@ -1,8 +1,4 @@
-"""CLI: convert a MedVidBench JSON file to verl RL and SFT parquet.
-
-    python -m data_preprocess.medvidbench --input train.json --data-root DIR --out-dir OUT \
-        [--val-fraction 0.05] [--split standard|large] [--video-spec FILE] [--skip-invalid] \
-        [--no-check-frames] [--max-prompt-tokens 4096] [--allow-empty] [--dedupe]
+"""CLI: convert a MedVidBench JSON file to verl RL and SFT parquet (`--help` lists the flags).
 
 Writes OUT/rl_{train,val}.parquet, OUT/sft_{train,val}.parquet, OUT/manifest.json (and region-caption
 frames with the box drawn under OUT/rc_frames/), all published together at the end. Exit status 2:
@@ -18,7 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import fields
 
-from data_preprocess.convert import ConvertConfig, Converter, InputError
+from data_preprocess.convert import ConvertConfig, InputError, convert
 from data_preprocess.manifest import summary
 from data_preprocess.outputs import OutputError
 from data_preprocess.splits import STANDARD_SIZE
@@ -64,14 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     started = time.perf_counter()
     try:
-        manifest = Converter(config_from_args(args)).run()
+        manifest = convert(config_from_args(args))
     except (RecordError, InputError, OutputError) as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
-    if manifest["split"]["standard"]:
-        print("standard split (task -> source -> records):")
-        for task, row in manifest["split"]["standard"].items():
-            print(f"  {task:<5} {sum(row.values()):>7}  " + ", ".join(f"{s}: {n}" for s, n in row.items()))
     print(summary(manifest))
     seconds = time.perf_counter() - started
     print(f"{manifest['input']['records']} records in {seconds:.1f} s -> {args.out_dir}")

@@ -1,10 +1,9 @@
-"""All-or-nothing outputs: a run writes a new generation folder and publishes it with one rename.
+"""All-or-nothing outputs: a run writes a staging generation folder and publishes it with one rename.
 
-`--out-dir` holds `rl_train.parquet -> .current/rl_train.parquet` (the same for rl_val, sft_train,
-sft_val and manifest.json), `.current -> .gen-<time>-<pid>` (switched by one rename at the end of a
-run) and `rc_frames/` (drawn region-caption frames, content-addressed). A run that fails or is killed
-leaves the previous generation in place; what it left (and the temp files and /dev/shm spill folders
-of older converter versions) is removed by the next run once the process that wrote it is gone.
+`--out-dir` holds `rl_train.parquet -> .current/rl_train.parquet` (likewise the other outputs and
+manifest.json), `.current -> .gen-<time>-<pid>` (switched by one rename) and `rc_frames/`. A run that
+fails or is killed leaves the previous generation; the next run removes what it left (and the temp
+files and /dev/shm spill folders of older converter versions) once the process that wrote it is gone.
 """
 
 from __future__ import annotations
@@ -48,9 +47,13 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def _current(out: Path) -> str | None:
+    return os.readlink(out / CURRENT) if (out / CURRENT).is_symlink() else None
+
+
 def clean_stale(out: Path, spill_roots: Iterable[str] = ("/dev/shm",)) -> list[str]:
     """Remove what dead runs left: staging folders, temp files, old spill folders; returns what went."""
-    current = os.readlink(out / CURRENT) if (out / CURRENT).is_symlink() else None
+    current = _current(out)
     stale = [p for p in out.iterdir() if (m := _STALE.match(p.name)) and p.name != current
              and not _alive(int(m.group(1)))]
     stale += [p for root in spill_roots if os.path.isdir(root) for p in Path(root).glob("medgrpo-spill-*")
@@ -97,16 +100,12 @@ class Generation:
             writer.write_table(table if table.schema == writer.schema else table.cast(writer.schema))
             self.rows[name] += table.num_rows
 
-    def replaces_outputs(self) -> bool:
-        """Does the folder hold parquet outputs of an earlier run?"""
-        return any((self.out / f"{name}.parquet").exists() for name in self._writers)
-
     def commit(self, manifest: dict[str, Any]) -> None:
         """Close the files, write the manifest, then switch `.current` to this generation (one rename)."""
         for writer in self._writers.values():
             writer.close()
         write_json_atomic(self.folder / MANIFEST, manifest)
-        old = os.readlink(self.out / CURRENT) if (self.out / CURRENT).is_symlink() else None
+        old = _current(self.out)
         _symlink_replace(self.folder.name, self.out / CURRENT)
         for file in (*(f"{name}.parquet" for name in self._writers), MANIFEST):
             link = self.out / file  # made once per folder; replaces the plain files of older versions

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from data_preprocess import medvidbench, toy
-from data_preprocess.convert import ConvertConfig, Converter
+from data_preprocess.convert import ConvertConfig, convert
 from data_preprocess.manifest import OUTPUTS
 from reward_fns.reference import RecordError, Reference, reference_from_record, sample_id
 
@@ -26,7 +26,7 @@ def run(toy_dir: Path, out: Path, records: list | None = None, compact: bool = F
         source = out.parent / f"{out.name}_input.json"
         source.write_text(json.dumps(records, separators=(",", ":")) if compact else json.dumps(records, indent=1))
     cfg = ConvertConfig(input=str(source), data_root=str(toy_dir), out_dir=str(out), **kw)
-    return Converter(cfg).run()
+    return convert(cfg)
 
 
 def table(out: Path, name: str) -> list[dict]:

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from data_preprocess import medvidbench, toy
-from data_preprocess.convert import ConvertConfig, Converter
+from data_preprocess.convert import ConvertConfig, convert
 from data_preprocess.outputs import OutputError, clean_stale
 from reward_fns.reference import RecordError
 
@@ -36,7 +36,7 @@ def first(records: list[dict], qa_type: str) -> int:
 def run(toy_dir: Path, out: Path, recs: list | bytes, **kw) -> dict:
     source = out.parent / f"{out.name}_input.json"
     source.write_bytes(recs if isinstance(recs, bytes) else json.dumps(recs).encode())
-    return Converter(ConvertConfig(input=str(source), data_root=str(toy_dir), out_dir=str(out), **kw)).run()
+    return convert(ConvertConfig(input=str(source), data_root=str(toy_dir), out_dir=str(out), **kw))
 
 
 def cli(toy_dir: Path, tmp_path: Path, data: bytes, capsys, *extra: str) -> tuple[int, str]:

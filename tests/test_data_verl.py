@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from data_preprocess.convert import ConvertConfig, Converter
+from data_preprocess.convert import ConvertConfig, convert
 from data_preprocess.toy import TOY_FILE
 from data_preprocess.video_spec import VideoSpec
 
@@ -15,8 +15,8 @@ from data_preprocess.video_spec import VideoSpec
 @pytest.fixture(scope="module")
 def parquet_dir(toy_dataset_dir: Path, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("verl_parquet")
-    Converter(ConvertConfig(input=str(toy_dataset_dir / TOY_FILE), data_root=str(toy_dataset_dir),
-                            out_dir=str(out), val_fraction=0.3)).run()
+    convert(ConvertConfig(input=str(toy_dataset_dir / TOY_FILE), data_root=str(toy_dataset_dir),
+                            out_dir=str(out), val_fraction=0.3))
     return out
 
 
