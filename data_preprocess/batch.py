@@ -1,7 +1,6 @@
-"""One chunk of raw JSON records in, the rows of each split as Arrow tables and the chunk's statistics
-out (in a pool worker or in-process). Invalid records are listed in `Stats.invalid` (the caller stops
-on the first one unless `--skip-invalid`). Inside a chunk, region-caption rows follow the other rows
-of their split (the order the converter has always written)."""
+"""One chunk of raw JSON records in (in a pool worker or in-process), the rows of each split as one
+Arrow table and the chunk's statistics out; invalid records are listed in `Stats.invalid`. Inside a
+chunk, region-caption rows follow the other rows of their split (the order the converter always had)."""
 
 from __future__ import annotations
 
@@ -17,10 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from PIL import Image
 
-from data_preprocess.ground_truth import ground_truth_json
 from data_preprocess.manifest import Stats, text_tokens
 from data_preprocess.rc_overlay import overlay_frame
-from data_preprocess.rows import Rows, to_table
+from data_preprocess.rows import Rows, ground_truth_json, to_table
 from data_preprocess.schema import RECORD_DECODER, Checked, check_record, invalid_entry
 from data_preprocess.splits import VideoSplit
 from data_preprocess.video_spec import VideoSpec
@@ -30,9 +28,8 @@ from reward_fns.tasks.nap import resolve_nap_classes
 if TYPE_CHECKING:
     from data_preprocess.convert import ConvertConfig
 
-DRAW_ERRORS = (OSError, ValueError, Image.DecompressionBombError)
 Item = tuple[Checked, str | None, Any]  # a valid record, why it is kept out of RL (None: it is not), its JSON
-_select = cache(VideoSpec.select)  # (spec, frame count, fps, region-caption frame) repeat a lot
+_select, _visual_tokens = cache(VideoSpec.select), cache(VideoSpec.visual_tokens)  # few distinct arguments
 
 
 class Job(NamedTuple):
@@ -61,21 +58,6 @@ def decode_record(raw: msgspec.Raw, index: int, where: str) -> Any:
         return RecordError(index, "record", f"cannot be decoded: {exc}", where)
 
 
-def _not_a_file(path: str) -> str | None:
-    try:
-        return None if stat.S_ISREG(os.stat(path).st_mode) else "not a file"
-    except OSError:
-        return "not found"
-
-
-@cache
-def _visual_tokens(spec: VideoSpec, n_frames: int, height: int, width: int) -> int:
-    try:
-        return spec.visual_tokens(n_frames, height, width)
-    except ValueError:  # qwen-vl-utils refuses aspect ratios above 200: estimate at the default size
-        return spec.visual_tokens(n_frames)
-
-
 class BatchConverter:
     """Converts chunks for one run (settings, frame-size cache, a thread pool for `os.stat`)."""
 
@@ -92,7 +74,7 @@ class BatchConverter:
 
     def convert(self, job: Job) -> ChunkResult:
         result = ChunkResult(Stats(self.cfg.max_prompt_tokens), {}, set())
-        parts: dict[tuple[int, bool], list[Item]] = {}
+        parts: dict[int, list[Item]] = {}  # split code -> items
         for index, raw in zip(job.indices, job.records, strict=True):
             try:
                 if isinstance(rec := decode_record(raw, index, self.where), RecordError):
@@ -107,14 +89,13 @@ class BatchConverter:
             except RecordError as error:
                 result.stats.invalid.append(invalid_entry(error, rec))
                 continue
-            code = self.split.code(checked.video_id)
-            if code:
+            if code := self.split.code(checked.video_id):
                 result.val_videos.add(checked.video_id)
-            parts.setdefault((code, checked.rc_frame is not None), []).append((checked, reason, rec))
+            parts.setdefault(code, []).append((checked, reason, rec))
         for code, split in enumerate(("train", "val")):
-            tables = [self._table(parts.get((code, rc), []), split, result.stats) for rc in (False, True)]
-            if tables := [t for t in tables if t is not None]:
-                result.tables[split] = pa.concat_tables(tables)
+            part = sorted(parts.get(code, []), key=lambda item: item[0].rc_frame is not None)  # stable sort
+            if (table := self._table(part, split, result.stats)) is not None:
+                result.tables[split] = table
         return result
 
     def _frames(self, item: Checked, stats: Stats) -> tuple[list[str], float]:
@@ -125,7 +106,7 @@ class BatchConverter:
         if item.rc_frame is not None and pos is not None:
             try:
                 chosen[pos], clipped = overlay_frame(self.prefix + item.rc_frame, item.rc_box, self.rc_cache)
-            except DRAW_ERRORS as exc:
+            except (OSError, ValueError, Image.DecompressionBombError) as exc:
                 field_name = "RC_info.start_frame_bbox" if "lies outside" in str(exc) else "RC_info.start_frame"
                 raise RecordError(item.index, field_name, f"cannot draw the region box: {exc}", self.where) from None
             if clipped != item.rc_box:
@@ -134,31 +115,26 @@ class BatchConverter:
         return chosen, fps
 
     def _table(self, part: list[Item], split: str, stats: Stats) -> pa.Table | None:
-        rows, lists, recs = [], [], []
+        chosen = []  # (item, why it is kept out of RL, its JSON, frames fed to the model, their fps)
         for item, reason, rec in part:
             try:
-                frames, fps = self._frames(item, stats)
+                chosen.append((item, reason, rec, *self._frames(item, stats)))
             except RecordError as error:
                 stats.invalid.append(invalid_entry(error, rec))
-                continue
-            ref = item.ref
-            rows.append((item.index, item.id, ref.qa_type, ref.data_source, item.task.name, ref.fps, split,
-                         ref.question, ref.answer, ground_truth_json(ref), fps, reason is None, reason, item.video_id))
-            lists.append(frames)
-            recs.append(rec)
-        frames = self._absolute(lists)
-        if self.cfg.check_frames and rows:
-            lists = frames.to_pylist()
-            keep = self._files_exist(lists, [row[0] for row in rows], recs, stats)
-            if len(keep) < len(rows):
-                rows, lists, frames = [rows[k] for k in keep], [lists[k] for k in keep], frames.take(keep)
-        if not rows:
+        if self.cfg.check_frames:
+            chosen = self._files_exist(chosen, stats)
+        if not chosen:
             return None
-        columns = Rows(*map(list, zip(*rows, strict=True)))
-        stats.add(columns, self._tokens(columns, lists))
-        stats.rejected += [{"index": row[0], "id": row[1], "qa_type": row[2], "reason": row[12]}
-                           for row in rows if row[12] is not None]
-        return to_table(columns, frames, self.spec)
+        rows = Rows(*map(list, zip(*((item.index, item.id, item.ref.qa_type, item.ref.data_source, item.task.name,
+                                      item.ref.fps, split, item.ref.question, item.ref.answer,
+                                      ground_truth_json(item.ref), fps, reason is None, reason, item.video_id)
+                                     for item, reason, _, _, fps in chosen), strict=True)))
+        lists = [frames for *_, frames, _ in chosen]
+        stats.add(rows, self._tokens(rows, lists))
+        stats.rejected += [{"index": i, "id": d, "qa_type": q, "reason": r}
+                           for i, d, q, r in zip(rows.index, rows.id, rows.qa_type, rows.rejection, strict=True)
+                           if r is not None]
+        return to_table(rows, self._absolute(lists), self.spec)
 
     def _absolute(self, lists: list[list[str]]) -> pa.ListArray:
         """list<string> of the frame paths joined to the data root (drawn frames are absolute already)."""
@@ -166,20 +142,26 @@ class BatchConverter:
         joined = pc.if_else(pc.starts_with(flat, "/"), flat, pc.binary_join_element_wise(self.prefix, flat, ""))
         return pa.ListArray.from_arrays(pa.array(list(accumulate(map(len, lists), initial=0)), pa.int32()), joined)
 
-    def _files_exist(self, lists: list[list[str]], indices: list[int], recs: list[Any], stats: Stats) -> list[int]:
-        """Positions of the rows whose frames are all regular files; the others are listed as invalid."""
-        paths = list(set(chain.from_iterable(lists)))
-        problems = {p: why for p, why in zip(paths, self._stat.map(_not_a_file, paths, chunksize=256), strict=True)
-                    if why}
-        keep = []
-        for k, listed in enumerate(lists):
-            if lost := [p for p in listed if p in problems]:
-                error = RecordError(indices[k], "video", f"{len(lost)} frame file(s) {problems[lost[0]]}, first: "
-                                    f"{lost[0]}", self.where)
-                stats.invalid.append(invalid_entry(error, recs[k]))
+    def _files_exist(self, chosen: list[tuple], stats: Stats) -> list[tuple]:
+        """The rows whose frames are all regular files; the others are listed as invalid."""
+        paths = list({path for *_, frames, _ in chosen for path in frames})
+        problems = {p: why for p, why in zip(paths, self._stat.map(self._not_a_file, paths), strict=True) if why}
+        kept = []
+        for row in chosen:
+            item, _, rec, frames, _ = row
+            if lost := [p for p in frames if p in problems]:
+                error = RecordError(item.index, "video", f"{len(lost)} frame file(s) {problems[lost[0]]}, first: "
+                                    f"{os.path.join(self.prefix, lost[0])}", self.where)
+                stats.invalid.append(invalid_entry(error, rec))
             else:
-                keep.append(k)
-        return keep
+                kept.append(row)
+        return kept
+
+    def _not_a_file(self, path: str) -> str | None:
+        try:
+            return None if stat.S_ISREG(os.stat(os.path.join(self.prefix, path)).st_mode) else "not a file"
+        except OSError:
+            return "not found"
 
     def _tokens(self, rows: Rows, lists: list[list[str]]) -> list[int]:
         """Estimated prompt length per row: visual tokens (VideoSpec, smart resize) + text tokens."""
@@ -187,7 +169,7 @@ class BatchConverter:
         for video_id, question, frames in zip(rows.video_id, rows.question, lists, strict=True):
             if self.cfg.check_frames and video_id not in self._sizes:  # one frame's header per video
                 try:
-                    with Image.open(frames[0]) as image:
+                    with Image.open(os.path.join(self.prefix, frames[0])) as image:
                         self._sizes[video_id] = image.size
                 except (OSError, ValueError):
                     self._sizes[video_id] = None

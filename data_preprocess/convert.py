@@ -1,9 +1,7 @@
-"""MedVidBench JSON -> verl RL and SFT parquet.
-
-The input is read whole as raw records (`msgspec.Raw`); a light index of each record plans the run
-(Standard subset, next-action answers per source, duplicates, order). Chunks of records go through a
-process pool (`imap`, a few in flight, `batch.py`); their rows are appended in order to the parquet
-files of a staging generation (`outputs.py`), published with one rename."""
+"""MedVidBench JSON -> verl RL and SFT parquet. The input is read whole as raw records (`msgspec.Raw`); a
+light index of each plans the run (Standard subset, next-action answers per source, duplicates, order).
+Chunks go through a process pool (`imap`, a few in flight, `batch.py`); their rows are appended in order
+to the parquet files of a staging generation (`outputs.py`), published with one rename."""
 
 from __future__ import annotations
 

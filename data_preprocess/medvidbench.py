@@ -65,8 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     print(summary(manifest))
-    seconds = time.perf_counter() - started
-    print(f"{manifest['input']['records']} records in {seconds:.1f} s -> {args.out_dir}")
+    print(f"{manifest['input']['records']} records in {time.perf_counter() - started:.1f} s -> {args.out_dir}")
     return 0
 
 

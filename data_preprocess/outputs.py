@@ -1,10 +1,7 @@
-"""All-or-nothing outputs: a run writes a staging generation folder and publishes it with one rename.
-
-`--out-dir` holds `rl_train.parquet -> .current/rl_train.parquet` (likewise the other outputs and
-manifest.json), `.current -> .gen-<time>-<pid>` (switched by one rename) and `rc_frames/`. A run that
-fails or is killed leaves the previous generation; the next run removes what it left (and the temp
-files and /dev/shm spill folders of older converter versions) once the process that wrote it is gone.
-"""
+"""All-or-nothing outputs: `--out-dir` holds `rl_train.parquet -> .current/rl_train.parquet` (likewise
+the other outputs and manifest.json) and `.current -> .gen-<time>-<pid>`, a run's staging folder, switched
+by one rename. A failed or killed run leaves the previous generation; the next run removes what it left
+(and old converters' temp files and /dev/shm spill folders) once the process that wrote it is gone."""
 
 from __future__ import annotations
 
@@ -107,10 +104,8 @@ class Generation:
         write_json_atomic(self.folder / MANIFEST, manifest)
         old = _current(self.out)
         _symlink_replace(self.folder.name, self.out / CURRENT)
-        for file in (*(f"{name}.parquet" for name in self._writers), MANIFEST):
-            link = self.out / file  # made once per folder; replaces the plain files of older versions
-            if not (link.is_symlink() and os.readlink(link) == f"{CURRENT}/{file}"):
-                _symlink_replace(f"{CURRENT}/{file}", link)
+        for file in (*(f"{name}.parquet" for name in self._writers), MANIFEST):  # replaces old plain files too
+            _symlink_replace(f"{CURRENT}/{file}", self.out / file)
         if old and old != self.folder.name:
             _remove(self.out / old)
 

@@ -38,53 +38,38 @@ class VideoSplit:
 
     def code(self, video_id: str) -> int:
         """0 (train) or 1 (val)."""
-        code = self._cache.get(video_id)
-        if code is None:
+        if (code := self._cache.get(video_id)) is None:
             code = self._cache[video_id] = int(stable_hash(self.seed, video_id) < self.threshold)
         return code
 
 
 def waterfill(counts: Mapping[Hashable, int], budget: int) -> dict[Hashable, int]:
-    """Share `budget` under one common cap: min(count, cap); leftovers go one by one in key order."""
-    alloc = dict.fromkeys(counts, 0)
-    remaining = min(budget, sum(counts.values()))
-    open_keys = sorted((k for k in counts if counts[k] > 0), key=lambda k: (counts[k], str(k)))
-    while open_keys and remaining > 0:
-        cap = remaining // len(open_keys)
-        if cap == 0:
-            for key in sorted(open_keys, key=str)[:remaining]:
-                alloc[key] += 1
-            break
-        still_open = []
-        for key in open_keys:
-            give = min(cap, counts[key] - alloc[key])
-            alloc[key] += give
-            remaining -= give
-            if alloc[key] < counts[key]:
-                still_open.append(key)
-        open_keys = still_open
+    """Share `budget` under one common cap: each key gets min(count, cap) under the highest cap that fits;
+    what is left goes one by one to the keys still below their count, in key order."""
+    budget = max(0, min(budget, sum(counts.values())))
+    cap, top = 0, max(counts.values(), default=0)
+    while cap < top:  # binary search for the highest cap whose shares fit in the budget
+        mid = (cap + top + 1) // 2
+        cap, top = (mid, top) if sum(min(n, mid) for n in counts.values()) <= budget else (cap, mid - 1)
+    alloc = {key: max(0, min(n, cap)) for key, n in counts.items()}
+    for key in sorted((k for k, n in counts.items() if n > cap), key=str)[:budget - sum(alloc.values())]:
+        alloc[key] += 1
     return alloc
 
 
 def standard_subset(tasks: Sequence[str], sources: Sequence[str], size: int, seed: int
                     ) -> tuple[np.ndarray, dict[str, dict[str, int]]]:
     """Boolean mask of the selected records and the count table {task: {source: n}}."""
-    n = len(tasks)
-    cells: dict[tuple[str, str], list[int]] = {}
+    cells: dict[str, dict[str, list[int]]] = {}  # task -> source -> record indices
     for i, (task, source) in enumerate(zip(tasks, sources, strict=True)):
         if task:
-            cells.setdefault((task, source), []).append(i)
-    per_task: dict[str, dict[str, int]] = {}
-    for (task, source), members in cells.items():
-        per_task.setdefault(task, {})[source] = len(members)
-    task_share = waterfill({t: sum(c.values()) for t, c in per_task.items()}, size)
-    mask = np.zeros(n, dtype=bool)
-    table: dict[str, dict[str, int]] = {}
-    for task in sorted(per_task):
-        source_share = waterfill(per_task[task], task_share[task])
+            cells.setdefault(task, {}).setdefault(source, []).append(i)
+    task_share = waterfill({task: sum(map(len, by_source.values())) for task, by_source in cells.items()}, size)
+    mask, table = np.zeros(len(tasks), dtype=bool), {}
+    for task in sorted(cells):
+        source_share = waterfill({source: len(m) for source, m in cells[task].items()}, task_share[task])
         table[task] = {s: int(k) for s, k in sorted(source_share.items())}
         for source, k in source_share.items():
-            members = np.asarray(cells[(task, source)], dtype=np.int64)
-            order = np.lexsort((members, index_priority(members, seed)))
-            mask[members[order[:k]]] = True
+            members = np.asarray(cells[task][source], dtype=np.int64)
+            mask[members[np.lexsort((members, index_priority(members, seed)))[:k]]] = True
     return mask, table

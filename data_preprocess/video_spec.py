@@ -18,7 +18,6 @@ from qwen_vl_utils import smart_resize
 
 MODEL_SEQ_LEN = int(float(os.environ.get("MODEL_SEQ_LEN", 128000)))  # qwen-vl-utils' total_pixels budget
 _VIDEO_MAX_TOKENS = 768  # qwen-vl-utils VIDEO_MAX_TOKEN_NUM
-Selection = tuple[list[int] | None, float, int | None]  # kept frame positions (None: all), fps, start frame
 
 
 def processor_resize(h: int, w: int, factor: int, min_pixels: float, max_pixels: float) -> tuple[int, int]:
@@ -75,31 +74,20 @@ class VideoSpec:
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "frame_size": list(self.frame_size)}
 
-    def frame_indices(self, n_frames: int, record_fps: float) -> tuple[list[int] | None, float]:
-        """Which frames to keep (None: all) and the fps of the kept frames (their spacing in time)."""
-        keep: list[int] | None = None
+    def select(self, n_frames: int, record_fps: float, must_keep: int | None = None
+               ) -> tuple[list[int] | None, float, int | None]:
+        """Which frames to keep (None: all), their fps (spacing in time), and where frame `must_keep` (the
+        region-caption start frame) lands: it replaces the nearest kept frame when subsampling drops it."""
+        keep: range | list[int] = range(n_frames)
         fps = record_fps
         if self.fps is not None and self.fps < record_fps and n_frames > 1:
             step = record_fps / self.fps
-            keep = sorted({int(i * step) for i in range(math.ceil(n_frames / step))})
-            fps = self.fps
-        count = len(keep) if keep is not None else n_frames
-        if self.max_frames and count > self.max_frames:
-            base = keep if keep is not None else range(n_frames)
-            if self.max_frames == 1:
-                keep = [base[0]]
-            else:
-                step = (count - 1) / (self.max_frames - 1)
-                picks = np.rint(np.arange(self.max_frames) * step).astype(np.int64).tolist()
-                keep = [base[p] for p in picks] if keep is not None else picks
-                fps = fps / step
-        return keep, fps
-
-    def select(self, count: int, record_fps: float, must_keep: int | None = None) -> Selection:
-        """`frame_indices`, plus where frame `must_keep` (the region-caption start frame) lands: it
-        replaces the nearest selected frame when the subsampling would drop it."""
-        keep, fps = self.frame_indices(count, record_fps)
-        if keep is None:
+            keep, fps = sorted({int(i * step) for i in range(math.ceil(n_frames / step))}), self.fps
+        if self.max_frames and len(keep) > self.max_frames:  # uniform subsampling, first and last kept
+            step = (len(keep) - 1) / max(1, self.max_frames - 1)
+            keep = [keep[p] for p in np.rint(np.arange(self.max_frames) * step).astype(np.int64).tolist()]
+            fps = fps / step if self.max_frames > 1 else fps
+        if isinstance(keep, range):
             return None, fps, must_keep
         if must_keep is not None and must_keep not in keep:
             nearest = min(range(len(keep)), key=lambda j: (abs(keep[j] - must_keep), j))
@@ -125,11 +113,14 @@ class VideoSpec:
         return processor_resize(h, w, factor, lo, hi)
 
     def visual_tokens(self, n_frames: int, height: int | None = None, width: int | None = None) -> int:
-        """`<|video_pad|>` tokens for a clip of `n_frames` frames of the given size."""
+        """`<|video_pad|>` tokens for a clip of `n_frames` frames of the given size (`frame_size` where
+        qwen-vl-utils refuses the aspect ratio, above 200)."""
         if n_frames <= 0:
             return 0
-        width, height = (width or self.frame_size[0]), (height or self.frame_size[1])
-        h, w = self.resized_hw(height, width, n_frames)
+        try:
+            h, w = self.resized_hw(height or self.frame_size[1], width or self.frame_size[0], n_frames)
+        except ValueError:
+            h, w = self.resized_hw(self.frame_size[1], self.frame_size[0], n_frames)
         padded = math.ceil(n_frames / 2) * 2  # qwen-vl-utils repeats the last frame to an even count
         grid_t = math.ceil(padded / self.temporal_patch_size)
         patch = self.image_patch_size

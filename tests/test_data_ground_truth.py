@@ -7,7 +7,7 @@ import os
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from data_preprocess.ground_truth import ground_truth_json
+from data_preprocess.rows import ground_truth_json
 from data_preprocess.schema import relative_path_problem
 from reward_fns.reference import Reference
 

@@ -33,11 +33,14 @@ def test_load_yaml_json_and_reject_unknown_keys(tmp_path) -> None:
 
 def test_frame_selection_caps_frames_and_reports_their_fps() -> None:
     spec = VideoSpec(max_frames=4)
-    keep, fps = spec.frame_indices(10, 1.0)
+    keep, fps, _ = spec.select(10, 1.0)
     assert keep == [0, 3, 6, 9] and fps == pytest.approx(1 / 3)
-    assert spec.frame_indices(4, 2.0) == (None, 2.0)
-    keep, fps = VideoSpec(fps=1.0, max_frames=0).frame_indices(10, 2.0)
+    assert spec.select(4, 2.0) == (None, 2.0, None)
+    keep, fps, _ = VideoSpec(fps=1.0, max_frames=0).select(10, 2.0)
     assert keep == [0, 2, 4, 6, 8] and fps == 1.0
+    assert VideoSpec(max_frames=1).select(10, 2.0) == ([0], 2.0, None)
+    keep, fps, _ = VideoSpec(fps=0.5, max_frames=3).select(20, 2.0)  # every 4th frame, then 3 of those 5
+    assert keep == [0, 8, 16] and fps == pytest.approx(0.25)
 
 
 def test_selection_keeps_the_region_caption_frame() -> None:
