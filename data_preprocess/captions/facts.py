@@ -11,11 +11,9 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from data_preprocess.build.canonical import Segment
 
 TASK_STEMS: dict[str, str] = {"dvc": "dense_captioning", "vs": "video_summary", "rc": "region_caption"}
 SEGMENT_KINDS = frozenset({"phase", "action", "gesture", "motion"})
@@ -24,6 +22,17 @@ DETAIL_LIST_KEYS = ("instruments", "verbs", "targets", "triplets", "anatomy")
 
 class FactsError(ValueError):
     """An invalid facts record: the message names file, record index and field."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One annotated segment (clip-relative seconds) with the facts the annotations support."""
+
+    start: float
+    end: float
+    label: str
+    kind: str = "action"
+    details: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -47,7 +56,7 @@ class CaptionFacts:
     clip_start: float
     clip_end: float
     fps: float
-    segments: tuple[Segment, ...] = ()  # clip-relative seconds, details = the facts the annotations support
+    segments: tuple[Segment, ...] = ()
     region: Region | None = None
     keyframes: tuple[str, ...] = ()
 
@@ -235,7 +244,7 @@ def _segment(raw: Any, i: int, ctx: _Ctx) -> Segment:
         value = details.get(key, [])
         if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
             raise ctx.error(f"{name}.details.{key}", "must be a list of strings")
-    return Segment(label, start, end, kind, dict(details))
+    return Segment(start, end, label, kind, dict(details))
 
 
 def _region(raw: Any, ctx: _Ctx) -> Region:

@@ -89,7 +89,8 @@ class ModelCall:
     @staticmethod
     def _account(use: ModelUsage, attempts: int, usage: Usage, unreadable: int) -> None:
         use.http_calls += attempts
-        use.add_usage(usage)
+        use.prompt_tokens += usage.prompt_tokens
+        use.completion_tokens += usage.completion_tokens
         use.unreadable_replies += unreadable
 
 
