@@ -51,6 +51,16 @@ SAMPLES = [
 ]
 
 
+def write_frames(root: Path, count: int = 4) -> list[str]:
+    """`count` small JPEG frames `frame_<i>.jpg` in `root`; their paths."""
+    from PIL import Image
+
+    frames = [str(root / f"frame_{i}.jpg") for i in range(count)]
+    for i, frame in enumerate(frames):
+        Image.new("RGB", (160, 96), (40 * i, 80, 120)).save(frame)
+    return frames
+
+
 def write_data(data: Path, frames: list[str]) -> None:
     """rl_{train,val}.parquet, sft_{train,val}.parquet and manifest.json in data_preprocess's schema."""
     import pyarrow as pa
@@ -91,14 +101,9 @@ def write_stats(path: Path, data: Path) -> None:
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     """Small RL/SFT parquet + manifest, a stats file covering them, tiny model folders, a stub python."""
-    from PIL import Image
-
     root = tmp_path_factory.mktemp("recipes") / "run dir, v1"
     root.mkdir()
-    frames = []
-    for i in range(4):
-        frames.append(str(root / f"frame_{i}.jpg"))
-        Image.new("RGB", (160, 96), (40 * i, 80, 120)).save(frames[-1])
+    frames = write_frames(root)
     data = root / "data"
     write_data(data, frames)
     write_stats(root / "stats.json", data)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_recipes_dry_run import write_data, write_stats
+from tests.test_recipes_dry_run import write_data, write_frames, write_stats
 
 REPO = Path(__file__).resolve().parents[1]
 LAUNCHERS = ("verl.trainer.main_ppo", "torch.distributed.run")
@@ -43,13 +43,8 @@ CPU_MODE = ["trainer.device=cpu", "actor_rollout_ref.model.use_remove_padding=fa
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    from PIL import Image
-
     root = tmp_path_factory.mktemp("preflight")
-    frames = []
-    for i in range(4):
-        frames.append(str(root / f"frame_{i}.jpg"))
-        Image.new("RGB", (160, 96), (40 * i, 80, 120)).save(frames[-1])
+    frames = write_frames(root)
     write_data(root / "data", frames)
     write_stats(root / "stats.json", root / "data")
     model = root / "model"

@@ -8,18 +8,13 @@ import pytest
 from recipes import dry_run
 from recipes.ext import rl_dataset
 from reward_fns.testing.tiny_qwen import build_processor, build_tokenizer
-from tests.test_recipes_dry_run import write_data
+from tests.test_recipes_dry_run import write_data, write_frames
 
 
 @pytest.fixture(scope="module")
 def train_file(tmp_path_factory):
-    from PIL import Image
-
     root = tmp_path_factory.mktemp("rl_dataset")
-    frames = []
-    for i in range(4):
-        frames.append(str(root / f"frame_{i}.jpg"))
-        Image.new("RGB", (160, 96), (40 * i, 80, 120)).save(frames[-1])
+    frames = write_frames(root)
     write_data(root / "data", frames)
     return root / "data" / "rl_train.parquet"
 

@@ -23,6 +23,7 @@ from data_preprocess.video_spec import VideoSpec
 from reward_fns.testing.tiny_qwen import CHAT_TEMPLATE, build_processor, build_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
+SPEC_PATH = REPO / "recipes" / "config" / "medgrpo_video.yaml"
 N_FRAMES = 6  # 3 temporal patches
 ANSWER = "1.0-3.0 seconds."
 # family -> processor kwargs of recipes/config/medgrpo_model/<family>.yaml (without the pixel bounds)
@@ -142,6 +143,22 @@ def _sft_sample(path: Path, tokenizer, processor, patch: int, mm_kwargs: dict, d
     return dataset_cls(str(path), tokenizer, config, processor=processor)[0]
 
 
+def _spec_and_mm_kwargs(name: str) -> tuple[VideoSpec, dict]:
+    """The recipe's VideoSpec and the processor kwargs of family `name` (pixel bounds for Qwen2.5-VL)."""
+    spec = VideoSpec.load(SPEC_PATH)
+    bounds = {"min_pixels": spec.min_pixels, "max_pixels": spec.max_pixels} if name == "qwen2_5_vl" else {}
+    return spec, {**FAMILIES[name], **bounds}
+
+
+def _rl_and_sft(family, frames: list[str], fps: float, root: Path) -> tuple[dict, dict]:
+    """The RL prompt inputs and the SFT sample of one video row at `fps`."""
+    name, _, tokenizer, processor = family
+    spec, mm_kwargs = _spec_and_mm_kwargs(name)
+    rl_path, sft_path = _write_rows(root, spec.video_entry(frames, fps))
+    return (_rl_inputs(rl_path, tokenizer, processor, PATCH[name], mm_kwargs),
+            _sft_sample(sft_path, tokenizer, processor, PATCH[name], mm_kwargs))
+
+
 def _positions(processor, input_ids: torch.Tensor, mm: dict) -> torch.Tensor:
     """(3, seq) M-RoPE position ids from the model's get_rope_index (bound to the processor by verl)."""
     ids = input_ids.reshape(1, -1)
@@ -163,12 +180,7 @@ def _frame_starts(processor, input_ids: torch.Tensor, positions: torch.Tensor) -
 @pytest.mark.parametrize("fps", [0.5, 1.0, 2.0])
 def test_sft_and_rl_give_the_same_video_timing(family, frames, fps, tmp_path):
     name, _, tokenizer, processor = family
-    spec = VideoSpec.load(REPO / "recipes" / "config" / "medgrpo_video.yaml")
-    mm_kwargs = {**FAMILIES[name], **({"min_pixels": spec.min_pixels, "max_pixels": spec.max_pixels}
-                                      if name == "qwen2_5_vl" else {})}
-    rl_path, sft_path = _write_rows(tmp_path, spec.video_entry(frames, fps))
-    rl = _rl_inputs(rl_path, tokenizer, processor, PATCH[name], mm_kwargs)
-    sft = _sft_sample(sft_path, tokenizer, processor, PATCH[name], mm_kwargs)
+    rl, sft = _rl_and_sft(family, frames, fps, tmp_path)
     sft_mm = sft["multi_modal_inputs"]
 
     prompt_ids = rl["input_ids"][0]
@@ -202,9 +214,7 @@ def test_verl_sft_dataset_alone_loses_the_timing(family, frames, tmp_path):
     from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset
 
     name, _, tokenizer, processor = family
-    spec = VideoSpec.load(REPO / "recipes" / "config" / "medgrpo_video.yaml")
-    mm_kwargs = {**FAMILIES[name], **({"min_pixels": spec.min_pixels, "max_pixels": spec.max_pixels}
-                                      if name == "qwen2_5_vl" else {})}
+    spec, mm_kwargs = _spec_and_mm_kwargs(name)
     _, sft_path = _write_rows(tmp_path, spec.video_entry(frames, 1.0))
     if name == "qwen3_vl":  # its Qwen2-VL position helper walks off the grid of a multi-frame Qwen3-VL video
         with pytest.raises(IndexError):
@@ -223,7 +233,7 @@ def test_sft_dataset_names_a_missing_video(frames, tmp_path):
 
     from recipes.ext.sft_dataset import VideoTimingSFTDataset
 
-    spec = VideoSpec.load(REPO / "recipes" / "config" / "medgrpo_video.yaml")
+    spec = VideoSpec.load(SPEC_PATH)
     path = tmp_path / "sft.parquet"
     messages = [{"role": "user", "content": "<video>\n<video>\nWhen?"}, {"role": "assistant", "content": ANSWER}]
     pq.write_table(pa.Table.from_pylist([{"messages": messages, "videos": [spec.video_entry(frames, 1.0)]}]), path)
@@ -246,13 +256,8 @@ def test_rl_actor_positions_match_sft_with_the_agent_loop_hook(family, frames, f
 
     from recipes.ext.agent_loop import add_video_timing
 
-    name, folder, tokenizer, processor = family
-    spec = VideoSpec.load(REPO / "recipes" / "config" / "medgrpo_video.yaml")
-    mm_kwargs = {**FAMILIES[name], **({"min_pixels": spec.min_pixels, "max_pixels": spec.max_pixels}
-                                      if name == "qwen2_5_vl" else {})}
-    rl_path, sft_path = _write_rows(tmp_path, spec.video_entry(frames, fps))
-    rl = _rl_inputs(rl_path, tokenizer, processor, PATCH[name], mm_kwargs)
-    sft = _sft_sample(sft_path, tokenizer, processor, PATCH[name], mm_kwargs)
+    name, folder, _, _ = family
+    rl, sft = _rl_and_sft(family, frames, fps, tmp_path)
     input_ids = rl["input_ids"]
     n = input_ids.shape[1]
 
