@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
 import sys
 from collections import defaultdict
@@ -25,6 +24,7 @@ from typing import Any
 
 from reward_fns.build import build_scorer
 from reward_fns.config import MedGRPORewardConfig
+from reward_fns.jsonl import json_lines, json_object
 from reward_fns.normalize import DEFAULT_EPS, DEFAULT_MIN_N, MAX_K, RewardStats, StatsError, stats_warnings
 from reward_fns.reference import Reference
 
@@ -33,6 +33,9 @@ RawRewards = dict[tuple[str, str], list[float]]
 
 class CalibrationError(ValueError):
     """Bad calibration input; the message names the file and line."""
+
+
+_EXPECTED = 'expected {"index": int, "response": str}'  # a rollout line; JSON types are never coerced
 
 
 def load_references(parquet: str | Path) -> dict[int, Reference]:
@@ -54,35 +57,14 @@ def load_rollouts(path: str | Path, refs: dict[int, Reference]) -> list[tuple[in
     """(index, response) pairs; every index must exist in the parquet."""
     rollouts = []
     with open(path, encoding="utf-8") as handle:
-        for n, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            index, response = _rollout_line(line, f"{path}:{n}")
-            if index not in refs:
-                raise CalibrationError(f"{path}:{n}: index {index} is not an extra_info.index of the parquet")
-            rollouts.append((index, response))
+        for where, value in json_lines(handle, path, _EXPECTED, CalibrationError):
+            item = json_object(value, where, {"index": int, "response": str}, _EXPECTED, CalibrationError)
+            if item["index"] not in refs:
+                raise CalibrationError(f"{where}: index {item['index']} is not an extra_info.index of the parquet")
+            rollouts.append((item["index"], item["response"]))
     if not rollouts:
         raise CalibrationError(f"{path}: no rollouts")
     return rollouts
-
-
-def _rollout_line(line: str, where: str) -> tuple[int, str]:
-    """(index, response) of one JSONL line; JSON types are checked, never coerced."""
-    expected = 'expected {"index": int, "response": str}'
-    try:
-        item = json.loads(line)
-    except json.JSONDecodeError as err:
-        raise CalibrationError(f"{where}: {expected}: not valid JSON: {err}") from None
-    if not isinstance(item, dict):
-        raise CalibrationError(f"{where}: {expected}, got a JSON {type(item).__name__}")
-    for name, kind in (("index", int), ("response", str)):
-        if name not in item:
-            raise CalibrationError(f"{where}: {expected}: field '{name}' is missing")
-        value = item[name]
-        if isinstance(value, bool) or not isinstance(value, kind):
-            raise CalibrationError(f"{where}: {expected}: field '{name}' must be a JSON "
-                                   f"{'integer' if kind is int else 'string'}, got {value!r}"[:300])
-    return item["index"], item["response"]
 
 
 async def raw_rewards(rollouts: list[tuple[int, str]], refs: dict[int, Reference],

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import sys
 from collections.abc import Mapping, Sequence
@@ -28,13 +27,15 @@ from typing import Any
 
 from reward_fns.agreement import compare_judges, plot_matrices
 from reward_fns.atomic_io import write_json_atomic
+from reward_fns.jsonl import json_lines, json_object
 from reward_fns.judge.chat import ChatError, Usage
 from reward_fns.judge.client import JudgeConfig, MedicalJudge
 from reward_fns.judge.prompt import PROMPT_VERSION, build_messages
 from reward_fns.judge.reply import parse_reply, reply_problem
 from reward_fns.registry import TASK_NAMES
 
-_FIELDS = ("task", "reference", "prediction")
+_FIELDS = {"task": str, "reference": str, "prediction": str}
+_EXPECTED = "expected an object {task, reference, prediction} of strings"
 
 
 class AgreementError(ValueError):
@@ -65,20 +66,10 @@ def load_pairs(path: str | Path) -> list[Pair]:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as err:
         raise AgreementError(f"{path}: {err.strerror or err}") from None
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise AgreementError(f"{path}:{n}: not valid JSON: {err}") from None
-        if not isinstance(item, dict):
-            raise AgreementError(f"{path}:{n}: expected an object {{task, reference, prediction}}")
-        for name in _FIELDS:
-            if not isinstance(item.get(name), str):
-                raise AgreementError(f"{path}:{n}: field '{name}' must be a string, got {item.get(name)!r}"[:300])
+    for where, value in json_lines(lines, path, _EXPECTED, AgreementError):
+        item = json_object(value, where, _FIELDS, _EXPECTED, AgreementError)
         if item["task"] not in TASK_NAMES:
-            raise AgreementError(f"{path}:{n}: field 'task': unknown task {item['task']!r} (known: "
+            raise AgreementError(f"{where}: field 'task': unknown task {item['task']!r} (known: "
                                  f"{', '.join(TASK_NAMES)})")
         pairs.append(Pair(item["task"], item["reference"], item["prediction"]))
     if not pairs:

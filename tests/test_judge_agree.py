@@ -96,8 +96,8 @@ def test_statistics_by_hand() -> None:
 
 
 @pytest.mark.parametrize(("line", "message"), [
-    ('{"task": "VS", "reference": "r"}', "field 'prediction' must be a string, got None"),
-    ('{"task": "VS", "reference": 3, "prediction": "p"}', "field 'reference' must be a string, got 3"),
+    ('{"task": "VS", "reference": "r"}', "field 'prediction' is missing"),
+    ('{"task": "VS", "reference": 3, "prediction": "p"}', "field 'reference' must be a JSON string, got 3"),
     ('{"task": "XX", "reference": "r", "prediction": "p"}', "field 'task': unknown task 'XX'"),
     ('["VS", "r", "p"]', "expected an object"),
     ('{"task": "VS", ', "not valid JSON"),

@@ -18,6 +18,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from reward_fns.jsonl import json_lines
+
 KEYS = ("judge_requests", "judge_http_calls", "judge_cache_hits", "judge_failures", "judge_injections",
         "judge_prompt_tokens", "judge_completion_tokens", "judge_cost_usd")
 
@@ -26,13 +28,7 @@ def step_totals(path: Path) -> dict[str, float]:
     """Sums of the judge keys over one dump file; a line without them counts as zero."""
     totals = dict.fromkeys(("samples", *KEYS), 0.0)
     with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}: line {number}: not JSON ({err.msg})") from None
+        for _, row in json_lines(handle, path, "expected a verl rollout-dump line", ValueError):
             totals["samples"] += 1
             for key in KEYS:
                 value = row.get(key, 0) if isinstance(row, dict) else 0
