@@ -11,9 +11,11 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from data_preprocess.build.canonical import Segment
 
 TASK_STEMS: dict[str, str] = {"dvc": "dense_captioning", "vs": "video_summary", "rc": "region_caption"}
 SEGMENT_KINDS = frozenset({"phase", "action", "gesture", "motion"})
@@ -22,17 +24,6 @@ DETAIL_LIST_KEYS = ("instruments", "verbs", "targets", "triplets", "anatomy")
 
 class FactsError(ValueError):
     """An invalid facts record: the message names file, record index and field."""
-
-
-@dataclass(frozen=True)
-class Segment:
-    """One annotated segment (clip-relative seconds) with the facts the annotations support."""
-
-    start: float
-    end: float
-    label: str
-    kind: str = "action"
-    details: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -56,7 +47,7 @@ class CaptionFacts:
     clip_start: float
     clip_end: float
     fps: float
-    segments: tuple[Segment, ...] = ()
+    segments: tuple[Segment, ...] = ()  # clip-relative seconds, details = the facts the annotations support
     region: Region | None = None
     keyframes: tuple[str, ...] = ()
 
@@ -244,7 +235,7 @@ def _segment(raw: Any, i: int, ctx: _Ctx) -> Segment:
         value = details.get(key, [])
         if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
             raise ctx.error(f"{name}.details.{key}", "must be a list of strings")
-    return Segment(start, end, label, kind, dict(details))
+    return Segment(label, start, end, kind, dict(details))
 
 
 def _region(raw: Any, ctx: _Ctx) -> Region:
