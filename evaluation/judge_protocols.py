@@ -43,6 +43,7 @@ from evaluation.leaderboard_judge import (
 from reward_fns.judge.cache import JudgeCache
 from reward_fns.judge.chat import ChatClient, ChatError
 from reward_fns.judge.client import JudgeConfig
+from reward_fns.judge.tally import TokenCounts
 from reward_fns.reference import Reference
 from reward_fns.tasks.dvc_parse import gt_segments, parse_events
 
@@ -59,19 +60,16 @@ DEVIATIONS: tuple[str, ...] = (
 
 
 @dataclass
-class JudgeTotals:
-    """What the protocol's judging took (reported under `counts.judge` of metrics.json)."""
+class JudgeTotals(TokenCounts):
+    """What the protocol's judging took (reported under `counts.judge` of metrics.json). `requests`:
+    distinct prompts (a DVC pair matched at several thresholds is asked once)."""
 
     vs_pairs: int = 0
     rc_pairs: int = 0
     dvc_pairs: int = 0
-    requests: int = 0  # distinct prompts (a DVC pair matched at several thresholds is asked once)
     judged: int = 0
     dropped: int = 0  # every attempt failed: left out, never scored 0
-    cache_hits: int = 0
     http_attempts: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
 
 
 @dataclass
@@ -195,8 +193,7 @@ class LeaderboardProtocol:
 
     def _count(self, attempts: int, usage: Any) -> None:
         self.totals.http_attempts += attempts
-        self.totals.prompt_tokens += usage.prompt_tokens
-        self.totals.completion_tokens += usage.completion_tokens
+        self.totals.add_usage(usage)
 
     async def _judge_all(self, jobs: Mapping[str, None]) -> dict[str, AspectScores | None]:
         try:

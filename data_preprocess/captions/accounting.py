@@ -14,19 +14,12 @@ from typing import Any
 
 import yaml
 
-PRICE_KEYS = ("input_per_mtok", "output_per_mtok")
+from reward_fns.judge.tally import Prices, TokenCounts
+
+PRICE_KEYS = ("input_per_mtok", "output_per_mtok")  # in the order of Prices' fields
 
 
-@dataclass(frozen=True)
-class Price:
-    input_per_mtok: float
-    output_per_mtok: float
-
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        return (prompt_tokens * self.input_per_mtok + completion_tokens * self.output_per_mtok) / 1e6
-
-
-def load_prices(path: str | Path | None) -> dict[str, Price]:
+def load_prices(path: str | Path | None) -> dict[str, Prices]:
     """Read the YAML price table; a malformed entry is an error naming the model and key."""
     if path is None:
         return {}
@@ -36,7 +29,7 @@ def load_prices(path: str | Path | None) -> dict[str, Price]:
         raise ValueError(f"{path}: cannot read the price table: {exc}") from None
     if not isinstance(data, Mapping):
         raise ValueError(f"{path}: expected a mapping {{model: {{input_per_mtok, output_per_mtok}}}}")
-    prices: dict[str, Price] = {}
+    prices: dict[str, Prices] = {}
     for model, entry in data.items():
         if not isinstance(entry, Mapping) or set(entry) != set(PRICE_KEYS):
             raise ValueError(f"{path}: model {model!r}: expected exactly the keys {list(PRICE_KEYS)}")
@@ -44,20 +37,17 @@ def load_prices(path: str | Path | None) -> dict[str, Price]:
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
                    for v in values):
             raise ValueError(f"{path}: model {model!r}: prices must be finite numbers >= 0, got {dict(entry)}")
-        prices[str(model)] = Price(*(float(v) for v in values))
+        prices[str(model)] = Prices(*(float(v) for v in values))
     return prices
 
 
 @dataclass
-class ModelUsage:
-    """What one model was asked for: HTTP requests, cache hits and billed tokens."""
+class ModelUsage(TokenCounts):
+    """What one model was asked for: requests, HTTP calls, cache hits, billed tokens and the tokens
+    the cache saved."""
 
-    requests: int = 0
     http_calls: int = 0
-    cache_hits: int = 0
     unreadable_replies: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
     cached_prompt_tokens: int = 0
     cached_completion_tokens: int = 0
 
@@ -66,7 +56,7 @@ class ModelUsage:
 class Ledger:
     """Usage per model name, priced on demand."""
 
-    prices: Mapping[str, Price] = field(default_factory=dict)
+    prices: Mapping[str, Prices] = field(default_factory=dict)
     models: dict[str, ModelUsage] = field(default_factory=dict)
 
     def usage(self, model: str) -> ModelUsage:
@@ -79,7 +69,7 @@ class Ledger:
             price = self.prices.get(model)
             out[model] = {
                 **use.__dict__,
-                "cost_usd": price.cost(use.prompt_tokens, use.completion_tokens) if price else None,
+                "cost_usd": use.cost(price) if price else None,
                 "saved_by_cache_usd": (price.cost(use.cached_prompt_tokens, use.cached_completion_tokens)
                                        if price else None),
             }

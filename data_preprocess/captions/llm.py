@@ -89,8 +89,7 @@ class ModelCall:
     @staticmethod
     def _account(use: ModelUsage, attempts: int, usage: Usage, unreadable: int) -> None:
         use.http_calls += attempts
-        use.prompt_tokens += usage.prompt_tokens
-        use.completion_tokens += usage.completion_tokens
+        use.add_usage(usage)
         use.unreadable_replies += unreadable
 
 

@@ -162,8 +162,7 @@ class MedicalJudge:
             tally.failures += int(not result.ok)
             tally.requests += int(result.http_calls > 0)  # a judgement that reached the endpoint
             tally.http_calls += result.http_calls
-            tally.prompt_tokens += result.usage.prompt_tokens
-            tally.completion_tokens += result.usage.completion_tokens
+            tally.add_usage(result.usage)
         return result
 
     async def _score(self, reference: str, prediction: str, read_cache: bool) -> JudgeResult:

@@ -12,6 +12,10 @@ import contextlib
 import contextvars
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from reward_fns.judge.chat import Usage
 
 _CURRENT: contextvars.ContextVar[JudgeTally | None] = contextvars.ContextVar("medgrpo_judge_tally", default=None)
 
@@ -28,18 +32,32 @@ class Prices:
 
 
 @dataclass
-class JudgeTally:
+class TokenCounts:
+    """What every judge / LLM tally counts: requests, cache hits and billed tokens (priced by `cost`)."""
+
+    requests: int = 0
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add_usage(self, usage: Usage) -> None:
+        """Add the tokens billed for one or more completions."""
+        self.prompt_tokens += usage.prompt_tokens
+        self.completion_tokens += usage.completion_tokens
+
+    def cost(self, prices: Prices) -> float:
+        return prices.cost(self.prompt_tokens, self.completion_tokens)
+
+
+@dataclass
+class JudgeTally(TokenCounts):
     """What judging one sample took. `requests`: judgements that reached the endpoint; `cache_hits`:
     judgements answered from the cache (or shared with an identical in-flight request); `failures`:
     judgements without a score (the caption reward then uses similarity alone)."""
 
-    requests: int = 0
     http_calls: int = 0
-    cache_hits: int = 0
     failures: int = 0
     injections: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
 
     def add(self, other: JudgeTally) -> None:
         """Add `other`'s counts to this tally (running totals)."""
@@ -53,7 +71,7 @@ class JudgeTally:
             "judge_cache_hits": self.cache_hits, "judge_failures": self.failures,
             "judge_injections": self.injections, "judge_prompt_tokens": self.prompt_tokens,
             "judge_completion_tokens": self.completion_tokens,
-            "judge_cost_usd": prices.cost(self.prompt_tokens, self.completion_tokens),
+            "judge_cost_usd": self.cost(prices),
         }
 
 
