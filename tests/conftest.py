@@ -57,3 +57,26 @@ def toy_subset(toy_dataset_dir):
         return made[per_qa_type]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def toy_rl_run(tmp_path_factory, toy_subset):
+    """`toy_rl_run(name, n, values)`: a fresh folder holding `data/rl_train.parquet`, converted from
+    `toy_subset(n)` with no val split, and `stats.json` with `values(pair)` (default [0.2, 0.5, 0.8])
+    for every (data_source, task) pair of it; returns the folder."""
+    from data_preprocess import medvidbench
+    from reward_fns.manager import data_pairs
+    from reward_fns.normalize import RewardStats
+
+    def make(name: str, per_qa_type: int, values=lambda pair: [0.2, 0.5, 0.8]):
+        root = tmp_path_factory.mktemp(name)
+        toy_json = toy_subset(per_qa_type)
+        medvidbench.main(["--input", str(toy_json), "--data-root", str(toy_json.parent),
+                          "--out-dir", str(root / "data"), "--val-fraction", "0"])
+        stats = RewardStats(k=2.0)
+        for pair in data_pairs([str(root / "data" / "rl_train.parquet")]):
+            stats.set(*pair, values(pair))
+        stats.save(root / "stats.json")
+        return root
+
+    return make

@@ -13,19 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from evaluation import leaderboard_judge as board
 from evaluation.judge_protocols import LeaderboardProtocol, plan_pairs
-from evaluation.leaderboard_judge import (
-    LeaderboardDirError,
-    Span,
-    dvc_overall,
-    dvc_pairs,
-    dvc_source_score,
-    load_prompt_builder,
-    parse_reply,
-    pooled_score,
-    retry_wait_s,
-    seconds_iou,
-)
 from reward_fns.judge.cache import JudgeCache
 from reward_fns.judge.chat import ChatClient
 from reward_fns.reference import Reference
@@ -121,7 +110,7 @@ def run_protocol(leaderboard_dir: Path, cache: JudgeCache | None = None) -> tupl
     script = ScriptedJudge()
     with JudgeTestServer(replies=script).run_in_thread() as server:
         client = ChatClient(server.base_url, concurrency=4, timeout_s=30.0, deadline_s=30.0, max_retries=0)
-        protocol = LeaderboardProtocol(load_prompt_builder(leaderboard_dir), client, model="gpt-4.1",
+        protocol = LeaderboardProtocol(board.load_prompt_builder(leaderboard_dir), client, model="gpt-4.1",
                                        cache=cache, wait_scale=0.0)
         refs, preds = zip(*RECORDS, strict=True)
         result = protocol.caption_columns(list(refs), list(preds))
@@ -162,17 +151,17 @@ def test_cache_answers_a_rerun_without_requests(leaderboard_dir: Path, tmp_path:
 
 
 def test_prompt_builder_errors_are_clear(tmp_path: Path, leaderboard_dir: Path) -> None:
-    with pytest.raises(LeaderboardDirError, match="not a directory"):
-        load_prompt_builder(tmp_path / "missing")
-    with pytest.raises(LeaderboardDirError, match=r"no eval_caption_llm_judge\.py"):
+    with pytest.raises(board.LeaderboardDirError, match="not a directory"):
+        board.load_prompt_builder(tmp_path / "missing")
+    with pytest.raises(board.LeaderboardDirError, match=r"no eval_caption_llm_judge\.py"):
         (tmp_path / "other").mkdir()
-        load_prompt_builder(tmp_path / "other")
-    assert load_prompt_builder(tmp_path / "MedVidBench-Leaderboard").source.endswith("eval_caption_llm_judge.py")
+        board.load_prompt_builder(tmp_path / "other")
+    assert board.load_prompt_builder(tmp_path / "MedVidBench-Leaderboard").source.endswith("eval_caption_llm_judge.py")
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "eval_caption_llm_judge.py").write_text("X = 1\n")
-    with pytest.raises(LeaderboardDirError, match="defines no function create_llm_judge_prompt"):
-        load_prompt_builder(tmp_path / "empty")
-    builder = load_prompt_builder(leaderboard_dir / "MedVidBench-Leaderboard" / "evaluation")
+    with pytest.raises(board.LeaderboardDirError, match="defines no function create_llm_judge_prompt"):
+        board.load_prompt_builder(tmp_path / "empty")
+    builder = board.load_prompt_builder(leaderboard_dir / "MedVidBench-Leaderboard" / "evaluation")
     assert builder("p", "g", "region_caption").startswith("TEST TEMPLATE [region_caption]")
     assert len(builder.sha256) == 64 and builder.source.endswith("eval_caption_llm_judge.py")
 
@@ -181,7 +170,7 @@ def test_prompt_needing_module_globals_imports_the_module(tmp_path: Path) -> Non
     (tmp_path / "eval_caption_llm_judge.py").write_text(
         "HEAD = 'TEST HEAD'\n\ndef create_llm_judge_prompt(prediction, ground_truth, task_type):\n"
         "    return f'{HEAD} {task_type}: {prediction} vs {ground_truth}'\n")
-    assert load_prompt_builder(tmp_path)("a", "b", "video_summary") == "TEST HEAD video_summary: a vs b"
+    assert board.load_prompt_builder(tmp_path)("a", "b", "video_summary") == "TEST HEAD video_summary: a vs b"
 
 
 @pytest.mark.parametrize(("reply", "expected"), [
@@ -196,7 +185,7 @@ def test_prompt_needing_module_globals_imports_the_module(tmp_path: Path) -> Non
     ("R2: 4.5 R3: 3 R8: 2 R5: 1 R4: 5", (4, 3, 2, 1, 5)),      # digits only: 4.5 reads as 4
 ])
 def test_reply_patterns(reply: str, expected: tuple[int, ...]) -> None:
-    scores, reason = parse_reply(reply)
+    scores, reason = board.parse_reply(reply)
     assert reason == "" and tuple(scores.values()) == expected  # type: ignore[union-attr]
 
 
@@ -208,43 +197,43 @@ def test_reply_patterns(reply: str, expected: tuple[int, ...]) -> None:
     ("R2: " + "9" * 5000 + " R3: 3 R8: 2 R5: 1 R4: 5", "R2 value has 5000 digits"),
 ])
 def test_reply_failures(reply: object, reason: str) -> None:
-    scores, why = parse_reply(reply)
+    scores, why = board.parse_reply(reply)
     assert scores is None and why.startswith(reason)
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=300))
 def test_reply_parser_never_raises(text: str) -> None:
-    scores, reason = parse_reply(text)
+    scores, reason = board.parse_reply(text)
     assert (scores is None) == bool(reason)
 
 
 def test_retry_waits() -> None:
-    assert [retry_wait_s(a, False) for a in range(5)] == [1, 2, 4, 8, 16]
-    assert [retry_wait_s(a, True) for a in range(5)] == [4, 8, 16, 32, 60]
+    assert [board.retry_wait_s(a, False) for a in range(5)] == [1, 2, 4, 8, 16]
+    assert [board.retry_wait_s(a, True) for a in range(5)] == [4, 8, 16, 32, 60]
 
 
 def test_seconds_iou_and_pairing() -> None:
-    a, b = Span(0, 10, "a"), Span(5, 15, "b")
-    assert seconds_iou(a, b) == pytest.approx(5 / 15)
-    assert seconds_iou(Span(3, 3, "p"), Span(3, 3, "q")) == 0.0  # denominator 0
-    assert seconds_iou(Span(10, 0, "r"), Span(0, 10, "s")) == 0.0  # reversed: lengths as given
-    gt = [Span(0, 10, "first"), Span(0, 10, "second"), Span(20, 30, "far")]
-    assert dvc_pairs([Span(0, 10, "p")], gt, 0.5) == [("p", "first")]  # ties: first
-    assert dvc_pairs([Span(0, 5, "p")], gt, 0.5) == [("p", "first")]    # IoU 0.5 >= 0.5
-    assert dvc_pairs([Span(0, 4, "p")], gt, 0.5) == []
-    assert dvc_pairs([Span(40, 50, "p")], gt, 0.0) == []  # IoU 0 is never paired
+    a, b = board.Span(0, 10, "a"), board.Span(5, 15, "b")
+    assert board.seconds_iou(a, b) == pytest.approx(5 / 15)
+    assert board.seconds_iou(board.Span(3, 3, "p"), board.Span(3, 3, "q")) == 0.0  # denominator 0
+    assert board.seconds_iou(board.Span(10, 0, "r"), board.Span(0, 10, "s")) == 0.0  # reversed: lengths as given
+    gt = [board.Span(0, 10, "first"), board.Span(0, 10, "second"), board.Span(20, 30, "far")]
+    assert board.dvc_pairs([board.Span(0, 10, "p")], gt, 0.5) == [("p", "first")]  # ties: first
+    assert board.dvc_pairs([board.Span(0, 5, "p")], gt, 0.5) == [("p", "first")]    # IoU 0.5 >= 0.5
+    assert board.dvc_pairs([board.Span(0, 4, "p")], gt, 0.5) == []
+    assert board.dvc_pairs([board.Span(40, 50, "p")], gt, 0.0) == []  # IoU 0 is never paired
 
 
 def test_pooling_rules() -> None:
-    assert pooled_score([]) is None
+    assert board.pooled_score([]) is None
     five = dict.fromkeys(("R2", "R3", "R8", "R5", "R4"), 4)
     zero_r3 = {**five, "R3": 0}
     # a threshold with only failed pairs is 0 and left out of the mean over thresholds
-    assert dvc_source_score({0.3: [five], 0.5: [], 0.7: [zero_r3]}) == pytest.approx(4.0)
-    assert dvc_source_score({}) == 0.0
-    assert dvc_overall({"A": 4.0}, {"A": 3, "B": 1}) == pytest.approx(3.0)
-    assert dvc_overall({}, {}) is None
+    assert board.dvc_source_score({0.3: [five], 0.5: [], 0.7: [zero_r3]}) == pytest.approx(4.0)
+    assert board.dvc_source_score({}) == 0.0
+    assert board.dvc_overall({"A": 4.0}, {"A": 3, "B": 1}) == pytest.approx(3.0)
+    assert board.dvc_overall({}, {}) is None
 
 
 def test_plan_pairs_reads_raw_texts() -> None:
@@ -327,7 +316,7 @@ def test_a_failing_prompt_function_drops_the_pair_not_the_run(tmp_path: Path) ->
         "    return f'TEST TEMPLATE [{task_type}]\\nPRED<<{prediction}>>\\nGT<<{ground_truth}>>'\n")
     with JudgeTestServer(replies=ScriptedJudge()).run_in_thread() as server:
         client = ChatClient(server.base_url, concurrency=2, timeout_s=30.0, deadline_s=30.0, max_retries=0)
-        protocol = LeaderboardProtocol(load_prompt_builder(tmp_path), client, wait_scale=0.0)
+        protocol = LeaderboardProtocol(board.load_prompt_builder(tmp_path), client, wait_scale=0.0)
         refs = [Reference("video_summary_gpt", "AVOS", "r1"), Reference("video_summary_gpt", "AVOS", "r2")]
         result = protocol.caption_columns(refs, ["alpha", "bad answer"])
     assert result.columns["vs_llm"] == pytest.approx(4.0)

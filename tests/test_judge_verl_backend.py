@@ -17,13 +17,10 @@ from typing import Any
 
 import pytest
 
-from data_preprocess import medvidbench
 from recipes import dry_run
 from recipes.checks import Report, check_reward
 from reward_fns.judge.tally import JudgeTally, Prices
 from reward_fns.judge.verl_backend import check_verl_judge, genrm_route, router_base_url
-from reward_fns.manager import data_pairs
-from reward_fns.normalize import RewardStats
 from reward_fns.testing.judge_server import FaultPlan, JudgeTestServer
 from reward_fns.testing.overrides import hydra_quote as _q
 from reward_fns.testing.policy import reference_answer
@@ -36,17 +33,9 @@ JUDGE_KEYS = ("judge_requests", "judge_http_calls", "judge_cache_hits", "judge_f
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory, toy_subset) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("verl_judge")
-    toy_json = toy_subset(1)
-    medvidbench.main(["--input", str(toy_json), "--data-root", str(toy_json.parent),
-                      "--out-dir", str(root / "data"), "--val-fraction", "0"])
-    train = root / "data" / "rl_train.parquet"
-    stats = RewardStats(k=2.0)
-    for pair in data_pairs([str(train)]):
-        stats.set(*pair, [0.2, 0.5, 0.8])
-    stats.save(root / "stats.json")
-    return {"root": root, "train": train, "stats": root / "stats.json"}
+def data(toy_rl_run) -> dict[str, Path]:
+    root = toy_rl_run("verl_judge", 1)
+    return {"root": root, "train": root / "data" / "rl_train.parquet", "stats": root / "stats.json"}
 
 
 def compose(data: dict[str, Path], *extra: str) -> Any:
@@ -189,7 +178,7 @@ def test_cost_report_sums_verls_rollout_dumps(tmp_path: Path, capsys: pytest.Cap
     assert cost_report.main([str(tmp_path)]) == 0 and "0.0030" in capsys.readouterr().out
     (tmp_path / "3.jsonl").write_text("{broken\n")
     assert cost_report.main([str(tmp_path)]) == 2
-    assert "3.jsonl: line 1: not JSON" in capsys.readouterr().err
+    assert "3.jsonl:1: expected a verl rollout-dump line: not valid JSON" in capsys.readouterr().err
 
 
 def test_run_single_is_bounded_by_the_judge_deadline_and_prices_its_calls(data: dict[str, Path]) -> None:

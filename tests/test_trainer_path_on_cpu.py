@@ -19,10 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from data_preprocess import medvidbench
 from recipes import dry_run
-from reward_fns.manager import data_pairs
-from reward_fns.normalize import RewardStats
 from reward_fns.scoring import NUMERIC_KEYS
 from reward_fns.testing.judge_server import JudgeTestServer
 from reward_fns.testing.overrides import hydra_quote as _q
@@ -34,16 +31,9 @@ MEDIAN_PAIR = ("Cholec80-CVS", "CVS")  # its stats are set so that a perfect ans
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory, toy_subset):
-    root = tmp_path_factory.mktemp("trainer_path")
-    toy_json = toy_subset(2)
-    medvidbench.main(["--input", str(toy_json), "--data-root", str(toy_json.parent),
-                      "--out-dir", str(root / "data"), "--val-fraction", "0"])
-    train = root / "data" / "rl_train.parquet"
-    stats = RewardStats(k=2.0)
-    for pair in data_pairs([str(train)]):
-        stats.set(*pair, [1.0, 1.0, 1.0] if pair == MEDIAN_PAIR else [0.2, 0.5, 0.8])
-    stats.save(root / "stats.json")
+def setup(toy_rl_run, toy_subset):
+    root = toy_rl_run("trainer_path", 2, lambda pair: [1.0, 1.0, 1.0] if pair == MEDIAN_PAIR else [0.2, 0.5, 0.8])
+    toy_json, train = toy_subset(2), root / "data" / "rl_train.parquet"
     tokenizer = build_tokenizer()
     return {"root": root, "train": train, "tokenizer": tokenizer, "processor": build_processor(tokenizer),
             "noisy": noisy_predictions(str(toy_json.with_name(f"{toy_json.stem}_predictions.json")))}
