@@ -28,7 +28,8 @@ from reward_fns.tasks.nap import resolve_nap_classes
 if TYPE_CHECKING:
     from data_preprocess.convert import ConvertConfig
 
-Item = tuple[Checked, str | None, Any]  # a valid record, why it is kept out of RL (None: it is not), its JSON
+# a valid record, why it is kept out of RL (None: it is not), its JSON, the frames fed to the model, their fps
+Item = tuple[Checked, str | None, Any, list[str], float]
 _select, _visual_tokens = cache(VideoSpec.select), cache(VideoSpec.visual_tokens)  # few distinct arguments
 
 
@@ -59,18 +60,14 @@ def decode_record(raw: msgspec.Raw, index: int, where: str) -> Any:
 
 
 class BatchConverter:
-    """Converts chunks for one run (settings, frame-size cache, a thread pool for `os.stat`)."""
+    """Converts the chunks of one run (its settings, a frame-size cache per video)."""
 
     def __init__(self, cfg: ConvertConfig):
         self.cfg, self.spec, self.where = cfg, cfg.video_spec, os.fspath(cfg.input)
         self.prefix = os.path.abspath(cfg.data_root).rstrip(os.sep) + os.sep
         self.rc_cache = os.path.join(cfg.out_dir, "rc_frames")
         self.split = VideoSplit(cfg.val_fraction, cfg.seed)
-        self._stat = ThreadPoolExecutor(cfg.io_workers, thread_name_prefix="stat")
         self._sizes: dict[str, tuple[int, int] | None] = {}
-
-    def close(self) -> None:
-        self._stat.shutdown()
 
     def convert(self, job: Job) -> ChunkResult:
         result = ChunkResult(Stats(self.cfg.max_prompt_tokens), {}, set())
@@ -86,12 +83,13 @@ class BatchConverter:
                 except Exception as exc:  # the task code could not read this ground truth
                     raise RecordError(index, "struc_info", f"ground truth unusable by task {checked.task.name}: "
                                       f"{exc!r}", self.where) from None
+                if code := self.split.code(checked.video_id):
+                    result.val_videos.add(checked.video_id)  # also when its frames fail below, as always
+                frames, fps = self._frames(checked, result.stats)
             except RecordError as error:
                 result.stats.invalid.append(invalid_entry(error, rec))
                 continue
-            if code := self.split.code(checked.video_id):
-                result.val_videos.add(checked.video_id)
-            parts.setdefault(code, []).append((checked, reason, rec))
+            parts.setdefault(code, []).append((checked, reason, rec, frames, fps))
         for code, split in enumerate(("train", "val")):
             part = sorted(parts.get(code, []), key=lambda item: item[0].rc_frame is not None)  # stable sort
             if (table := self._table(part, split, result.stats)) is not None:
@@ -114,13 +112,7 @@ class BatchConverter:
                                       "box": list(item.rc_box), "clipped_to": list(clipped)})
         return chosen, fps
 
-    def _table(self, part: list[Item], split: str, stats: Stats) -> pa.Table | None:
-        chosen = []  # (item, why it is kept out of RL, its JSON, frames fed to the model, their fps)
-        for item, reason, rec in part:
-            try:
-                chosen.append((item, reason, rec, *self._frames(item, stats)))
-            except RecordError as error:
-                stats.invalid.append(invalid_entry(error, rec))
+    def _table(self, chosen: list[Item], split: str, stats: Stats) -> pa.Table | None:
         if self.cfg.check_frames:
             chosen = self._files_exist(chosen, stats)
         if not chosen:
@@ -142,10 +134,12 @@ class BatchConverter:
         joined = pc.if_else(pc.starts_with(flat, "/"), flat, pc.binary_join_element_wise(self.prefix, flat, ""))
         return pa.ListArray.from_arrays(pa.array(list(accumulate(map(len, lists), initial=0)), pa.int32()), joined)
 
-    def _files_exist(self, chosen: list[tuple], stats: Stats) -> list[tuple]:
+    def _files_exist(self, chosen: list[Item], stats: Stats) -> list[Item]:
         """The rows whose frames are all regular files; the others are listed as invalid."""
         paths = list({path for *_, frames, _ in chosen for path in frames})
-        problems = {p: why for p, why in zip(paths, self._stat.map(self._not_a_file, paths), strict=True) if why}
+        with ThreadPoolExecutor(self.cfg.io_workers) as threads:  # os.stat waits on network file systems
+            batches = threads.map(self._problems, [paths[k:k + 512] for k in range(0, len(paths), 512)])
+            problems = {p: why for p, why in zip(paths, chain.from_iterable(batches), strict=True) if why}
         kept = []
         for row in chosen:
             item, _, rec, frames, _ = row
@@ -157,11 +151,15 @@ class BatchConverter:
                 kept.append(row)
         return kept
 
-    def _not_a_file(self, path: str) -> str | None:
-        try:
-            return None if stat.S_ISREG(os.stat(os.path.join(self.prefix, path)).st_mode) else "not a file"
-        except OSError:
-            return "not found"
+    def _problems(self, paths: list[str]) -> list[str | None]:
+        """Per path: None (a regular file), "not a file" or "not found" (thread-pool batches of `os.stat`)."""
+        out: list[str | None] = []
+        for path in paths:
+            try:
+                out.append(None if stat.S_ISREG(os.stat(os.path.join(self.prefix, path)).st_mode) else "not a file")
+            except OSError:
+                out.append("not found")
+        return out
 
     def _tokens(self, rows: Rows, lists: list[list[str]]) -> list[int]:
         """Estimated prompt length per row: visual tokens (VideoSpec, smart resize) + text tokens."""

@@ -165,9 +165,7 @@ def convert(cfg: ConvertConfig) -> dict[str, Any]:
     try:
         return _run(cfg, out, pool.imap if pool else map, gate)
     finally:
-        if pool is None:
-            _WORKER.pop().close()
-        else:
+        if pool is not None:
             gate.release(1 << 16)  # unblock imap's feeder thread so that terminate can join it
             pool.terminate()
             pool.join()

@@ -30,11 +30,9 @@ class OutputError(ValueError):
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
+        return True
+    except OSError as exc:  # EPERM: alive, another user's
+        return not isinstance(exc, ProcessLookupError)
 
 
 def _remove(path: Path) -> None:

@@ -23,19 +23,16 @@ Box = tuple[float, float, float, float]
 
 def clip_box(box: Sequence[float], width: int, height: int) -> Box:
     """The box clipped to [0, width] x [0, height]; ValueError when nothing of it is left."""
-    x1, y1, x2, y2 = (float(v) for v in box)
-    clipped = (min(max(x1, 0.0), width), min(max(y1, 0.0), height), min(max(x2, 0.0), width),
-               min(max(y2, 0.0), height))
+    clipped = tuple(min(max(float(v), 0.0), side) for v, side in zip(box, (width, height) * 2, strict=True))
     if clipped[2] <= clipped[0] or clipped[3] <= clipped[1]:
         raise ValueError(f"box {list(box)} lies outside the {width}x{height} image")
-    return clipped
+    return clipped  # type: ignore[return-value]
 
 
 def draw_box(image: Image.Image, box: Sequence[float]) -> Image.Image:
     """A copy of `image` (RGB) with the box outlined in green, the line drawn inside the box edge."""
     out = image.convert("RGB")
-    x1, y1, x2, y2 = (float(v) for v in box)
-    ImageDraw.Draw(out).rectangle((x1, y1, x2, y2), outline=GREEN, width=LINE_WIDTH)
+    ImageDraw.Draw(out).rectangle(tuple(float(v) for v in box), outline=GREEN, width=LINE_WIDTH)
     return out
 
 

@@ -10,7 +10,6 @@ from collections import namedtuple
 import msgspec
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from data_preprocess.video_spec import VideoSpec
 from reward_fns.reference import Reference
@@ -50,7 +49,7 @@ Rows = namedtuple("Rows", "index id qa_type source task fps split question answe
 def _messages(*columns: tuple[str, list[str]]) -> pa.ListArray:
     """One list of chat messages per row, `columns` = ((role, contents), ...) in turn order."""
     n, k = len(columns[0][1]), len(columns)
-    roles = pa.array([role for role, _ in columns] * n, STR) if n else pa.array([], STR)
+    roles = pa.array([role for role, _ in columns] * n, STR)
     contents = [c for row in zip(*(col for _, col in columns), strict=True) for c in row]
     struct = pa.StructArray.from_arrays([roles, pa.array(contents, STR)], fields=list(MESSAGE))
     return pa.ListArray.from_arrays(pa.array(np.arange(0, n * k + 1, k, dtype=np.int32)), struct)
@@ -82,9 +81,6 @@ def to_table(rows: Rows, frames: pa.ListArray, spec: VideoSpec) -> pa.Table:
 
 
 def outputs(table: pa.Table, split: str) -> dict[str, pa.Table]:
-    """`sft_<split>` and `rl_<split>` tables (zero-copy column selections; RL drops rejected rows)."""
-    rl = table.select(RL_SCHEMA.names)
-    ok = table.column("rl_ok")
-    if ok.null_count or not pc.all(ok).as_py():
-        rl = rl.filter(ok)
-    return {f"sft_{split}": table.select(SFT_SCHEMA.names), f"rl_{split}": rl}
+    """`sft_<split>` and `rl_<split>` tables (column selections; RL drops rejected rows)."""
+    return {f"sft_{split}": table.select(SFT_SCHEMA.names),
+            f"rl_{split}": table.filter(table.column("rl_ok")).select(RL_SCHEMA.names)}

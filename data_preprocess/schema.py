@@ -1,7 +1,6 @@
 """Record validation: a decoded MedVidBench record becomes `Checked` or raises `RecordError` naming the
-file, record index, field and reason. Field checks run in table order (`FIELD_CHECKS`); the ground
-truth, read with each task's own reader, must hold finite spans with start < end and boxes of four
-finite numbers (`GT_VALUE_CHECKS`); whether it can give a reward is the task's `reward_rejection`."""
+file, record index, field and reason. The ground truth, read with each task's own reader, must hold
+finite spans with start < end and boxes of four finite numbers (`GT_VALUE_CHECKS`)."""
 
 from __future__ import annotations
 
@@ -111,12 +110,8 @@ def _check_metadata(rec: RawRecord, index: int, where: str) -> None:
         raise RecordError(index, "metadata.fps", f"must be a finite number > 0, got {meta.get('fps')!r}", where)
 
 
-def _is_rc(rec: RawRecord) -> bool:
-    return rec.is_RC is True or _tasks()[rec.qa_type].name == "RC"
-
-
 def _check_rc(rec: RawRecord, index: int, where: str) -> None:
-    if not _is_rc(rec):
+    if not (rec.is_RC is True or _tasks()[rec.qa_type].name == "RC"):
         return
     info = rec.RC_info
     if not isinstance(info, Mapping):
@@ -130,9 +125,6 @@ def _check_rc(rec: RawRecord, index: int, where: str) -> None:
     if not finite or box[2] <= box[0] or box[3] <= box[1]:
         raise RecordError(index, "RC_info.start_frame_bbox",
                           f"must be [x1, y1, x2, y2] with x2 > x1 and y2 > y1, got {box!r}", where)
-
-
-FIELD_CHECKS: tuple[Callable[[RawRecord, int, str], None], ...] = (_check_kind, _check_metadata, _check_rc)
 
 
 def _spans(pairs: Iterable[tuple[float, float]], what: str) -> str | None:
@@ -161,7 +153,7 @@ def check_record(rec: Any, index: int, where: str, nap_classes: Callable[[str, s
     """Validate one decoded record; raises RecordError naming file, index and field."""
     if not isinstance(rec, RawRecord):
         raise RecordError(index, "record", f"must be a JSON object, got {type(rec).__name__}", where)
-    for check in FIELD_CHECKS:
+    for check in (_check_kind, _check_metadata, _check_rc):  # in order: _check_rc needs a known qa_type
         check(rec, index, where)
     frames = check_frames(rec.video, index, where)
     as_dict = {"conversations": rec.conversations, "metadata": rec.metadata, "qa_type": rec.qa_type,
@@ -179,7 +171,7 @@ def check_record(rec: Any, index: int, where: str, nap_classes: Callable[[str, s
     if task.name == "NAP":
         classes = nap_classes(rec.data_source, ref.question)
         ref = replace(ref, nap_classes=tuple(classes) if classes is not None else None)
-    rc = rec.RC_info if _is_rc(rec) else None
+    rc = rec.RC_info if rec.is_RC is True or task.name == "RC" else None
     return Checked(index, sample_id(as_dict), str(rec.metadata["video_id"]), ref, task, frames,
                    rc["start_frame"] if rc else None, tuple(float(v) for v in rc["start_frame_bbox"]) if rc else None)
 

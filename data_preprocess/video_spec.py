@@ -29,23 +29,18 @@ def processor_resize(h: int, w: int, factor: int, min_pixels: float, max_pixels:
 
 @dataclass(frozen=True)
 class VideoSpec:
-    """How a MedVidBench frame list is fed to a Qwen-VL model (fields: docs/data.md, VideoSpec).
+    """How a MedVidBench frame list is fed to a Qwen-VL model (fields: docs/data.md, VideoSpec)."""
 
-    `fps` None keeps the record's fps (a lower value keeps every k-th frame); `max_frames` caps the
-    clip (uniform subsampling, 0 = no cap); pixel bounds per frame; `processor_*_pixels` are the HF
-    video processor's own bounds (None: the same); `frame_size` (w, h) when frames are not probed.
-    """
-
-    fps: float | None = None
-    max_frames: int = 128
-    min_pixels: int = 8 * 28 * 28
+    fps: float | None = None  # None: the record's fps; a lower value keeps every k-th frame
+    max_frames: int = 128  # uniform subsampling above this (0: no cap)
+    min_pixels: int = 8 * 28 * 28  # per frame
     max_pixels: int = 48 * 28 * 28
     image_patch_size: int = 14
     merge_size: int = 2
     temporal_patch_size: int = 2
-    processor_min_pixels: int | None = None
+    processor_min_pixels: int | None = None  # the HF video processor's own bounds (None: the same)
     processor_max_pixels: int | None = None
-    frame_size: tuple[int, int] = (854, 480)
+    frame_size: tuple[int, int] = (854, 480)  # (w, h) where frames are not probed
 
     def __post_init__(self) -> None:
         if self.fps is not None and not self.fps > 0:
