@@ -138,7 +138,8 @@ class BatchConverter:
         """The rows whose frames are all regular files; the others are listed as invalid."""
         paths = list({path for *_, frames, _ in chosen for path in frames})
         with ThreadPoolExecutor(self.cfg.io_workers) as threads:  # os.stat waits on network file systems
-            batches = threads.map(self._problems, [paths[k:k + 512] for k in range(0, len(paths), 512)])
+            batches = threads.map(lambda part: [self._not_a_file(p) for p in part],
+                                  [paths[k:k + 512] for k in range(0, len(paths), 512)])
             problems = {p: why for p, why in zip(paths, chain.from_iterable(batches), strict=True) if why}
         kept = []
         for row in chosen:
@@ -151,15 +152,11 @@ class BatchConverter:
                 kept.append(row)
         return kept
 
-    def _problems(self, paths: list[str]) -> list[str | None]:
-        """Per path: None (a regular file), "not a file" or "not found" (thread-pool batches of `os.stat`)."""
-        out: list[str | None] = []
-        for path in paths:
-            try:
-                out.append(None if stat.S_ISREG(os.stat(os.path.join(self.prefix, path)).st_mode) else "not a file")
-            except OSError:
-                out.append("not found")
-        return out
+    def _not_a_file(self, path: str) -> str | None:
+        try:
+            return None if stat.S_ISREG(os.stat(os.path.join(self.prefix, path)).st_mode) else "not a file"
+        except OSError:
+            return "not found"
 
     def _tokens(self, rows: Rows, lists: list[list[str]]) -> list[int]:
         """Estimated prompt length per row: visual tokens (VideoSpec, smart resize) + text tokens."""

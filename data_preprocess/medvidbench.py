@@ -2,8 +2,7 @@
 
 Writes OUT/rl_{train,val}.parquet, OUT/sft_{train,val}.parquet, OUT/manifest.json (and region-caption
 frames with the box drawn under OUT/rc_frames/), all published together at the end. Exit status 2:
-an invalid record, input file or output folder (one line on stderr naming the file, record and field).
-"""
+an invalid record, input file or output folder (one line on stderr naming the file, record and field)."""
 
 from __future__ import annotations
 
