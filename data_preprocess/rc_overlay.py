@@ -18,15 +18,14 @@ GREEN = (0, 255, 0)
 LINE_WIDTH = 8
 JPEG_QUALITY = 95
 _STYLE = f"rc-overlay-v1:{GREEN}:{LINE_WIDTH}:{JPEG_QUALITY}"
-Box = tuple[float, float, float, float]
 
 
-def clip_box(box: Sequence[float], width: int, height: int) -> Box:
+def clip_box(box: Sequence[float], width: int, height: int) -> tuple[float, ...]:
     """The box clipped to [0, width] x [0, height]; ValueError when nothing of it is left."""
     clipped = tuple(min(max(float(v), 0.0), side) for v, side in zip(box, (width, height) * 2, strict=True))
     if clipped[2] <= clipped[0] or clipped[3] <= clipped[1]:
         raise ValueError(f"box {list(box)} lies outside the {width}x{height} image")
-    return clipped  # type: ignore[return-value]
+    return clipped
 
 
 def draw_box(image: Image.Image, box: Sequence[float]) -> Image.Image:
@@ -37,7 +36,7 @@ def draw_box(image: Image.Image, box: Sequence[float]) -> Image.Image:
 
 
 def overlay_frame(source: str | os.PathLike[str], box: Sequence[float], cache_dir: str | os.PathLike[str]
-                  ) -> tuple[str, Box]:
+                  ) -> tuple[str, tuple[float, ...]]:
     """Absolute path of the cached frame with the (clipped) box drawn, created if missing, and that box."""
     with open(source, "rb") as fh:
         data = fh.read()

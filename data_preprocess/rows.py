@@ -10,6 +10,7 @@ from collections import namedtuple
 import msgspec
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from data_preprocess.video_spec import VideoSpec
 from reward_fns.reference import Reference
@@ -82,5 +83,5 @@ def to_table(rows: Rows, frames: pa.ListArray, spec: VideoSpec) -> pa.Table:
 
 def outputs(table: pa.Table, split: str) -> dict[str, pa.Table]:
     """`sft_<split>` and `rl_<split>` tables (column selections; RL drops rejected rows)."""
-    return {f"sft_{split}": table.select(SFT_SCHEMA.names),
-            f"rl_{split}": table.filter(table.column("rl_ok")).select(RL_SCHEMA.names)}
+    rl, ok = table.select(RL_SCHEMA.names), table.column("rl_ok")
+    return {f"sft_{split}": table.select(SFT_SCHEMA.names), f"rl_{split}": rl if pc.all(ok).as_py() else rl.filter(ok)}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Hashable, Mapping, Sequence
+from functools import cache
 
 import numpy as np
 
@@ -27,20 +28,14 @@ def index_priority(indices: np.ndarray, seed: int) -> np.ndarray:
 
 
 class VideoSplit:
-    """Train/val by video: a video is in val when its seeded hash falls below `fraction` of the range
-    (no pass over the data; a video never on both sides, and on the same side when records are added)."""
+    """Train/val by video: `code(video_id)` is 1 (val) when the video's seeded hash falls below `fraction`
+    of the range, else 0 (no pass over the data; a video is on one side, and stays there as records come)."""
 
     def __init__(self, fraction: float, seed: int):
         if not 0 <= fraction < 1:
             raise ValueError(f"val fraction must be in [0, 1), got {fraction}")
-        self.threshold, self.seed = int(fraction * 2**64), seed
-        self._cache: dict[str, int] = {}
-
-    def code(self, video_id: str) -> int:
-        """0 (train) or 1 (val)."""
-        if (code := self._cache.get(video_id)) is None:
-            code = self._cache[video_id] = int(stable_hash(self.seed, video_id) < self.threshold)
-        return code
+        threshold = int(fraction * 2**64)
+        self.code = cache(lambda video_id: int(stable_hash(seed, video_id) < threshold))
 
 
 def waterfill(counts: Mapping[Hashable, int], budget: int) -> dict[Hashable, int]:
