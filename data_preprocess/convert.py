@@ -61,7 +61,7 @@ class _Index(msgspec.Struct):
     conversations: Any = None
 
 
-_INDEX = msgspec.json.Decoder(_Index | bool | int | float | str | list | None)
+_INDEX = msgspec.json.Decoder(_Index)
 
 
 @dataclass
@@ -94,9 +94,7 @@ def _index(raw: msgspec.Raw, task_of: dict[str, str]) -> tuple[str, str, str | N
     """(task, source, next-action answer) of a raw record; '' / None where unreadable (reported later)."""
     try:
         rec = _INDEX.decode(raw)
-    except (msgspec.DecodeError, UnicodeDecodeError):
-        rec = None
-    if not isinstance(rec, _Index):
+    except (msgspec.DecodeError, UnicodeDecodeError):  # not an object, or not UTF-8
         return "", "", None
     task = task_of.get(rec.qa_type, "") if isinstance(rec.qa_type, str) else ""
     turns = rec.conversations if task == "NAP" and isinstance(rec.conversations, list) else []
