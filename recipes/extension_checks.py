@@ -51,7 +51,35 @@ def check_agent_loops(cfg: Any, report: Report) -> None:
         report.notes.append(f"agent loop: {default}")
 
 
+RAY_MODULES_KEY = "ray_kwargs.ray_init.runtime_env.env_vars.VERL_USE_EXTERNAL_MODULES"
+
+
+def check_trainer_mode(cfg: Any, report: Report) -> None:
+    """trainer.v1.trainer_mode resolves in verl's trainer registry once the modules verl's Ray processes
+    import (the runtime_env VERL_USE_EXTERNAL_MODULES, as verl/__init__.py imports them) are imported."""
+    mode = select(cfg, "trainer.v1.trainer_mode")
+    if mode in (None, _MISSING):
+        return
+    listed = select(cfg, RAY_MODULES_KEY)
+    modules = [m.strip() for m in str(listed).split(",") if m.strip()] if listed not in (None, _MISSING) else []
+    from verl.trainer.ppo.v1 import get_trainer_cls
+    from verl.utils.import_utils import import_external_libs
+
+    try:
+        import_external_libs(modules)
+        cls = get_trainer_cls(str(mode))
+    except Exception as err:
+        report.errors.append(f"trainer.v1.trainer_mode={mode} does not resolve: {type(err).__name__}: {err}")
+        return
+    if not cls.__module__.startswith("verl.") and cls.__module__ not in modules:
+        report.errors.append(f"trainer.v1.trainer_mode={mode} is registered by {cls.__module__}, which verl's Ray "
+                             f"processes do not import: add it to {RAY_MODULES_KEY} (now {modules})")
+    else:
+        report.notes.append(f"trainer: {mode} ({cls.__module__}.{cls.__qualname__})")
+
+
 def check_extensions(cfg: Any, kind: str, report: Report) -> None:
     check_dataset_class(cfg, report)
     if kind == "ppo":
         check_agent_loops(cfg, report)
+        check_trainer_mode(cfg, report)
