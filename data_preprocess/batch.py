@@ -97,7 +97,7 @@ class BatchConverter:
                 continue
             parts.setdefault(code, []).append((checked, reason, rec, frames, fps))
         for code, split in enumerate(("train", "val")):
-            part = sorted(parts.get(code, []), key=lambda item: item[0].rc_frame is not None)  # stable sort
+            part = sorted(parts.get(code, []), key=lambda item: item[0].rc_frame is not None)  # region captions last
             if (table := self._table(part, split, result.stats)) is not None:
                 result.tables[split] = table
         return result
