@@ -17,6 +17,9 @@
 #   MEDGRPO_ENGINE  cpu: the CPU training mode (tests, laptops; recipes/ext, docs/training.md): GRPO gets
 #                   `medgrpo_engine=cpu` (that override alone also selects it), SFT `+medgrpo_sft_engine=cpu`
 #                   and the gloo entry point recipes.ext.sft_cpu; verl loads the plug-ins (VERL_PLATFORM=cpu)
+#   VERL_USE_EXTERNAL_MODULES  modules verl imports in every process: the caller's list, extended with
+#                   recipes/ext's (CPU mode: its plug-ins, first; GRPO: recipes.ext.trainer, the
+#                   medgrpo_sync trainer, last); GRPO passes the list on to the Ray runtime_env
 #   PYTHON          interpreter; default: the activated environment ($VIRTUAL_ENV, then $CONDA_PREFIX),
 #                   else the repo's .venv (the CPU test environment), else python3. Printed on every run.
 
@@ -93,6 +96,21 @@ medgrpo_require_ray() {
   fi
 }
 
+# medgrpo_add_modules first|last MODULE...: puts recipes/ext modules into VERL_USE_EXTERNAL_MODULES, which
+# verl/__init__.py imports in order in every process; the caller's other entries are kept, none twice.
+# Platform plug-ins go first: importing verl's trainer (recipes.ext.trainer, last) looks the platform up.
+medgrpo_add_modules() {
+  local where="$1" module; shift
+  local -a current=() kept=()
+  IFS=, read -ra current <<< "${VERL_USE_EXTERNAL_MODULES:-}"
+  for module in "${current[@]}"; do
+    [[ -n "$module" && " $* " != *" $module "* ]] && kept+=("$module")
+  done
+  if [[ "$where" == first ]]; then kept=("$@" "${kept[@]}"); else kept+=("$@"); fi
+  VERL_USE_EXTERNAL_MODULES="$(IFS=,; printf '%s' "${kept[*]}")"
+  export VERL_USE_EXTERNAL_MODULES
+}
+
 # medgrpo_run KIND CONFIG [OVERRIDES...]: dry run, printout or launch of verl.
 medgrpo_run() {
   local kind="$1"
@@ -109,10 +127,15 @@ medgrpo_run() {
   local arg
   for arg in "$@"; do [[ "$arg" == medgrpo_engine=cpu ]] && MEDGRPO_ENGINE=cpu; done
   if [[ "${MEDGRPO_ENGINE:-}" == cpu ]]; then  # the CPU training mode: verl plug-ins of recipes/ext
-    export VERL_PLATFORM=cpu VERL_USE_EXTERNAL_MODULES=recipes.ext.cpu_platform,recipes.ext.cpu_engine,recipes.ext.cpu_rollout
+    export VERL_PLATFORM=cpu
+    medgrpo_add_modules first recipes.ext.cpu_platform recipes.ext.cpu_engine recipes.ext.cpu_rollout
     if [[ "$kind" == ppo ]]; then MEDGRPO_ARGS+=(medgrpo_engine=cpu)
     else MEDGRPO_ARGS+=(+medgrpo_sft_engine=cpu); [[ "${cmd[*]}" == *sft_trainer_ray* ]] || cmd[-1]=recipes.ext.sft_cpu
     fi
+  fi
+  if [[ "$kind" == ppo ]]; then  # the medgrpo_sync trainer (trainer.v1.trainer_mode), looked up in verl's Ray TaskRunner
+    medgrpo_add_modules last recipes.ext.trainer
+    MEDGRPO_ARGS+=("++ray_kwargs.ray_init.runtime_env.env_vars.VERL_USE_EXTERNAL_MODULES=$(hq "$VERL_USE_EXTERNAL_MODULES")")
   fi
   cmd+=("${MEDGRPO_ARGS[@]}" "hydra.run.dir=$(hq "$OUTPUT_DIR/$EXPERIMENT/hydra")")
   case "$DRY_RUN" in

@@ -6,10 +6,12 @@
 - ``trainer.rollout_data_dir``: one ``<step>.jsonl`` per GRPO step with every sample's decoded
   response, ground truth and the reward the trainer used (the normalized MedGRPO reward).
 
-verl logs only the global training score, so the reward per data_source comes from the dump: the
-normalized reward is the trainer's own; the raw reward is the same sample rescored by the reward
-manager's scorer (``reward_fns.build.build_scorer`` on the run's own ``medgrpo.reward`` config), which
-must reproduce the trainer's normalized reward (a mismatch is reported).
+The recipe's ``medgrpo_sync`` trainer (recipes/ext/trainer.py) also logs, per step, the reward raw and
+normalized per data_source and the judge's calls, cache hits, tokens and cost (``medgrpo/*`` metrics).
+They are checked against a second computation from the dump: the normalized reward is the trainer's
+own; the raw reward is the same sample rescored by the reward manager's scorer
+(``reward_fns.build.build_scorer`` on the run's own ``medgrpo.reward`` config), which must reproduce
+the trainer's normalized reward (a mismatch is reported).
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from recipes.ext.reward_metrics import JUDGE_COUNTERS, split_logged
 from reward_fns.build import build_scorer
 from reward_fns.config import MedGRPORewardConfig
 from reward_fns.reference import Reference
@@ -32,19 +36,47 @@ GRPO_KEYS = {"score": "critic/score/mean", "kl": "actor/kl_loss", "entropy": "ac
 MATCH_TOL = 1e-5
 
 
-def read_file_log(path: str | Path, keys: dict[str, str]) -> list[dict[str, Any]]:
-    """Training steps of a verl file-logger JSONL, each with `keys` (name -> verl metric) picked out."""
-    steps: dict[int, dict[str, Any]] = {}
+def _file_log(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(step, metrics) of each line of a verl file-logger JSONL."""
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
             entry = json.loads(line)
             data = entry.get("data")
             if not isinstance(data, dict) or "step" not in entry:
                 raise ValueError(f"{path}:{number}: not a verl file-logger line")
-            picked = {name: data[metric] for name, metric in keys.items() if metric in data}
-            if picked:
-                steps.setdefault(int(entry["step"]), {"step": int(entry["step"])}).update(picked)
+            yield int(entry["step"]), data
+
+
+def read_file_log(path: str | Path, keys: dict[str, str]) -> list[dict[str, Any]]:
+    """Training steps of a verl file-logger JSONL, each with `keys` (name -> verl metric) picked out."""
+    steps: dict[int, dict[str, Any]] = {}
+    for step, data in _file_log(path):
+        picked = {name: data[metric] for name, metric in keys.items() if metric in data}
+        if picked:
+            steps.setdefault(step, {"step": step}).update(picked)
     return [steps[n] for n in sorted(steps)]
+
+
+def read_logged_rewards(path: str | Path) -> dict[int, dict[str, Any]]:
+    """Per step: the ``medgrpo/*`` metrics the medgrpo_sync trainer logged, as
+    {"sources": {source: {n, raw, normalized}}, "judge": {counter: sum}} (steps without them left out)."""
+    steps = {step: split_logged(data) for step, data in _file_log(path)}
+    return {step: logged for step, logged in steps.items() if logged["sources"] or logged["judge"]}
+
+
+def logged_mismatches(step: dict[str, Any]) -> list[str]:
+    """Where the trainer's logged per-source rewards (step["logged"]) differ from the dump's (step["sources"])."""
+    logged, dumped = step.get("logged", {}).get("sources", {}), step.get("sources", {})
+    where = f"GRPO step {step['step']}"
+    if sorted(logged) != sorted(dumped):
+        return [f"{where}: logged data sources {sorted(logged)} != rollout dump's {sorted(dumped)}"]
+    problems = []
+    for source, mine in dumped.items():
+        for key in ("n", "raw", "normalized"):
+            theirs = logged[source].get(key)
+            if theirs is None or abs(float(theirs) - mine[key]) > MATCH_TOL:
+                problems.append(f"{where}: {source} {key}: logged {theirs} != rollout dump's {mine[key]}")
+    return problems
 
 
 @dataclass
@@ -106,10 +138,25 @@ def sft_line(step: dict[str, Any]) -> str:
             f"grad_norm {step.get('grad_norm', float('nan')):.3f}  lr {step.get('lr', float('nan')):.2e}")
 
 
+def _rewards(r: dict[str, Any]) -> str:
+    return (f"n={r.get('n', 0):<3g} raw {r.get('raw', float('nan')):.4f}  "
+            f"normalized {r.get('normalized', float('nan')):.4f}")
+
+
 def grpo_lines(step: dict[str, Any]) -> list[str]:
+    """The step's verl metrics, then per data_source the trainer's logged rewards (medgrpo/*) beside the
+    rollout dump's, then the judge's logged counts."""
     lines = [f"GRPO step {step['step']}: reward {step.get('score', float('nan')):.4f}  "
              f"kl {step.get('kl', float('nan')):.3e}  entropy {step.get('entropy', float('nan')):.4f}  "
              f"pg_loss {step.get('pg_loss', float('nan')):.4f}  response_len {step.get('response_length', 0):.1f}"]
-    for source, r in step.get("sources", {}).items():
-        lines.append(f"    {source:<22} n={r['n']:<3} raw {r['raw']:.4f}  normalized {r['normalized']:.4f}")
+    logged = step.get("logged", {})
+    for source in sorted(set(step.get("sources", {})) | set(logged.get("sources", {}))):
+        mine = step.get("sources", {}).get(source, {})
+        lines.append(f"    {source:<20} logged {_rewards(logged.get('sources', {}).get(source, {}))}  |  "
+                     f"dump {_rewards(mine)}")
+    judge = logged.get("judge", {})
+    if judge:
+        lines.append("    judge (logged): " + "  ".join(
+            f"{name} ${judge[name]:.6f}" if name == "cost_usd" else f"{name} {judge[name]:g}"
+            for name in JUDGE_COUNTERS if name in judge))
     return lines

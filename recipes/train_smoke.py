@@ -9,8 +9,11 @@ engine; rewards through verl's Ray reward loop with 2 workers, the judge on the 
 
 Every stage runs the user-facing launcher or CLI in a subprocess (its log: DIR/logs/<stage>.log), with
 MEDGRPO_ENGINE=cpu (recipes/ext: verl's platform, engine and rollout plug-ins). Prints the SFT loss and,
-per GRPO step, the reward (raw and normalized per data_source), KL and entropy; writes
-DIR/train_smoke.json (every step's metrics, stage timings) and DIR/metrics.json (the 10 columns).
+per GRPO step, the reward (raw and normalized per data_source, as the recipe's medgrpo_sync trainer
+logged them and as recomputed from the rollout dump: they must agree), the judge's calls, cache hits,
+tokens and cost (logged; the HTTP calls must equal what the test judge server answered), KL and
+entropy; writes DIR/train_smoke.json (every step's metrics, stage timings) and DIR/metrics.json (the
+10 columns).
 The model is random and tiny: the numbers prove the plumbing, not learning.
 """
 
@@ -24,10 +27,13 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recipes import smoke_metrics
 from reward_fns.atomic_io import write_json_atomic
+
+if TYPE_CHECKING:
+    from reward_fns.testing.judge_server import JudgeTestServer
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = 2
@@ -64,9 +70,9 @@ def fresh_dir(out: Path) -> None:
 class Smoke:
     """Paths, environment and stage runner of one smoke run."""
 
-    def __init__(self, out: Path, judge_url: str):
+    def __init__(self, out: Path, judge: JudgeTestServer):
         self.out = out
-        self.judge_url = judge_url
+        self.judge, self.judge_url = judge, judge.base_url
         self.timings: dict[str, float] = {}
         (out / "logs").mkdir(parents=True, exist_ok=True)
 
@@ -128,17 +134,19 @@ def train(smoke: Smoke, model: Path) -> dict[str, Any]:
         raise SmokeError(f"SFT wrote no HF model at {sft_hf}")
     smoke.launcher("calibrate", "calibrate_reward_stats.sh", [], MODEL_PATH=str(sft_hf),
                    CALIB_N="2", INFER_ARGS=CALIB_INFER_ARGS, CALIB_DIR=str(smoke.path("calibration")))
-    dump = smoke.path("grpo_rollouts")
+    dump, judge_calls = smoke.path("grpo_rollouts"), smoke.judge.completions
     smoke.launcher("grpo", "qwen25vl_7b_medgrpo.sh", [*GRPO_OVERRIDES, f"trainer.rollout_data_dir={dump}"],
                    MODEL_PATH=str(sft_hf), EXPERIMENT="grpo", GPUS_PER_NODE="1",
                    VERL_FILE_LOGGER_PATH=str(smoke.path("logs", "grpo_metrics.jsonl")))
+    judge_calls = smoke.judge.completions - judge_calls  # chat completions the judge server answered in GRPO
     sft = smoke_metrics.read_file_log(smoke.path("logs", "sft_metrics.jsonl"), smoke_metrics.SFT_KEYS)
     grpo = smoke_metrics.read_file_log(smoke.path("logs", "grpo_metrics.jsonl"), smoke_metrics.GRPO_KEYS)
+    logged = smoke_metrics.read_logged_rewards(smoke.path("logs", "grpo_metrics.jsonl"))
     settings = smoke_metrics.reward_settings(smoke.path("runs", "grpo", "hydra", ".hydra", "config.yaml"))
     rewards = {r["step"]: r for r in smoke_metrics.rewards_per_source(dump, settings)}
     for step in grpo:
-        step.update(rewards.get(step["step"], {}))
-    return {"sft": sft, "grpo": grpo}
+        step.update(rewards.get(step["step"], {}), logged=logged.get(step["step"], {}))
+    return {"sft": sft, "grpo": grpo, "grpo_judge_server_calls": judge_calls}
 
 
 def check(steps: dict[str, Any]) -> list[str]:
@@ -158,6 +166,14 @@ def check(steps: dict[str, Any]) -> list[str]:
         if step.get("max_rescore_diff", 0.0) > smoke_metrics.MATCH_TOL:
             problems.append(f"GRPO step {step['step']}: rescored rewards differ from the trainer's by "
                             f"{step['max_rescore_diff']:.2e}")
+        problems += smoke_metrics.logged_mismatches(step)  # medgrpo/* metrics (the medgrpo_sync trainer)
+        missing = [name for name in smoke_metrics.JUDGE_COUNTERS if name not in step["logged"].get("judge", {})]
+        if missing:
+            problems.append(f"GRPO step {step['step']}: no medgrpo/judge/{{{','.join(missing)}}} metrics logged")
+    logged_calls = sum(step["logged"].get("judge", {}).get("http_calls", 0) for step in steps["grpo"])
+    if logged_calls != steps["grpo_judge_server_calls"]:
+        problems.append(f"GRPO logged {logged_calls:g} judge HTTP calls; the judge server answered "
+                        f"{steps['grpo_judge_server_calls']}")
     return problems
 
 
@@ -195,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from reward_fns.testing.judge_server import JudgeTestServer
 
     with JudgeTestServer(model=JUDGE_MODEL).run_in_thread() as server:
-        smoke = Smoke(out, server.base_url)
+        smoke = Smoke(out, server)
         try:
             steps = train(smoke, prepare(smoke))
             evaluate(smoke)

@@ -102,3 +102,48 @@ def test_dry_run_checks_the_trainer_mode_resolves_in_ray_processes(mode: str, mo
         assert not report.errors and report.notes[0].startswith(f"trainer: {mode} (")
     else:
         assert len(report.errors) == 1 and expect in report.errors[0], report.errors
+
+
+def test_smoke_reads_the_logged_metrics_and_compares_them_with_the_dump(tmp_path) -> None:
+    import json
+
+    from recipes import smoke_metrics
+
+    infos = [_info(0.2, 0.4, requests=1, http_calls=1), _info(0.4, 0.6), _info(0.0, 0.5)]
+    log = tmp_path / "grpo_metrics.jsonl"  # verl's file logger: one {"step", "data"} line per log call
+    log.write_text("\n".join(json.dumps({"step": n, "data": data}) for n, data in [
+        (1, {"critic/score/mean": 0.5, **step_reward_metrics(infos, ["A", "A", "B"])}),
+        (2, {"critic/score/mean": 0.4})]) + "\n", encoding="utf-8")
+    logged = smoke_metrics.read_logged_rewards(log)
+    assert list(logged) == [1] and logged[1]["judge"]["http_calls"] == 1
+    dump = {"A": {"n": 2, "raw": 0.3, "normalized": 0.5}, "B": {"n": 1, "raw": 0.0, "normalized": 0.5}}
+    assert smoke_metrics.logged_mismatches({"step": 1, "sources": dump, "logged": logged[1]}) == []
+    off = {**dump, "B": {"n": 1, "raw": 0.0, "normalized": 0.25}}
+    (problem,) = smoke_metrics.logged_mismatches({"step": 1, "sources": off, "logged": logged[1]})
+    assert problem == "GRPO step 1: B normalized: logged 0.5 != rollout dump's 0.25"
+    (problem,) = smoke_metrics.logged_mismatches({"step": 1, "sources": {"A": dump["A"]}, "logged": logged[1]})
+    assert "logged data sources ['A', 'B'] != rollout dump's ['A']" in problem
+    lines = smoke_metrics.grpo_lines({"step": 1, "score": 0.5, "sources": dump, "logged": logged[1]})
+    assert lines[-1].startswith("    judge (logged): requests 1  http_calls 1  cache_hits 0")
+
+
+@pytest.mark.parametrize(("engine", "expect"), [
+    ("", "foo.bar,recipes.ext.trainer"),
+    # the platform plug-ins first (importing verl's trainer looks the platform up), the trainer last
+    ("cpu", "recipes.ext.cpu_platform,recipes.ext.cpu_engine,recipes.ext.cpu_rollout,foo.bar,recipes.ext.trainer"),
+])
+def test_grpo_launcher_extends_the_callers_external_modules_for_ray(engine: str, expect: str) -> None:
+    import os
+    import shlex
+    import subprocess
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MEDGRPO", "DRY_RUN", "VERL_"))}
+    env.update(MODEL_PATH="/nonexistent/model", DRY_RUN="print", MEDGRPO_ENGINE=engine,
+               VERL_USE_EXTERNAL_MODULES="recipes.ext.trainer,foo.bar,")  # a caller's list, holding one
+    proc = subprocess.run(["bash", str(repo / "recipes" / "qwen25vl_7b_medgrpo.sh")], env=env, cwd=repo,
+                          capture_output=True, text=True, timeout=60, check=True)
+    key = "++ray_kwargs.ray_init.runtime_env.env_vars.VERL_USE_EXTERNAL_MODULES="
+    (arg,) = [a for a in shlex.split(proc.stdout) if a.startswith(key)]
+    assert arg.removeprefix(key) == f"'{expect}'"

@@ -8,6 +8,11 @@ CPU training mode (docs/training.md), imported in every verl process through
 - cpu_rollout:  the `hf_cpu` rollout replica + server adapter (cpu_generate: transformers `generate`).
 - sft_cpu:      verl's SFT trainer on a plain gloo process group (torchrun on CPU).
 
+Every GRPO launch (GPU and CPU) also lists `recipes.ext.trainer` there and in the Ray runtime_env:
+- trainer:        the `medgrpo_sync` trainer (`trainer.v1.trainer_mode`, verl's `register_trainer`):
+                  verl's sync trainer plus per-step reward per data_source and judge cost metrics
+                  (reward_metrics: their computation from the samples' reward_extra_info).
+
 The other modules are data/agent-loop classes plugged in through verl config keys (`data.custom_cls`,
 the agent-loop registry); each says how in its docstring.
 """

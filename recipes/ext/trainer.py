@@ -11,7 +11,8 @@ Plugged in through verl's public hooks: `register_trainer` (verl.trainer.ppo.v1)
 ``medgrpo_sync``, selected by ``trainer.v1.trainer_mode: medgrpo_sync`` (recipes/config/medgrpo_grpo.yaml).
 verl looks the name up in its TaskRunner, a Ray actor, so this module must be imported there: it is
 listed in ``VERL_USE_EXTERNAL_MODULES``, which ``verl/__init__.py`` imports in every process (the
-launchers export it and put it in the Ray runtime_env; the recipe config carries it too).
+launchers export it and put it in the Ray runtime_env; the recipe config carries it too). It must come
+after a platform plug-in such as recipes.ext.cpu_platform: importing verl's trainer looks the platform up.
 """
 
 from __future__ import annotations
