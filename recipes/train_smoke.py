@@ -39,7 +39,10 @@ ROOT = Path(__file__).resolve().parents[1]
 STEPS = 2
 MIN_SOURCES_PER_STEP = 3
 JUDGE_MODEL = "smoke-judge"
+# A constant, larger learning rate so the 2-step SFT loss visibly moves (the recipe's cosine schedule
+# over 2 steps gives step 2 a learning rate of 0).
 SFT_OVERRIDES = ["data.train_batch_size=4", f"trainer.total_training_steps={STEPS}", "trainer.total_epochs=1",
+                 "optim.lr=1e-3", "optim.lr_scheduler_type=constant", "optim.lr_warmup_steps_ratio=0.0",
                  "trainer.resume_mode=disable", "trainer.logger=[console,file]"]
 GRPO_OVERRIDES = [
     "data.train_batch_size=6", "actor_rollout_ref.actor.ppo_mini_batch_size=6", "actor_rollout_ref.rollout.n=2",
@@ -167,11 +170,11 @@ def check(steps: dict[str, Any]) -> list[str]:
             problems.append(f"GRPO step {step['step']}: rescored rewards differ from the trainer's by "
                             f"{step['max_rescore_diff']:.2e}")
         problems += smoke_metrics.logged_mismatches(step)  # medgrpo/* metrics (the medgrpo_sync trainer)
-        missing = [name for name in smoke_metrics.JUDGE_COUNTERS if name not in step["logged"].get("judge", {})]
+        missing = [name for name in smoke_metrics.JUDGE_COUNTERS if name not in step.get("logged", {}).get("judge", {})]
         if missing:
             problems.append(f"GRPO step {step['step']}: no medgrpo/judge/{{{','.join(missing)}}} metrics logged")
-    logged_calls = sum(step["logged"].get("judge", {}).get("http_calls", 0) for step in steps["grpo"])
-    if logged_calls != steps["grpo_judge_server_calls"]:
+    logged_calls = sum(step.get("logged", {}).get("judge", {}).get("http_calls", 0) for step in steps["grpo"])
+    if logged_calls != steps.get("grpo_judge_server_calls", 0):
         problems.append(f"GRPO logged {logged_calls:g} judge HTTP calls; the judge server answered "
                         f"{steps['grpo_judge_server_calls']}")
     return problems

@@ -64,17 +64,27 @@ def test_rewards_per_source_rescore_the_dump_and_flag_a_mismatch(tmp_path, rl_ro
     assert set(steps[0]["sources"]) == sources
     assert steps[0]["max_rescore_diff"] < 1e-9 and steps[1]["max_rescore_diff"] == pytest.approx(0.5)
     assert all(steps[0]["sources"][src]["n"] == 2 for src in sources)  # reference + unreadable per source
-    problems = train_smoke.check({"sft": [{"step": 1, "loss": 1.0}, {"step": 2, "loss": 0.9}],
-                                  "grpo": [{**s, "score": 0.1, "kl": 0.0, "entropy": 1.0} for s in steps]})
+    judge = {name: 0 for name in smoke_metrics.JUDGE_COUNTERS} | {"http_calls": 3}
+    logged = [{"sources": {src: dict(v) for src, v in s["sources"].items()}, "judge": judge} for s in steps]
+    grpo = [{**s, "score": 0.1, "kl": 0.0, "entropy": 1.0, "logged": log} for s, log in zip(steps, logged, strict=True)]
+    sft = [{"step": 1, "loss": 1.0}, {"step": 2, "loss": 0.9}]
+    problems = train_smoke.check({"sft": sft, "grpo": grpo, "grpo_judge_server_calls": 6})
     assert problems == [f"GRPO step 2: rescored rewards differ from the trainer's by {0.5:.2e}"]
+    grpo[0]["logged"]["sources"][sorted(sources)[0]]["raw"] += 0.25  # the trainer's logged metric disagrees
+    problems = train_smoke.check({"sft": sft, "grpo": grpo, "grpo_judge_server_calls": 7})
+    assert problems[0].startswith(f"GRPO step 1: {sorted(sources)[0]} raw: logged ")
+    assert problems[-1] == "GRPO logged 6 judge HTTP calls; the judge server answered 7"
 
 
 def test_check_names_every_missing_piece():
     problems = train_smoke.check({"sft": [{"step": 1, "loss": 1.0}],
                                   "grpo": [{"step": 1, "score": 0.1, "sources": {"A": {}, "B": {}}}]})
+    judge = ",".join(smoke_metrics.JUDGE_COUNTERS)
     assert problems == ["SFT logged 1 steps with a loss (want 2)", "GRPO logged 1 steps (want 2)",
                         "GRPO step 1: no kl metric", "GRPO step 1: no entropy metric",
-                        "GRPO step 1: batch covers 2 data sources (want >= 3)"]
+                        "GRPO step 1: batch covers 2 data sources (want >= 3)",
+                        "GRPO step 1: logged data sources [] != rollout dump's ['A', 'B']",
+                        f"GRPO step 1: no medgrpo/judge/{{{judge}}} metrics logged"]
 
 
 def test_rewards_per_source_needs_a_dump(tmp_path):
