@@ -139,7 +139,9 @@ def benchmark(ctx: DemoContext) -> None:
     judge = ctx.judge_yaml
     argv = ["--gt", str(ctx.toy / "medvidbench_toy.json"), "--pred", str(ctx.toy / "toy_predictions.json"),
             "--out", str(ctx.out / "metrics.json")]
-    argv += ["--judge", "openai", "--judge-config", str(judge)] if judge else ["--judge", "similarity"]
+    # The project's judge protocol: the leaderboard's needs the user's copy of the public scorer.
+    argv += (["--judge", "openai", "--judge-config", str(judge), "--judge-protocol", "medgrpo"] if judge
+             else ["--judge", "similarity"])
     report = score_cli.run(argv)
     plot_comparison({"toy reference policy": report.columns}, ctx.out / "benchmark.png")
     print(f"   chart: {ctx.out / 'benchmark.png'}")
