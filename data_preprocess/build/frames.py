@@ -7,12 +7,12 @@ Paths are relative to a data root: `<Source>/<folder>/<file>` for releases that 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from data_preprocess.build.canonical import Video
+from reward_fns.atomic_io import atomic_path, write_text_atomic
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".webm", ".mov", ".m4v")
 DONE = ".done"
@@ -104,12 +104,11 @@ def extract(path: Path, targets: Mapping[float, Path], quality: int = 90) -> dic
                 while frame.time + 1e-6 >= state[0] / fps:
                     if state[0] >= state[1]:
                         image = image or frame.to_image()
-                        tmp = folder / f".{state[0]:06d}.jpg.tmp"
-                        image.save(tmp, format="JPEG", quality=quality)
-                        os.replace(tmp, folder / f"{state[0]:06d}.jpg")
+                        with atomic_path(folder / f"{state[0]:06d}.jpg") as tmp:
+                            image.save(tmp, format="JPEG", quality=quality)
                     state[0] += 1
     for fps, (folder, state) in pending.items():
-        (folder / DONE).write_text(str(state[0]))
+        write_text_atomic(folder / DONE, str(state[0]))
         out[fps] = Extracted(state[0], False)
     return out
 
