@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from data_preprocess.build.canonical import Video
@@ -34,11 +34,14 @@ def metadata(video: Video, item: Item, fps: float) -> dict[str, str]:
     return {**meta, **(extra(video, item) if extra else {})}
 
 
-def keyframes(frames: list[str], n: int = KEYFRAMES) -> list[str]:
-    """A few frames spread over the clip (first and last included)."""
+def keyframes(frames: Sequence[str], n: int = KEYFRAMES) -> list[str]:
+    """Up to n frames spread evenly over the clip (first and last included when n >= 2)."""
+    if n <= 0:
+        return []
     if len(frames) <= n:
         return list(frames)
-    return [frames[round(i * (len(frames) - 1) / (n - 1))] for i in range(n)]
+    step = (len(frames) - 1) / max(n - 1, 1)
+    return [frames[round(i * step)] for i in range(n)]
 
 
 def make_record(video: Video, item: Item, fps: float, frames: list[str]) -> dict[str, Any]:

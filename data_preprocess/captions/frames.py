@@ -9,6 +9,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from data_preprocess.build.records import keyframes
 from data_preprocess.captions.facts import FactsError, FactsItem
 from data_preprocess.rc_overlay import draw_box
 
@@ -35,8 +36,8 @@ class KeyframeLoader:
     def _paths(self, item: FactsItem) -> list[tuple[str, str]]:
         region = item.facts.region
         paths = [(region.frame, REGION_FRAME)] if region is not None and region.frame else []
-        keyframes = _spread(item.facts.keyframes, self.max_frames - len(paths))
-        return paths + [(k, KEYFRAMES) for k in keyframes]
+        spread = keyframes(item.facts.keyframes, self.max_frames - len(paths))
+        return paths + [(k, KEYFRAMES) for k in spread]
 
     def __call__(self, item: FactsItem) -> list[str]:
         box = item.facts.region.bbox if item.facts.region is not None else None
@@ -55,13 +56,3 @@ class KeyframeLoader:
         buffer = BytesIO()
         image.save(buffer, format="JPEG", quality=85)
         return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _spread(paths: tuple[str, ...], k: int) -> list[str]:
-    """Up to k paths evenly spread over the list."""
-    if k <= 0 or not paths:
-        return []
-    if len(paths) <= k:
-        return list(paths)
-    step = (len(paths) - 1) / max(k - 1, 1)
-    return [paths[round(i * step)] for i in range(k)]
