@@ -169,16 +169,21 @@ def check_video(video: Video, where: str, entry: object) -> None:
                                   f"kind {sc.kind!r} needs values for {keys or sorted(SCORE_KEYS)}")
 
 
+def read_json(path: Path) -> Any:
+    """A source JSON file's value; an unreadable file or bad JSON is an AnnotationError naming the file."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise AnnotationError(str(path), "-", "<file>", f"unreadable JSON ({exc})") from None
+
+
 def read_canonical(root: Path) -> Iterator[Video]:
     """Every video of a canonical folder (files in name order), or of one canonical JSON file."""
     files = [root] if root.is_file() else sorted(root.glob("*.json"))
     if not files:
         raise AnnotationError(str(root), "-", "<files>", "no canonical *.json file found")
     for path in files:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise AnnotationError(str(path), "-", "<file>", f"unreadable JSON ({exc})") from None
+        data = read_json(path)
         items = data if isinstance(data, list) else [data]
         for i, item in enumerate(items):
             yield video_from_dict(item, str(path), i)

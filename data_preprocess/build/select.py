@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from collections import defaultdict
@@ -10,7 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from data_preprocess.build.canonical import AnnotationError, Video
+from data_preprocess.build.canonical import AnnotationError, Video, read_json
 
 T = TypeVar("T")
 CHOLEC80_FAMILY = frozenset({"CholecT50", "CholecTrack20", "Cholec80-CVS"})
@@ -30,10 +29,7 @@ def load_test_keys(paths: Iterable[str | Path]) -> set[str]:
     """Video keys of every record of MedVidBench test/val JSON files."""
     keys: set[str] = set()
     for path in paths:
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise AnnotationError(str(path), "-", "<file>", f"unreadable JSON ({exc})") from None
+        data = read_json(Path(path))
         if not isinstance(data, list):
             raise AnnotationError(str(path), "-", "<file>", "must be a JSON list of MedVidBench records")
         for i, rec in enumerate(data):

@@ -16,12 +16,11 @@ Boxes may also come from the released LLaVA-style files, saved under --root as `
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from data_preprocess.build.adapters.base import SourceRead, adapter, image_size, require
 from data_preprocess.build.adapters.copesd_llava import LLAVA_GLOB, llava_boxes
-from data_preprocess.build.canonical import AnnotationError, Box, FrameSource, Segment, Video
+from data_preprocess.build.canonical import AnnotationError, Box, FrameSource, Segment, Video, read_json
 from reward_fns.tasks.nap import canonical
 
 FILE = "copesd_annotations.json"
@@ -49,10 +48,7 @@ def read_video(vid: str, entry: dict, root: Path, where: str, extra: list[Box]) 
 @adapter("copesd", "CoPESD")
 def read(root: Path, videos: Path | None) -> SourceRead:
     path = require(root / FILE, "CoPESD intermediate annotation JSON (see docs/builder.md)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise AnnotationError(str(path), "-", "<file>", f"unreadable JSON ({exc})") from None
+    data = read_json(path)
     if not isinstance(data, dict):
         raise AnnotationError(str(path), "-", "<file>", "must map video ids to annotation objects")
     folders = {str(e.get("frames", "")).strip("/"): (vid, float(e.get("fps", 1.0)), int(e.get("first_frame", 1)))

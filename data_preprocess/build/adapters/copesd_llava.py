@@ -7,13 +7,12 @@ time = (n - first_frame) / fps. One track per tool name.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from data_preprocess.build.canonical import AnnotationError, Box
+from data_preprocess.build.canonical import AnnotationError, Box, read_json
 
 LLAVA_GLOB = "copesd_llava*.json"
 _NUM = r"\s*([-\d.eE]+)\s*"
@@ -28,10 +27,7 @@ def _gpt_text(entry: Mapping[str, Any]) -> str:
 def llava_boxes(path: Path, folders: Mapping[str, tuple[str, float, int]]) -> dict[str, list[Box]]:
     """{video_id: boxes in normalized xyxy} from one LLaVA-style file; `folders` maps a frame folder
     (relative to --root) to (video_id, fps, first_frame). Images of unknown folders are an error."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise AnnotationError(str(path), "-", "<file>", f"unreadable JSON ({exc})") from None
+    data = read_json(path)
     out: dict[str, list[Box]] = {}
     for i, entry in enumerate(data if isinstance(data, list) else []):
         image = str(entry.get("image", "")) if isinstance(entry, Mapping) else ""

@@ -6,14 +6,13 @@ leaderboard's NurViD lists (nap_classes.json) case-insensitively so NAP question
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from data_preprocess.build.adapters.base import SourceRead, adapter, require
 from data_preprocess.build.adapters.tables import first_existing, read_rows
-from data_preprocess.build.canonical import AnnotationError, FrameSource, Segment, Video
+from data_preprocess.build.canonical import AnnotationError, FrameSource, Segment, Video, read_json
 from reward_fns.tasks.nap import class_table
 
 ANNOTATIONS = "NurViD_annotations.json"
@@ -61,10 +60,7 @@ def read(root: Path, videos: Path | None) -> SourceRead:
     path = require(root / ANNOTATIONS, "NurViD annotation JSON")
     table = first_existing(root / name for name in ID_TABLES)
     procedures, actions = id_names(table)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise AnnotationError(str(path), "-", "<file>", f"unreadable JSON ({exc})") from None
+    data = read_json(path)
     out, skipped = [], Counter()
     for vid, entry in sorted(data.items()):
         if not isinstance(entry, dict) or not isinstance(entry.get("annotations"), list):
