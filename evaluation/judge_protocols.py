@@ -48,8 +48,6 @@ from reward_fns.reference import Reference
 from reward_fns.tasks.dvc_parse import gt_segments, parse_events
 
 logger = logging.getLogger(__name__)
-PROTOCOLS: tuple[str, ...] = ("leaderboard", "medgrpo")
-COLUMN_SUFFIX: dict[str, str] = {"leaderboard": "_llm", "medgrpo": "_medjudge"}
 LEADERBOARD_MODEL = "gpt-4.1"
 _CACHE_NAMESPACE = "leaderboard-5a"
 DEVIATIONS: tuple[str, ...] = (
@@ -128,7 +126,7 @@ class LeaderboardProtocol:
 
     name = "leaderboard"
     scale = "judge_1_5"
-    suffix = COLUMN_SUFFIX["leaderboard"]
+    suffix = "_llm"
 
     def __init__(self, prompt: PromptBuilder, client: ChatClient, model: str = LEADERBOARD_MODEL,
                  cache: JudgeCache | None = None, wait_scale: float = 1.0):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from evaluation.captions import JudgeNotConfigured, make_backend
+from evaluation.captions import JUDGE_PROTOCOLS, JudgeNotConfigured, make_backend
 from evaluation.fidelity import DEVIATIONS
 from evaluation.io import check_output_path, load_json_list
 from evaluation.join import JOINS, JoinError
@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--judge", default="none", choices=["none", "similarity", "openai"],
                    help="caption columns: none (null), similarity (MiniLM cosine, 0-1), openai (LLM judge)")
     p.add_argument("--judge-config", help="YAML/JSON judge settings for --judge openai")
-    p.add_argument("--judge-protocol", default="leaderboard", choices=["leaderboard", "medgrpo"],
+    p.add_argument("--judge-protocol", default="leaderboard", choices=list(JUDGE_PROTOCOLS),
                    help="--judge openai: leaderboard (the public scorer's prompt and aggregation -> *_llm) or "
                         "medgrpo (the project's own judge -> *_medjudge)")
     p.add_argument("--leaderboard-dir", help="local copy of the public leaderboard scorer (its evaluation "
