@@ -49,6 +49,14 @@ def select(cfg: Any, key: str) -> Any:
     return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
 
 
+def installed(module: str) -> bool:
+    """Whether `module` can be imported here (a missing parent package counts as missing)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def _files(value: Any) -> list[str]:
     if value is None or value is _MISSING:
         return []
@@ -302,7 +310,7 @@ def check_environment(cfg: Any, kind: str, report: Report) -> None:
         report.warnings.append(f"trainer.nnodes={nnodes} but RAY_ADDRESS is not set: the real launch joins an "
                                f"existing Ray cluster (see recipes/README.md)")
     rollout = select(cfg, "actor_rollout_ref.rollout.name") if kind == "ppo" else None
-    if rollout == "vllm" and not importlib.util.find_spec("vllm"):
+    if rollout == "vllm" and not installed("vllm"):
         report.notes.append("vllm is not installed here (fine for a dry run; GPU nodes need requirements-gpu.txt)")
 
 

@@ -14,23 +14,14 @@ start-up minutes later:
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from typing import Any
 
-from recipes.checks import Report, select
+from recipes.checks import Report, installed, select
 
 ROLLOUT_MODULES = {"vllm": "vllm", "sglang": "sglang"}  # rollout name -> module it needs
 SETUP_HINT = "install the GPU environment (bash run.sh setup-gpu; docs/recipes.md) and activate it or pass PYTHON="
-
-
-def installed(module: str) -> bool:
-    """Whether `module` can be imported here (a missing parent package counts as missing)."""
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def interpreter_summary() -> str:
