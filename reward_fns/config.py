@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from reward_fns.judge.client import JudgeConfig
+from reward_fns.normalize import DEFAULT_EPS, DEFAULT_MIN_N, check_settings
 from reward_fns.registry import TASK_NAMES
 
 
@@ -48,9 +49,9 @@ class NormalizationConfig:
     enabled: bool = True
     stats_path: str | None = None
     k: float | None = 2.0
-    eps: float = 1e-3
+    eps: float = DEFAULT_EPS
     missing: str = "error"  # or "identity": raw reward where a pair has no stats
-    min_n: int = 20  # fewer rollouts behind a pair's quartiles log a warning at start-up
+    min_n: int = DEFAULT_MIN_N  # fewer rollouts behind a pair's quartiles log a warning at start-up
 
     def __post_init__(self) -> None:
         if self.missing not in ("error", "identity"):
@@ -59,8 +60,6 @@ class NormalizationConfig:
         if self.enabled and not self.stats_path and self.missing == "error":
             raise RewardConfigError("medgrpo.reward.normalization.stats_path is required when normalization is "
                                     "enabled (or set missing: identity, or enabled: false)")
-        from reward_fns.normalize import check_settings
-
         try:
             check_settings(self.k, self.eps, self.min_n)
         except ValueError as err:
