@@ -138,7 +138,7 @@ def _name_caption_columns(columns: dict[str, float | None], per_source: dict[str
     if suffix == "_llm":
         return
     for column in (c for c in all_columns() if c.judged):
-        key = column.key.replace("_llm", suffix) if suffix is not None else None
+        key = column.key_for(suffix) if suffix is not None else None
         if key is not None:
             columns[key] = columns[column.key]
         columns[column.key] = None

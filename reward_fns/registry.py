@@ -85,10 +85,14 @@ class Column:
     score: str = ""
     judged: bool = False
 
+    def key_for(self, suffix: str) -> str:
+        """The key of a judged column filled by another caption backend (`_sim`, `_medjudge`, ...)."""
+        return self.key.replace("_llm", suffix) if self.judged else self.key
+
     @property
     def similarity_key(self) -> str:
         """The key used when a judged column is filled by MiniLM similarity (0-1)."""
-        return self.key.replace("_llm", "_sim") if self.judged else self.key
+        return self.key_for("_sim")
 
 
 GroundTruthCheck = Callable[[Reference], "str | None"]
