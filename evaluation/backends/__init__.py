@@ -53,6 +53,26 @@ class Backend(Protocol):
         (a backend that seeds per request uses it so a resumed run draws the samples it lacks)."""
         ...
 
+    def generate_ids(self, requests: Sequence[Request], n: int = 1, start: int = 0) -> list[list[list[int]]]:
+        """The same completions as new token ids, each cut after its first stop token."""
+        ...
+
+
+def cut_at_stop(token_ids: Sequence[int], stop_ids: set[int]) -> list[int]:
+    """`token_ids` up to and including the first stop token (drops the padding after it)."""
+    out = []
+    for token in token_ids:
+        out.append(int(token))
+        if token in stop_ids:
+            break
+    return out
+
+
+def decode(tokenizer: Any, completions: list[list[list[int]]]) -> list[list[str]]:
+    """Texts of token-id completions, decoded the same way for every backend (special tokens dropped)."""
+    return [tokenizer.batch_decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+            for ids in completions]
+
 
 def sample_seed(seed: int, index: int, start: int = 0) -> int:
     """Seed of sample `start` of record `index` (sample i: + i), independent of batching and resumes."""

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from evaluation.backends import BackendConfig, vision_inputs
+from evaluation.backends import BackendConfig, cut_at_stop, decode, vision_inputs
 
 if TYPE_CHECKING:
     from evaluation.infer_requests import Request
@@ -47,9 +47,8 @@ class TransformersBackend:
         if config.temperature > 0:
             torch.manual_seed(config.seed)
 
-    def generate(self, requests: Sequence[Request], n: int = 1, start: int = 0) -> list[list[str]]:
-        if not requests:
-            return []
+    def prepare_inputs(self, requests: Sequence[Request]) -> Any:
+        """The processor's batch for `requests` (chat text + frames with their metadata), on the device."""
         processor = self.processor
         texts = [processor.apply_chat_template(r.messages(), tokenize=False, add_generation_prompt=True)
                  for r in requests]
@@ -57,11 +56,20 @@ class TransformersBackend:
         lo, hi = self.config.processor_pixels
         inputs = processor(text=texts, videos=videos or None, video_metadata=metadata or None,
                            do_sample_frames=False, min_pixels=lo, max_pixels=hi, padding=True, return_tensors="pt")
-        inputs = inputs.to(self.device)
+        return inputs.to(self.device)
+
+    def generate_ids(self, requests: Sequence[Request], n: int = 1, start: int = 0) -> list[list[list[int]]]:
+        if not requests:
+            return []
+        inputs = self.prepare_inputs(requests)
         generation = copy.copy(self.generation)
         generation.num_return_sequences = n
         with self._torch.inference_mode():
             output = self.model.generate(**inputs, generation_config=generation)
-        new_tokens = output[:, inputs["input_ids"].shape[1]:]  # request-major: n rows per request
-        texts = processor.batch_decode(new_tokens, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-        return [texts[i:i + n] for i in range(0, len(texts), n)]
+        new_tokens = output[:, inputs["input_ids"].shape[1]:].tolist()  # request-major: n rows per request
+        stops = {generation.eos_token_id} if isinstance(generation.eos_token_id, int) else set(generation.eos_token_id)
+        rows = [cut_at_stop(row, stops) for row in new_tokens]
+        return [rows[i:i + n] for i in range(0, len(rows), n)]
+
+    def generate(self, requests: Sequence[Request], n: int = 1, start: int = 0) -> list[list[str]]:
+        return decode(self.processor.tokenizer, self.generate_ids(requests, n, start))

@@ -1,6 +1,7 @@
-"""Build a tiny random Qwen2.5-VL (model + processor) offline, in seconds, into a directory.
+"""Build a tiny random Qwen2.5-VL or Qwen3-VL (model + processor) offline, in seconds, into a directory.
 
-Usable from the command line: `python -m reward_fns.testing.tiny_qwen OUT_DIR`. The tokenizer is a small
+Usable from the command line: `python -m reward_fns.testing.tiny_qwen OUT_DIR [qwen2_5_vl|qwen3_vl]`. Both
+load in transformers and in vLLM (CPU build included). The tokenizer is a small
 byte-level BPE holding the Qwen special tokens and the Qwen2-VL chat template; the video processor
 uses the MedGRPO per-frame pixel bounds (8*28*28 .. 48*28*28) unless told otherwise.
 """
@@ -52,50 +53,94 @@ def build_tokenizer():
     return fast
 
 
-def build_processor(tokenizer, min_pixels: int = 8 * 28 * 28, max_pixels: int = 48 * 28 * 28):
-    from transformers import Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor
+FAMILIES = ("qwen2_5_vl", "qwen3_vl")
+# Text attention: 2 heads of size 32 (vLLM's CPU attention needs a head size >= 32); the M-RoPE sections
+# (temporal, height, width) must sum to head_dim / 2.
+_TEXT = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2,
+         "num_key_value_heads": 1, "head_dim": 32, "max_position_embeddings": 4096}
+MROPE_SECTION = [4, 6, 6]
+_VISION = {"depth": 2, "hidden_size": 64, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 64,
+           "spatial_merge_size": 2, "temporal_patch_size": 2}
 
-    image = Qwen2VLImageProcessor(min_pixels=min_pixels, max_pixels=max_pixels, patch_size=14, merge_size=2,
-                                  temporal_patch_size=2)
-    video = Qwen2VLVideoProcessor(min_pixels=min_pixels, max_pixels=max_pixels, patch_size=14, merge_size=2,
-                                  temporal_patch_size=2)
+
+def build_processor(tokenizer, min_pixels: int = 8 * 28 * 28, max_pixels: int = 48 * 28 * 28,
+                    family: str = "qwen2_5_vl", max_frames: int = 64):
+    """The family's real HF processor around `tokenizer` (per-frame pixel bounds; Qwen3-VL: patch 16)."""
+    from transformers import (
+        Qwen2_5_VLProcessor,
+        Qwen2VLImageProcessor,
+        Qwen2VLVideoProcessor,
+        Qwen3VLProcessor,
+        Qwen3VLVideoProcessor,
+    )
+
+    patch = 16 if family == "qwen3_vl" else 14
+    grid = {"patch_size": patch, "merge_size": 2, "temporal_patch_size": 2}
+    image = Qwen2VLImageProcessor(min_pixels=min_pixels, max_pixels=max_pixels, **grid)
+    if family == "qwen3_vl":
+        # Qwen3-VL's video processor bounds the whole clip (pixels x frames), not one frame.
+        video = Qwen3VLVideoProcessor(size={"shortest_edge": min_pixels, "longest_edge": max_pixels * max_frames},
+                                      **grid)
+        return Qwen3VLProcessor(image_processor=image, tokenizer=tokenizer, video_processor=video,
+                                chat_template=CHAT_TEMPLATE)
+    video = Qwen2VLVideoProcessor(min_pixels=min_pixels, max_pixels=max_pixels, **grid)
     return Qwen2_5_VLProcessor(image_processor=image, tokenizer=tokenizer, video_processor=video,
                                chat_template=CHAT_TEMPLATE)
 
 
-def build_model(tokenizer):
-    import torch
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+def build_config(tokenizer, family: str = "qwen2_5_vl"):
+    """A tiny config of `family` whose weights both transformers and vLLM load."""
+    from transformers import Qwen2_5_VLConfig, Qwen3VLConfig
 
     ids = {name: tokenizer.convert_tokens_to_ids(tok) for name, tok in (
         ("image_token_id", "<|image_pad|>"), ("video_token_id", "<|video_pad|>"),
         ("vision_start_token_id", "<|vision_start|>"), ("vision_end_token_id", "<|vision_end|>"))}
-    config = Qwen2_5_VLConfig(
-        text_config={"vocab_size": len(tokenizer), "hidden_size": 64, "intermediate_size": 128,
-                     "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
-                     "max_position_embeddings": 4096, "rope_scaling": {"type": "mrope", "mrope_section": [2, 3, 3]},
-                     "bos_token_id": tokenizer.convert_tokens_to_ids("<|endoftext|>"),
-                     "eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id},
-        vision_config={"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 64,
-                       "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "window_size": 112,
-                       "fullatt_block_indexes": [1]},
-        **ids,
-    )
+    text = {**_TEXT, "vocab_size": len(tokenizer), "bos_token_id": tokenizer.convert_tokens_to_ids("<|endoftext|>"),
+            "eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id}
+    if family == "qwen3_vl":
+        return Qwen3VLConfig(
+            text_config={**text, "rope_scaling": {"rope_type": "default", "mrope_section": MROPE_SECTION,
+                                                  "mrope_interleaved": True}},
+            vision_config={**_VISION, "patch_size": 16, "num_position_embeddings": 256,
+                           "deepstack_visual_indexes": [0]},
+            tie_word_embeddings=False, **ids)
+    if family != "qwen2_5_vl":
+        raise ValueError(f"unknown tiny model family {family!r}; known: {FAMILIES}")
+    return Qwen2_5_VLConfig(
+        text_config={**text, "rope_scaling": {"type": "mrope", "mrope_section": MROPE_SECTION}},
+        vision_config={**_VISION, "patch_size": 14, "window_size": 112, "fullatt_block_indexes": [1]},
+        **ids)
+
+
+def build_model(tokenizer, family: str = "qwen2_5_vl"):
+    """The tiny model of `family` with seeded random weights (float32)."""
+    import torch
+    from transformers import AutoModelForImageTextToText
+
     torch.manual_seed(0)
-    return Qwen2_5_VLForConditionalGeneration(config).eval()
+    return AutoModelForImageTextToText.from_config(build_config(tokenizer, family), dtype=torch.float32).eval()
 
 
-def build_tiny_qwen25vl(out_dir: str | Path, with_model: bool = True, **processor_kwargs) -> Path:
-    """Save a tiny random Qwen2.5-VL (processor, tokenizer and, unless told not to, the model)."""
+def build_tiny_qwen(out_dir: str | Path, family: str = "qwen2_5_vl", with_model: bool = True,
+                    **processor_kwargs) -> Path:
+    """Save a tiny random Qwen-VL of `family` (processor, tokenizer and, unless told not to, the model)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer()
-    build_processor(tokenizer, **processor_kwargs).save_pretrained(out)
+    build_processor(tokenizer, family=family, **processor_kwargs).save_pretrained(out)
     tokenizer.save_pretrained(out)
     if with_model:
-        build_model(tokenizer).save_pretrained(out)
+        build_model(tokenizer, family).save_pretrained(out)
+    else:
+        build_config(tokenizer, family).save_pretrained(out)
     return out
 
 
+def build_tiny_qwen25vl(out_dir: str | Path, with_model: bool = True, **processor_kwargs) -> Path:
+    """Save a tiny random Qwen2.5-VL (see build_tiny_qwen)."""
+    return build_tiny_qwen(out_dir, "qwen2_5_vl", with_model, **processor_kwargs)
+
+
 if __name__ == "__main__":
-    print(build_tiny_qwen25vl(sys.argv[1] if len(sys.argv) > 1 else "tiny_qwen25vl"))
+    family = sys.argv[2] if len(sys.argv) > 2 else "qwen2_5_vl"
+    print(build_tiny_qwen(sys.argv[1] if len(sys.argv) > 1 else f"tiny_{family}", family))
