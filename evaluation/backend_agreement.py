@@ -44,8 +44,12 @@ def top2_margins(hf: Any, request: Request, answer: Sequence[int]) -> list[float
     inputs = hf.prepare_inputs([request])
     prompt_len = inputs["input_ids"].shape[1]
     extra = torch.tensor([list(answer)], dtype=inputs["input_ids"].dtype, device=hf.device)
+    per_token = [key for key, value in inputs.items()
+                 if key != "input_ids" and hasattr(value, "shape") and tuple(value.shape) == (1, prompt_len)]
+    for key in per_token:  # attention mask 1, token types (e.g. mm_token_type_ids) 0: the answer is text
+        fill = torch.ones_like if key == "attention_mask" else torch.zeros_like
+        inputs[key] = torch.cat([inputs[key], fill(extra, dtype=inputs[key].dtype)], dim=1)
     inputs["input_ids"] = torch.cat([inputs["input_ids"], extra], dim=1)
-    inputs["attention_mask"] = torch.cat([inputs["attention_mask"], torch.ones_like(extra)], dim=1)
     with torch.inference_mode():
         logits = hf.model(**inputs).logits[0, prompt_len - 1: prompt_len - 1 + len(answer)].float()
     top = logits.topk(2, dim=-1).values
