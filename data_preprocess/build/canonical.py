@@ -173,44 +173,65 @@ def video_from_dict(data: Any, where: str, entry: object) -> Video:
 def check_video(video: Video, where: str, entry: object) -> None:
     """Every value a generator, a frame path or a question relies on (the rules are in validate.py):
     the first problem is an AnnotationError naming the field."""
-    for field_name, problem in _problems(video):
-        if problem:
-            raise AnnotationError(where, entry, field_name, problem)
+    problem = next(_problems(video), None)
+    if problem is not None:
+        raise AnnotationError(where, entry, *problem)
+
+
+def _time(value: object, field_name: str) -> Iterator[tuple[str, str]]:
+    if not (type(value) in (int, float) and 0 <= value <= MAX_DURATION):  # fast path; NaN fails too
+        yield field_name, number_problem(value, 0, MAX_DURATION)
 
 
 def _problems(v: Video) -> Iterator[tuple[str, str]]:
-    """(field, reason) pairs; reason '' when the field is fine. Cheap: one pass over the annotations."""
-    yield "video_id", id_problem(v.video_id)
-    yield "fps", number_problem(v.fps, 0, MAX_FPS, above=True)
-    yield "duration", number_problem(v.duration, 0, MAX_DURATION, above=True)
-    yield "width", integer_problem(v.width, 0, MAX_IMAGE_SIDE)
-    yield "height", integer_problem(v.height, 0, MAX_IMAGE_SIDE)
-    yield "procedure", text_problem(v.procedure) if v.procedure else ""
+    """(field, reason) of each problem, in field order. One pass; a label is checked once however often
+    it repeats."""
+    texts: dict[str, str] = {}
+
+    def text(value: object) -> str:
+        if not isinstance(value, str):
+            return text_problem(value)
+        if value not in texts:
+            texts[value] = text_problem(value)
+        return texts[value]
+
+    checks = [("video_id", id_problem(v.video_id)), ("fps", number_problem(v.fps, 0, MAX_FPS, above=True)),
+              ("duration", number_problem(v.duration, 0, MAX_DURATION, above=True)),
+              ("width", integer_problem(v.width, 0, MAX_IMAGE_SIDE)),
+              ("height", integer_problem(v.height, 0, MAX_IMAGE_SIDE)),
+              ("procedure", text_problem(v.procedure) if v.procedure else "")]
     f = v.frames
-    yield "frames.kind", "" if f.kind in FRAME_KINDS else f"{f.kind!r} not one of {FRAME_KINDS}"
-    yield "frames.path", relpath_problem(f.path)
-    yield "frames.pattern", pattern_problem(f.pattern)
-    yield "frames.index_fps", number_problem(f.index_fps, 0, MAX_FPS, above=True)
-    yield "frames.rate", number_problem(f.rate, 0, MAX_FPS, above=True)
-    yield "frames.offset", integer_problem(f.offset, 0, MAX_FRAME_NUMBER)
-    for i, s in enumerate(v.segments):
+    checks += [("frames.kind", "" if f.kind in FRAME_KINDS else f"{f.kind!r} not one of {FRAME_KINDS}"),
+               ("frames.path", relpath_problem(f.path)), ("frames.pattern", pattern_problem(f.pattern)),
+               ("frames.index_fps", number_problem(f.index_fps, 0, MAX_FPS, above=True)),
+               ("frames.rate", number_problem(f.rate, 0, MAX_FPS, above=True)),
+               ("frames.offset", integer_problem(f.offset, 0, MAX_FRAME_NUMBER))]
+    yield from ((k, p) for k, p in checks if p)
+    for i, seg in enumerate(v.segments):
         where = f"segments[{i}]"
-        yield f"{where}.label", text_problem(s.label)
-        yield f"{where}.kind", "" if s.kind in SEGMENT_KINDS else f"{s.kind!r} not one of {SEGMENT_KINDS}"
-        yield f"{where}.start", number_problem(s.start, 0, MAX_DURATION)
-        yield f"{where}.end", number_problem(s.end, 0, MAX_DURATION) or (
-            f"{s.end} is before start {s.start}" if s.end < s.start else "")
-        yield f"{where}.details", _details_problem(s.details)
-    for i, b in enumerate(v.boxes):
+        if problem := text(seg.label):
+            yield f"{where}.label", problem
+        if seg.kind not in SEGMENT_KINDS:
+            yield f"{where}.kind", f"{seg.kind!r} not one of {SEGMENT_KINDS}"
+        yield from _time(seg.start, f"{where}.start")
+        yield from _time(seg.end, f"{where}.end")
+        if seg.end < seg.start:
+            yield f"{where}.end", f"{seg.end} is before start {seg.start}"
+        if seg.details and (problem := _details_problem(seg.details)):
+            yield f"{where}.details", problem
+    for i, box in enumerate(v.boxes):
         where = f"boxes[{i}]"
-        yield f"{where}.time", number_problem(b.time, 0, MAX_DURATION)
-        yield f"{where}.label", text_problem(b.label)
-        yield f"{where}.track", text_problem(b.track)
-        yield f"{where}.xyxy", ("needs 4 numbers" if len(b.xyxy) != 4 else
-                                next(filter(None, (number_problem(c, -MAX_IMAGE_SIDE, MAX_IMAGE_SIDE)
-                                                   for c in b.xyxy)), ""))
+        yield from _time(box.time, f"{where}.time")
+        if problem := text(box.label):
+            yield f"{where}.label", problem
+        if problem := text(box.track):
+            yield f"{where}.track", problem
+        xyxy = box.xyxy
+        if len(xyxy) != 4 or not all(type(c) in (int, float) and -MAX_IMAGE_SIDE <= c <= MAX_IMAGE_SIDE for c in xyxy):
+            yield f"{where}.xyxy", ("needs 4 numbers" if len(xyxy) != 4 else
+                                    next(p for c in xyxy if (p := number_problem(c, -MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))))
     for i, sc in enumerate(v.scores):
-        yield from _score_problems(sc, f"scores[{i}]")
+        yield from ((k, p) for k, p in _score_problems(sc, f"scores[{i}]") if p)
 
 
 def _details_problem(details: object) -> str:

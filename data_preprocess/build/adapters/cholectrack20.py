@@ -39,6 +39,8 @@ def read_video(path: Path, root: Path) -> Video:
     width, height = int(meta.get("width") or 854), int(meta.get("height") or 480)
     boxes = []
     for frame_key, objects in annotations.items():
+        if not str(frame_key).isdecimal():
+            raise AnnotationError(where, frame_key, "annotations", "keys must be frame numbers")
         time = (int(frame_key) - 1) / NATIVE_FPS
         for i, obj in enumerate(objects or []):
             try:
