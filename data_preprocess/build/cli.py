@@ -110,7 +110,7 @@ def _overlaps(out: Path, out_is_folder: bool, inp: Path) -> bool:
     return out == inp or inp in out.parents or (out_is_folder and out in inp.parents)
 
 
-def check_overlap(args: argparse.Namespace, jobs: list[Job], files: list[Path] = ()) -> None:
+def check_overlap(args: argparse.Namespace, jobs: list[Job], files: Sequence[Path] = ()) -> None:
     """Outputs (--out, its manifest, --frames-out) are neither inputs nor inside or around one: an input
     folder (--root, --videos), an input file (config, --all YAML, --exclude-test, annotation files read)."""
     inputs: list[tuple[str, Path]] = [("--config", Path(args.config)) if args.config else ("config", DEFAULT)]

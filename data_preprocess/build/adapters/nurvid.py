@@ -88,6 +88,8 @@ def read(root: Path, videos: Path | None) -> SourceRead:
         for i, ann in enumerate(entry["annotations"]):
             try:
                 start, end = (float(t) for t in ann["segment"])
+                if isinstance(ann["actionID"], bool) or not isinstance(ann["actionID"], (int, str)):
+                    raise TypeError(f"actionID must be a number or text, got {ann['actionID']!r}")
                 label = actions.get(_id(ann["actionID"]), str(ann["actionID"]))
             except (KeyError, TypeError, ValueError) as exc:
                 raise AnnotationError(str(path), f"{vid}.annotations[{i}]", "segment/actionID", repr(exc)) from None
