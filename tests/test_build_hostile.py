@@ -304,6 +304,16 @@ def _(c: Ctx) -> list[str]:
     return c.args("cholect50", root, "--captions", "facts")
 
 
+@case("copesd-motion-label-not-text", "copesd_annotations.json: entry case01_part1: field 'frames/motions/boxes'")
+def _(c: Ctx) -> list[str]:
+    return _copesd_entry(lambda e: e["motions"][0].update(label=True))(c)
+
+
+@case("canonical-time-a-boolean", "field 'segments/boxes/scores/frames'")
+def _(c: Ctx) -> list[str]:
+    return _canonical(c, **{"boxes.0.time": True})
+
+
 @case("details-not-names", "field 'segments[0].details'")
 def _(c: Ctx) -> list[str]:
     return _canonical(c, **{"segments.0.details": {"instruments": "grasper"}})

@@ -25,6 +25,7 @@ from data_preprocess.build.validate import (
     read_text,
     relpath_problem,
     text_problem,
+    to_number,
 )
 
 SEGMENT_KINDS = ("phase", "action", "gesture", "motion", "step")
@@ -145,12 +146,12 @@ def video_from_dict(data: Any, where: str, entry: object) -> Video:
     num = (int, float)
     frames = _need(data, "frames", Mapping, where, entry)
     try:
-        segs = [Segment(s["label"], float(s["start"]), float(s["end"]), s.get("kind", "phase"),
+        segs = [Segment(s["label"], to_number(s["start"]), to_number(s["end"]), s.get("kind", "phase"),
                         dict(s.get("details") or {})) for s in data.get("segments") or []]
-        boxes = [Box(float(b["time"]), b["label"], str(b["track"]), tuple(float(v) for v in b["xyxy"]))
+        boxes = [Box(to_number(b["time"]), b["label"], str(b["track"]), tuple(to_number(v) for v in b["xyxy"]))
                  for b in data.get("boxes") or []]
-        scores = [Scores(float(s["start"]), float(s["end"]), s["kind"], dict(s["values"]), s.get("level", ""),
-                         dict(s.get("extra") or {}))
+        scores = [Scores(to_number(s["start"]), to_number(s["end"]), s["kind"], dict(s["values"]),
+                         s.get("level", ""), dict(s.get("extra") or {}))
                   for s in data.get("scores") or []]
         source = FrameSource(**frames)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:

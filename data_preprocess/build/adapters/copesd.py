@@ -28,10 +28,18 @@ from data_preprocess.build.validate import (
     integer_problem,
     number_problem,
     relpath_problem,
+    to_number,
 )
 from reward_fns.tasks.nap import canonical
 
 FILE = "copesd_annotations.json"
+
+
+def _text(value: object) -> str:
+    """A label as given: text, not a number, list or null turned into text."""
+    if not isinstance(value, str):
+        raise TypeError(f"label must be text, got {value!r}")
+    return value
 
 
 def read_video(vid: str, entry: dict, root: Path, where: str, extra: list[Box]) -> Video:
@@ -39,10 +47,10 @@ def read_video(vid: str, entry: dict, root: Path, where: str, extra: list[Box]) 
         fps = float(entry.get("fps", 1.0))
         declared = int(entry.get("width", 1920)), int(entry.get("height", 1080))
         w, h = image_size(root / str(entry["frames"]), declared)
-        segs = [Segment(canonical("CoPESD", str(m["label"])), float(m["start"]), float(m["end"]), "motion")
+        segs = [Segment(canonical("CoPESD", _text(m["label"])), to_number(m["start"]), to_number(m["end"]), "motion")
                 for m in entry.get("motions", [])]
-        boxes = [Box(float(b["time"]), str(b["label"]), str(b.get("track", b["label"])),
-                     tuple(float(v) for v in b["bbox"])) for b in entry.get("boxes", [])]
+        boxes = [Box(to_number(b["time"]), _text(b["label"]), str(b.get("track", b["label"])),
+                     tuple(to_number(v) for v in b["bbox"])) for b in entry.get("boxes", [])]
         boxes = [Box(b.time, b.label, b.track, (b.xyxy[0] * w, b.xyxy[1] * h, b.xyxy[2] * w, b.xyxy[3] * h))
                  for b in boxes + extra]
         frames = FrameSource("folder", str(entry["frames"]), str(entry.get("pattern", "{n:04d}.jpg")), fps,
