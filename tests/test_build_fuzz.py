@@ -77,7 +77,7 @@ def check_build(root: Path, name: str, config: Path, out: Path, capsys: pytest.C
         assert all(label is None or "\n" not in label for label in labels), labels
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_one_hostile_json_value_never_breaks_the_build(releases: Path, capsys: pytest.CaptureFixture[str],
                                                         data: st.DataObject) -> None:
@@ -92,7 +92,7 @@ def test_one_hostile_json_value_never_breaks_the_build(releases: Path, capsys: p
         check_build(root, name, releases / "config.yaml", Path(tmp) / "out" / "o.json", capsys)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_one_hostile_csv_cell_never_breaks_the_build(releases: Path, capsys: pytest.CaptureFixture[str],
                                                       data: st.DataObject) -> None:
