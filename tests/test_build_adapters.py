@@ -151,7 +151,7 @@ def test_egosurgery_annotations_of_an_unlisted_video_are_an_error(tmp_path: Path
     ("jigsaws", lambda r: (r / "Suturing" / "transcriptions" / "Suturing_B001.txt").write_text("0 G1\n"),
      r"Suturing_B001.txt: entry 0: field 'line'"),
     ("copesd", lambda r: (r / "copesd_annotations.json").write_text(json.dumps({"v": {"motions": [{}]}})),
-     r"copesd_annotations.json: entry v: field 'frames/motions/boxes'"),
+     r"copesd_annotations.json: entry v: field 'frames': missing"),
     ("avos", lambda r: (r / "avos_segments.csv").write_text("video_id,start_seconds,labeler_2\nabc,x,cutting\n"),
      r"avos_segments.csv: entry 0: field 'start_seconds': not a number"),
 ])

@@ -159,16 +159,18 @@ def test_limit_videos_and_canonical_round_trip(release: Path, tmp_path: Path) ->
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["--source", "nurvid", "--root", "{tmp}/missing"], "NurViD_annotations.json: entry -: field '<file>': missing"),
+    (["--source", "nurvid", "--root", "{tmp}/missing"], "missing: entry -: field '<root>': missing"),
+    (["--source", "nurvid", "--root", "{tmp}/in"], "NurViD_annotations.json: entry -: field '<file>': missing"),
     (["--source", "nurvid"], "--root is required with --source"),
-    (["--source", "canonical", "--root", "{tmp}", "--config", "{tmp}/bad.yaml"],
+    (["--source", "canonical", "--root", "{tmp}/in", "--config", "{tmp}/bad.yaml"],
      "task_defaults.TAG: unknown key(s) ['clip_length']"),
-    (["--source", "canonical", "--root", "{tmp}"], "no canonical *.json file found"),
+    (["--source", "canonical", "--root", "{tmp}/in"], "no canonical *.json file found"),
 ])
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                            argv: list[str], message: str) -> None:
     (tmp_path / "bad.yaml").write_text("task_defaults:\n  TAG: {clip_length: 10}\n")
-    out = tmp_path / "out.json"
+    (tmp_path / "in").mkdir()
+    out = tmp_path / "out" / "out.json"
     assert main([a.replace("{tmp}", str(tmp_path)) for a in argv] + ["--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
@@ -204,26 +206,28 @@ def test_an_unreadable_video_drops_its_records_and_is_reported(release: Path, tm
 
 
 @pytest.mark.parametrize(("change", "field"), [
-    ({"duration": float("nan")}, "fps/duration"),
+    ({"duration": float("nan")}, "duration"),
     ({"frames": {"kind": "stream", "path": "x"}}, "frames.kind"),
-    ({"boxes": [{"time": 0, "label": "a", "track": "1", "xyxy": [0, 0, float("inf"), 1]}]}, "segments/boxes/scores"),
-    ({"scores": [{"start": 0, "end": 5, "kind": "cvs", "values": {"two_structures": 1}}]}, "scores.values"),
-    ({"segments": [{"label": "a", "start": 0, "end": 5, "kind": "chapter"}]}, "segments.kind"),
+    ({"boxes": [{"time": 0, "label": "a", "track": "1", "xyxy": [0, 0, float("inf"), 1]}]}, "boxes[0].xyxy"),
+    ({"scores": [{"start": 0, "end": 5, "kind": "cvs", "values": {"two_structures": 1}}]}, "scores[0].values"),
+    ({"segments": [{"label": "a", "start": 0, "end": 5, "kind": "chapter"}]}, "segments[0].kind"),
 ])
 def test_canonical_input_is_checked_field_by_field(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                     change: dict, field: str) -> None:
     video = {"source": "CholecT50", "video_id": "V1", "fps": 1.0, "duration": 10.0,
              "frames": {"kind": "folder", "path": "f"}, **change}
-    (tmp_path / "v.json").write_text(json.dumps([video]))
-    assert main(["--source", "canonical", "--root", str(tmp_path), "--out", str(tmp_path / "o.json")]) == 2
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "v.json").write_text(json.dumps([video]))
+    assert main(["--source", "canonical", "--root", str(tmp_path / "in"), "--out", str(tmp_path / "o.json")]) == 2
     assert f"v.json: entry 0: field '{field}'" in capsys.readouterr().err
 
 
 def test_a_video_listed_twice_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     video = {"source": "CholecT50", "video_id": "V1", "fps": 1.0, "duration": 10.0,
              "frames": {"kind": "folder", "path": "f"}}
-    (tmp_path / "v.json").write_text(json.dumps([video, video]))
-    assert main(["--source", "canonical", "--root", str(tmp_path), "--out", str(tmp_path / "o.json")]) == 2
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "v.json").write_text(json.dumps([video, video]))
+    assert main(["--source", "canonical", "--root", str(tmp_path / "in"), "--out", str(tmp_path / "o.json")]) == 2
     assert "entry V1: field 'video_id': CholecT50 video listed twice" in capsys.readouterr().err
 
 

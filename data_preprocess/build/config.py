@@ -2,18 +2,31 @@
 
 The YAML (recipes/config/medvidbench_build.yaml) has `task_defaults` (task -> settings), `sources`
 (source -> {licence, procedure, tasks: {task: settings overriding the defaults}}) and `questions`
-(task -> {"default" | source: [paraphrases]}). Unknown keys stop with an error naming them.
+(task -> {"default" | source: [paraphrases]}). Checked strictly: unknown keys, sources, tasks and enum
+values, numbers that are negative, non-finite or out of range, and templates with anything but the task's
+plain `{name}` placeholders stop with an error naming the key.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from data_preprocess.build.canonical import SEGMENT_KINDS
+from data_preprocess.build.validate import (
+    MAX_DURATION,
+    integer_problem,
+    number_problem,
+    read_text,
+    template_problem,
+    text_problem,
+)
+from reward_fns.registry import SOURCES
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "recipes" / "config" / "medvidbench_build.yaml"
 TASKS = ("TAG", "NAP", "DVC", "VS", "RC", "STG", "CVS", "SA")
@@ -63,60 +76,132 @@ class BuildConfig:
 
 
 _KNOWN = {f.name for f in fields(TaskSettings)}
+TOP_KEYS = ("seed", "task_defaults", "sources", "questions")
+SOURCE_KEYS = ("licence", "procedure", "tasks")
+COMMON_PLACEHOLDERS = ("procedure", "source", "duration")
+# What each task's generator passes to its questions (besides the common ones).
+TASK_PLACEHOLDERS: Mapping[str, tuple[str, ...]] = {"TAG": ("label",), "NAP": ("classes",), "STG": ("object", "track"),
+                                                   "RC": ("object",)}
+# Per setting: the check of its value (settings in seconds are bounded by the longest accepted video).
+_RULES: Mapping[str, Callable[[object], str]] = {
+    "fps": lambda v: number_problem(v, 0, 2, above=True) or ("" if v in FPS_CHOICES else f"{v} not one of "
+                                                                                     f"{FPS_CHOICES}"),
+    "clip_len": lambda v: number_problem(v, 0, MAX_DURATION, above=True),
+    "stride": lambda v: number_problem(v, 0, MAX_DURATION, above=True),
+    "kind": lambda v: "" if isinstance(v, str) and v in SEGMENT_KINDS else f"{v!r} not one of {SEGMENT_KINDS}",
+    "horizon": lambda v: number_problem(v, 0, MAX_DURATION),
+    "min_span": lambda v: number_problem(v, 0, MAX_DURATION),
+    "min_segments": lambda v: integer_problem(v, 1, 10_000),
+    "box_stride": lambda v: number_problem(v, 0.1, MAX_DURATION),
+    "min_boxes": lambda v: integer_problem(v, 1, 10_000),
+    "max_len": lambda v: number_problem(v, 0, MAX_DURATION),
+    "cap": lambda v: integer_problem(v, 0, 10**9),
+}
+
+
+def _mapping(raw: Any, where: str, what: str = "a mapping") -> Mapping[Any, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: must be {what}, got {type(raw).__name__}")
+    return raw
 
 
 def _settings(raw: Any, base: TaskSettings, where: str) -> TaskSettings:
-    if raw is None:
-        return base
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{where}: must be a mapping of settings")
+    raw = _mapping(raw, where, "a mapping of settings")
     unknown = set(raw) - _KNOWN
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(_KNOWN)}")
-    try:
-        out = replace(base, **{k: type(getattr(base, k))(v) for k, v in raw.items()})
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+        raise ConfigError(f"{where}: unknown key(s) {sorted(map(str, unknown))}; known: {sorted(_KNOWN)}")
+    for key, value in raw.items():
+        problem = _RULES[key](value)
+        if problem:
+            raise ConfigError(f"{where}.{key}: {problem}")
+    out = replace(base, **{k: type(getattr(base, k))(v) for k, v in raw.items()})
     _check(out, where)
     return out
 
 
 def _check(s: TaskSettings, where: str) -> None:
-    if s.fps not in FPS_CHOICES:
-        raise ConfigError(f"{where}.fps: {s.fps} not one of {FPS_CHOICES}")
     for key in ("clip_len", "stride"):
         value = getattr(s, key) * s.fps
-        if getattr(s, key) <= 0 or not math.isclose(value, round(value)):
+        if not math.isclose(value, round(value)):
             raise ConfigError(f"{where}.{key}: must be a positive multiple of 1/fps ({1 / s.fps} s)")
-    if s.box_stride <= 0 or s.min_boxes < 1 or s.min_segments < 1 or s.cap < 0:
-        raise ConfigError(f"{where}: box_stride > 0, min_boxes >= 1, min_segments >= 1, cap >= 0 required")
+
+
+def _questions(raw: Any, path: Path) -> dict[str, dict[str, tuple[str, ...]]]:
+    """The question banks, each template checked (plain `{name}` placeholders the task provides only)."""
+    out: dict[str, dict[str, tuple[str, ...]]] = {}
+    for task, by_src in _mapping(raw, f"{path}: questions").items():
+        if task not in TASKS:
+            raise ConfigError(f"{path}: questions.{task}: unknown task; known: {TASKS}")
+        allowed = (*COMMON_PLACEHOLDERS, *TASK_PLACEHOLDERS.get(task, ()))
+        out[task] = {}
+        for src, bank in _mapping(by_src, f"{path}: questions.{task}").items():
+            where = f"{path}: questions.{task}.{src}"
+            if src != "default" and src not in SOURCES:
+                raise ConfigError(f"{where}: unknown source; known: default, {', '.join(SOURCES)}")
+            if not isinstance(bank, list) or not bank:
+                raise ConfigError(f"{where}: must be a non-empty list of question templates")
+            for i, template in enumerate(bank):
+                problem = template_problem(template, allowed)
+                if problem:
+                    raise ConfigError(f"{where}[{i}]: {problem}")
+            out[task][src] = tuple(bank)
+    return out
+
+
+def _read(path: Path) -> Mapping[str, Any]:
+    try:
+        data = yaml.safe_load(read_text(path))
+    except ValueError as exc:  # read_text's reasons
+        raise ConfigError(f"{path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: YAML nested too deeply to read") from None
+    data = _mapping(data, str(path), f"a mapping with keys {list(TOP_KEYS)}")
+    unknown = sorted(map(str, set(data) - set(TOP_KEYS)))
+    if unknown:
+        raise ConfigError(f"{path}: unknown top-level key(s) {unknown}; known: {list(TOP_KEYS)}")
+    return data
 
 
 def load_config(path: str | Path | None = None) -> BuildConfig:
-    """Read and check the builder YAML."""
+    """Read and check the builder YAML: unknown keys, values out of range and broken templates are errors."""
     path = Path(path or DEFAULT_CONFIG)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: unreadable ({exc})") from None
+    data = _read(path)
+    seed = data.get("seed", 0)
+    problem = integer_problem(seed, -(2**63), 2**63 - 1)
+    if problem:
+        raise ConfigError(f"{path}: seed: {problem}")
     defaults = {}
-    for task, raw in (data.get("task_defaults") or {}).items():
+    for task, raw in _mapping(data.get("task_defaults"), f"{path}: task_defaults").items():
         if task not in TASKS:
             raise ConfigError(f"{path}: task_defaults.{task}: unknown task; known: {TASKS}")
         defaults[task] = _settings(raw, TaskSettings(), f"{path}: task_defaults.{task}")
     sources = {}
-    for name, raw in (data.get("sources") or {}).items():
-        raw = raw or {}
+    for name, raw in _mapping(data.get("sources"), f"{path}: sources").items():
+        where = f"{path}: sources.{name}"
+        if name not in SOURCES:
+            raise ConfigError(f"{where}: unknown source; known: {', '.join(SOURCES)}")
+        raw = _mapping(raw, where)
+        unknown = sorted(map(str, set(raw) - set(SOURCE_KEYS)))
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {list(SOURCE_KEYS)}")
+        licence, procedure = raw.get("licence", ""), raw.get("procedure", "")
+        if not isinstance(licence, str):
+            raise ConfigError(f"{where}.licence: must be text")
+        if procedure and (problem := text_problem(procedure)):
+            raise ConfigError(f"{where}.procedure: {problem}")
         tasks = {}
-        for task, over in (raw.get("tasks") or {}).items():
+        for task, over in _mapping(raw.get("tasks"), f"{where}.tasks").items():
             if task not in TASKS:
-                raise ConfigError(f"{path}: sources.{name}.tasks.{task}: unknown task; known: {TASKS}")
-            tasks[task] = _settings(over, defaults.get(task, TaskSettings()), f"{path}: sources.{name}.tasks.{task}")
-        sources[name] = SourceConfig(name, str(raw.get("licence", "")), str(raw.get("procedure", "")), tasks)
-    questions = {task: {src: tuple(str(q) for q in bank) for src, bank in (by_src or {}).items()}
-                 for task, by_src in (data.get("questions") or {}).items()}
+                raise ConfigError(f"{where}.tasks.{task}: unknown task; known: {TASKS}")
+            tasks[task] = _settings(over, defaults.get(task, TaskSettings()), f"{where}.tasks.{task}")
+        sources[name] = SourceConfig(name, licence, procedure, tasks)
+    questions = _questions(data.get("questions"), path)
     for src in sources.values():
         for task in src.tasks:
             if not (questions.get(task, {}).get(src.name) or questions.get(task, {}).get("default")):
                 raise ConfigError(f"{path}: questions.{task}: no bank for {src.name} and no default")
-    return BuildConfig(str(path), int(data.get("seed", 0)), sources, questions)
+    return BuildConfig(str(path), int(seed), sources, questions)

@@ -7,11 +7,13 @@ Paths are relative to a data root: `<Source>/<folder>/<file>` for releases that 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from data_preprocess.build.canonical import Video
+from data_preprocess.build.validate import frame_name
 from reward_fns.atomic_io import atomic_path, write_text_atomic
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".webm", ".mov", ".m4v")
@@ -45,7 +47,7 @@ def clip_frames(video: Video, start: float, end: float, fps: float) -> list[str]
     times = frame_times(start, end, fps)
     if src.kind == "folder":
         prefix, rate, scale = f"{video.source}/{src.path}/", src.rate, src.index_fps / src.rate
-        return [prefix + src.pattern.format(n=src.offset + round(round(t * rate) * scale)) for t in times]
+        return [prefix + frame_name(src.pattern, src.offset + round(round(t * rate) * scale)) for t in times]
     prefix = f"{extracted_dir(video, fps)}/"
     return [f"{prefix}{round(t * fps):06d}.jpg" for t in times]
 
@@ -57,7 +59,8 @@ def last_frame_index(start: float, end: float, fps: float) -> int:
 
 def find_video(video: Video, videos_dir: Path | None, root: Path) -> Path | None:
     """The video file of a `video` frame source: its path, its file name or `videos/<file name>` under
-    --videos, then under --root; a path without extension tries the common video extensions."""
+    --videos, then under --root; a path without extension tries the common video extensions. The path is
+    relative (check_video refuses absolute ones and `..`), so the file is looked for inside those roots only."""
     given = Path(video.frames.path)
     for base in (videos_dir, root):
         if base is None:
@@ -67,7 +70,7 @@ def find_video(video: Video, videos_dir: Path | None, root: Path) -> Path | None
             found = next((p for p in candidates if p.is_file()), None)
             if found:
                 return found
-    return given if given.is_absolute() and given.is_file() else None
+    return None
 
 
 @dataclass
@@ -76,21 +79,52 @@ class Extracted:
     resumed: bool
 
 
+class FrameOutputError(Exception):
+    """Frames cannot be written under --frames-out (read-only, full disk, not a folder): the build stops."""
+
+
+@contextlib.contextmanager
+def _writing(folder: Path) -> Iterator[None]:
+    """Turn an OSError of writing into `folder` into a FrameOutputError naming it."""
+    try:
+        yield
+    except OSError as exc:
+        raise FrameOutputError(f"{folder}: cannot write frames ({exc.strerror or exc})") from None
+
+
+def done_count(folder: Path) -> int | None:
+    """The frame count in a finished folder's `.done` marker; None when there is no marker or it is corrupt
+    (not a plain count, or its last frame file is missing): the folder is then redone, resuming."""
+    marker = folder / DONE
+    if not marker.is_file():
+        return None
+    try:
+        text = marker.read_bytes()[:32].decode("ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not text.isdigit() or len(text) > 10:
+        return None
+    n = int(text)
+    return n if n == 0 or (folder / f"{n - 1:06d}.jpg").is_file() else None
+
+
 def extract(path: Path, targets: Mapping[float, Path], quality: int = 90) -> dict[float, Extracted]:
     """Decode a video once and write, for each fps of `targets`, frame k (the first decoded frame at or
     after k / fps) as `<folder>/<k:06d>.jpg`. A `.done` marker per folder makes reruns skip that fps; an
-    unfinished folder picks up after its last complete file (files are renamed into place when written)."""
+    unfinished folder picks up after its last complete file (files are renamed into place when written).
+    Decoding problems raise PyAV's errors; a folder that cannot be written raises FrameOutputError."""
     import av
 
     out: dict[float, Extracted] = {}
     pending: dict[float, tuple[Path, list[int]]] = {}  # fps -> (folder, [next k, first k to write])
     for fps, folder in targets.items():
-        marker = folder / DONE
-        if marker.is_file():
-            out[fps] = Extracted(int(marker.read_text() or 0), True)
+        done = done_count(folder)
+        if done is not None:
+            out[fps] = Extracted(done, True)
             continue
-        folder.mkdir(parents=True, exist_ok=True)
-        pending[fps] = (folder, [0, max(0, len(list(folder.glob("*.jpg"))) - 1)])
+        with _writing(folder):
+            folder.mkdir(parents=True, exist_ok=True)
+            pending[fps] = (folder, [0, max(0, len(list(folder.glob("*.jpg"))) - 1)])
     if not pending:
         return out
     with av.open(str(path)) as container:
@@ -104,11 +138,12 @@ def extract(path: Path, targets: Mapping[float, Path], quality: int = 90) -> dic
                 while frame.time + 1e-6 >= state[0] / fps:
                     if state[0] >= state[1]:
                         image = image or frame.to_image()
-                        with atomic_path(folder / f"{state[0]:06d}.jpg") as tmp:
+                        with _writing(folder), atomic_path(folder / f"{state[0]:06d}.jpg") as tmp:
                             image.save(tmp, format="JPEG", quality=quality)
                     state[0] += 1
     for fps, (folder, state) in pending.items():
-        write_text_atomic(folder / DONE, str(state[0]))
+        with _writing(folder):
+            write_text_atomic(folder / DONE, str(state[0]))
         out[fps] = Extracted(state[0], False)
     return out
 
@@ -124,8 +159,9 @@ def link_frame_folder(frames_out: Path, source: str, root: Path) -> None:
         return
     if link.exists():
         return
-    frames_out.mkdir(parents=True, exist_ok=True)
-    link.symlink_to(root.resolve(), target_is_directory=True)
+    with _writing(frames_out):
+        frames_out.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(root.resolve(), target_is_directory=True)
 
 
 class FrameLinkError(ValueError):

@@ -66,11 +66,37 @@ def _video_source(video: Video, adapter_source: str, where: str) -> str:
     return source
 
 
+def read_release(name: str, root: Path, videos_dir: Path | None) -> SourceRead:
+    """The adapter's output. A release whose shape the adapter did not foresee (a list where an object
+    belongs, a cell of the wrong type, an unreadable file) is an AnnotationError naming the release, never
+    a traceback; adapters name the file, entry and field where they check it themselves."""
+    if not root.exists():
+        raise AnnotationError(str(root), "-", "<root>", f"missing ({name} release folder)")
+    try:
+        return get_adapter(name).read(root, videos_dir)
+    except AnnotationError:
+        raise
+    except OSError as exc:
+        raise AnnotationError(str(exc.filename or root), "-", "<file>",
+                              f"cannot be read ({exc.strerror or exc})") from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, RecursionError) as exc:
+        raise AnnotationError(str(root), "-", f"<{name} release>",
+                              f"malformed: {type(exc).__name__}: {str(exc)[:200]}") from None
+
+
+def _where(read: SourceRead, root: Path) -> str:
+    """What to name in a video's error: the one file the adapter read, else the release root."""
+    return str(read.files[0]) if len(read.files) == 1 else str(root)
+
+
 def build_source(name: str, root: Path, videos_dir: Path | None, config: BuildConfig,
                  options: BuildOptions) -> SourceBuild:
     """Every record the config's windowing yields for one source release (Large)."""
     adapter = get_adapter(name)
-    read = adapter.read(root, videos_dir)
+    read = read_release(name, root, videos_dir)
+    where = _where(read, root)
+    for video in read.videos:
+        check_video(video, where, video.video_id)
     videos = sorted(read.videos, key=lambda v: (v.source, v.video_id))
     if options.limit_videos:
         videos = videos[: options.limit_videos]
@@ -78,9 +104,8 @@ def build_source(name: str, root: Path, videos_dir: Path | None, config: BuildCo
     bank = QuestionBank(config, options.seed)
     for prev, video in zip([None, *videos], videos, strict=False):
         if prev is not None and (prev.source, prev.video_id) == (video.source, video.video_id):
-            raise AnnotationError(str(root), video.video_id, "video_id", f"{video.source} video listed twice")
-        check_video(video, str(root), video.video_id)
-        source = _video_source(video, adapter.data_source, str(root))
+            raise AnnotationError(where, video.video_id, "video_id", f"{video.source} video listed twice")
+        source = _video_source(video, adapter.data_source, where)
         src_cfg = config.sources.get(source)
         if src_cfg is None:
             raise ConfigError(f"{config.path}: sources.{source}: missing (needed by {name} at {root})")

@@ -1,7 +1,8 @@
 """Seeded question drawing from the (task, source) paraphrase banks of the builder config.
 
 The draw depends only on the seed and the record's identity (source, video, task, clip start, values),
-so a record keeps its question however the build is ordered or limited.
+so a record keeps its question however the build is ordered or limited. Templates are filled by
+validate.render (plain `{name}` placeholders replaced by text; nothing is evaluated).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from data_preprocess.build.canonical import Video
 from data_preprocess.build.config import BuildConfig, ConfigError
+from data_preprocess.build.validate import render
 
 
 @dataclass(frozen=True)
@@ -30,8 +32,8 @@ class QuestionBank:
         fields = {"procedure": video.procedure or (src.procedure if src else "") or "the procedure",
                   "source": video.source, **values}
         try:
-            return template.format(**fields)
-        except (KeyError, IndexError, ValueError) as exc:
+            return render(template, fields)
+        except KeyError as exc:
             raise ConfigError(f"{self.config.path}: questions.{task}: template {template!r} needs {exc}; "
                               f"available: {sorted(fields)}") from None
 

@@ -11,13 +11,12 @@ Videos `<youtube id>.mp4` under --videos; metadata frame numbers count at 15 fps
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 
 from data_preprocess.build.adapters.base import SourceRead, adapter, require
 from data_preprocess.build.adapters.tables import number, read_rows
-from data_preprocess.build.canonical import AnnotationError, Box, FrameSource, Segment, Video
+from data_preprocess.build.canonical import AnnotationError, Box, FrameSource, Segment, Video, read_json
 
 SEGMENT_SECONDS = 5.0
 FPS = 15.0
@@ -56,8 +55,8 @@ def read_segments(path: Path) -> dict[str, list[Segment]]:
 
 
 def read_boxes(path: Path) -> dict[str, tuple[int, int, list[Box]]]:
+    data = read_json(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
         out = {}
         for vid, entry in data.items():
             w, h = int(entry["width"]), int(entry["height"])
@@ -66,7 +65,7 @@ def read_boxes(path: Path) -> dict[str, tuple[int, int, list[Box]]]:
                      for b in entry["boxes"]]
             out[vid] = (w, h, boxes)
         return out
-    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise AnnotationError(str(path), "-", "width/height/boxes", f"malformed AVOS box file ({exc!r})") from None
 
 

@@ -56,8 +56,12 @@ def image_size(folder: Path, default: tuple[int, int]) -> tuple[int, int]:
     first = next(iter(sorted(folder.glob("*.png")) + sorted(folder.glob("*.jpg"))), None)
     if first is None:
         return default
-    with Image.open(first) as im:
-        return im.size
+    try:
+        with Image.open(first) as im:
+            return im.size
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:  # UnidentifiedImageError is an OSError
+        raise AnnotationError(str(first), "-", "<image>", f"not a readable image ({type(exc).__name__}); "
+                              "the frame size is read from a folder's first image") from None
 
 
 def require(path: Path, what: str) -> Path:

@@ -51,14 +51,17 @@ def read(root: Path, videos: Path | None) -> SourceRead:
             raise AnnotationError(where, i, "video", str(exc)) from None
         start = number(get["start_min"], where, i, "initial minute") * 60 + number(get["start_sec"], where, i, "s")
         end = number(get["end_min"], where, i, "final minute") * 60 + number(get["end_sec"], where, i, "s")
-        values = {k: int(number(get[k], where, i, k)) for k in ("two_structures", "cystic_plate",
-                                                                  "hepatocystic_triangle")}
-        if any(v not in (0, 1, 2) for v in values.values()):
+        values = {k: number(get[k], where, i, k) for k in ("two_structures", "cystic_plate", "hepatocystic_triangle")}
+        if any(v not in (0, 1, 2) for v in values.values()):  # 1.7 is not a score (no rounding)
             raise AnnotationError(where, i, "criteria", f"scores must be 0, 1 or 2, got {values}")
+        values = {k: int(v) for k, v in values.items()}
         extra = {}
         achieved = next((row[k] for k in ACHIEVED if row.get(k) not in (None, "")), None)
         if achieved is not None:
-            extra["critical_view_achieved"] = bool(int(number(achieved, where, i, "critical view")))
+            flag = number(achieved, where, i, "critical view")
+            if flag not in (0, 1):
+                raise AnnotationError(where, i, "critical view", f"must be 0 or 1, got {achieved!r}")
+            extra["critical_view_achieved"] = flag == 1
         by_video.setdefault(vid, []).append(Scores(start, end, "cvs", values, extra=extra))
     out = [Video("Cholec80-CVS", vid, FPS, max(1.0, *(s.end for s in scores)), FrameSource("video", f"videos/{vid}"),
                  procedure="laparoscopic cholecystectomy", scores=scores)

@@ -7,14 +7,14 @@ verbs, targets and triplets seen during them; instrument boxes become one track 
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from data_preprocess.build.adapters.base import SourceRead, adapter, image_size, require
-from data_preprocess.build.canonical import AnnotationError, Box, FrameSource, Segment, Video
+from data_preprocess.build.canonical import AnnotationError, Box, FrameSource, Segment, Video, read_json
+from data_preprocess.build.validate import MAX_FPS, number_problem
 
 DETAIL_CAP = 6
 
@@ -39,17 +39,23 @@ def _details(rows: list[list[float]], cats: Mapping[str, dict[int, str]]) -> dic
 
 def read_video(path: Path, root: Path) -> Video:
     where = str(path)
+    data = read_json(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
         annotations = data["annotations"]
         categories = data["categories"]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (KeyError, TypeError) as exc:
         raise AnnotationError(where, "-", "annotations/categories", f"unreadable label file ({exc!r})") from None
+    if not isinstance(annotations, Mapping) or not isinstance(categories, Mapping):
+        raise AnnotationError(where, "-", "annotations/categories",
+                              "must be objects ({frame: vectors}, {table: names})")
+    fps = 1.0 if data.get("fps") is None else data["fps"]
+    if problem := number_problem(fps, 0, MAX_FPS, above=True):
+        raise AnnotationError(where, "-", "fps", problem)
     cats = {k: names(categories, k) for k in ("triplet", "instrument", "verb", "target", "phase")}
     vid = path.stem
     folder = root / "videos" / vid
     width, height = image_size(folder, (854, 480))
-    fps = float(data.get("fps") or 1.0)
+    fps = float(fps)
     frames = sorted((int(k), v) for k, v in annotations.items())
     runs: list[tuple[str, int, int, list[list[float]]]] = []  # phase, first, last frame, vectors
     boxes: list[Box] = []

@@ -7,14 +7,13 @@ tool for the whole operation, so an STG record follows one physical instrument).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from data_preprocess.build.adapters.base import SourceRead, adapter
 from data_preprocess.build.adapters.cholect50 import names
-from data_preprocess.build.canonical import AnnotationError, Box, FrameSource, Video
+from data_preprocess.build.canonical import AnnotationError, Box, FrameSource, Video, read_json
 
 SPLITS = ("Training", "Validation", "Testing")
 TRACK_KEY = "intraoperative_track"
@@ -29,15 +28,19 @@ def _tool_name(value: Any, tools: Mapping[int, str]) -> str:
 
 def read_video(path: Path, root: Path) -> Video:
     where = str(path)
+    data = read_json(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
         meta, annotations = data["video"], data["annotations"]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (KeyError, TypeError) as exc:
         raise AnnotationError(where, "-", "video/annotations", f"unreadable track file ({exc!r})") from None
+    if not isinstance(meta, Mapping) or not isinstance(annotations, Mapping):
+        raise AnnotationError(where, "-", "video/annotations", "must be objects ({...}, {frame: objects})")
     tools = names(data.get("categories") or {}, "tools")
     width, height = int(meta.get("width") or 854), int(meta.get("height") or 480)
     boxes = []
     for frame_key, objects in annotations.items():
+        if not str(frame_key).isdecimal():
+            raise AnnotationError(where, frame_key, "annotations", "keys must be frame numbers")
         time = (int(frame_key) - 1) / NATIVE_FPS
         for i, obj in enumerate(objects or []):
             try:

@@ -6,7 +6,8 @@ reads a documented intermediate file `copesd_annotations.json` under --root:
                     "motions": [{"label": "...", "start": s, "end": e}],
                     "boxes": [{"time": s, "label": "Forceps", "track": "forceps", "bbox": [x1, y1, x2, y2]}]}}
 
-`frames` is a frame folder relative to --root (read in place); file n shows time (n - first_frame) / fps.
+`frames` is a frame folder relative to --root (read in place; absolute paths and `..` are refused); file n
+shows time (n - first_frame) / fps. `pattern` has one frame-number field (`{n}`, `{n:04d}`), nothing else.
 Boxes are normalized xyxy (0-1, like the released LLaVA-style JSON), scaled to the size of the
 folder's first frame (`width` x `height` only when the folder holds no image yet).
 Old motion names are mapped to the current ones through the alias table of nap_classes.json.
@@ -21,9 +22,24 @@ from pathlib import Path
 from data_preprocess.build.adapters.base import SourceRead, adapter, image_size, require
 from data_preprocess.build.adapters.copesd_llava import LLAVA_GLOB, llava_boxes
 from data_preprocess.build.canonical import AnnotationError, Box, FrameSource, Segment, Video, read_json
+from data_preprocess.build.validate import (
+    MAX_FPS,
+    MAX_FRAME_NUMBER,
+    integer_problem,
+    number_problem,
+    relpath_problem,
+    to_number,
+)
 from reward_fns.tasks.nap import canonical
 
 FILE = "copesd_annotations.json"
+
+
+def _text(value: object) -> str:
+    """A label as given: text, not a number, list or null turned into text."""
+    if not isinstance(value, str):
+        raise TypeError(f"label must be text, got {value!r}")
+    return value
 
 
 def read_video(vid: str, entry: dict, root: Path, where: str, extra: list[Box]) -> Video:
@@ -31,10 +47,10 @@ def read_video(vid: str, entry: dict, root: Path, where: str, extra: list[Box]) 
         fps = float(entry.get("fps", 1.0))
         declared = int(entry.get("width", 1920)), int(entry.get("height", 1080))
         w, h = image_size(root / str(entry["frames"]), declared)
-        segs = [Segment(canonical("CoPESD", str(m["label"])), float(m["start"]), float(m["end"]), "motion")
+        segs = [Segment(canonical("CoPESD", _text(m["label"])), to_number(m["start"]), to_number(m["end"]), "motion")
                 for m in entry.get("motions", [])]
-        boxes = [Box(float(b["time"]), str(b["label"]), str(b.get("track", b["label"])),
-                     tuple(float(v) for v in b["bbox"])) for b in entry.get("boxes", [])]
+        boxes = [Box(to_number(b["time"]), _text(b["label"]), str(b.get("track", b["label"])),
+                     tuple(to_number(v) for v in b["bbox"])) for b in entry.get("boxes", [])]
         boxes = [Box(b.time, b.label, b.track, (b.xyxy[0] * w, b.xyxy[1] * h, b.xyxy[2] * w, b.xyxy[3] * h))
                  for b in boxes + extra]
         frames = FrameSource("folder", str(entry["frames"]), str(entry.get("pattern", "{n:04d}.jpg")), fps,
@@ -45,12 +61,27 @@ def read_video(vid: str, entry: dict, root: Path, where: str, extra: list[Box]) 
     return Video("CoPESD", vid, fps, duration, frames, w, h, "endoscopic submucosal dissection", segs, boxes)
 
 
+def check_entry(vid: str, entry: object, where: str) -> None:
+    """What must hold before the folder is opened or a time computed: the frame folder stays inside
+    --root, fps > 0, first_frame >= 0 (the rest is checked on the canonical video)."""
+    if not isinstance(entry, dict):
+        raise AnnotationError(where, vid, "<video>", "must be an object")
+    checks = {"frames": relpath_problem(entry.get("frames")),
+              "fps": number_problem(entry.get("fps", 1.0), 0, MAX_FPS, above=True),
+              "first_frame": integer_problem(entry.get("first_frame", 1), 0, MAX_FRAME_NUMBER)}
+    for field_name, problem in checks.items():
+        if problem:
+            raise AnnotationError(where, vid, field_name, problem)
+
+
 @adapter("copesd", "CoPESD")
 def read(root: Path, videos: Path | None) -> SourceRead:
     path = require(root / FILE, "CoPESD intermediate annotation JSON (see docs/builder.md)")
     data = read_json(path)
     if not isinstance(data, dict):
         raise AnnotationError(str(path), "-", "<file>", "must map video ids to annotation objects")
+    for vid, entry in data.items():
+        check_entry(vid, entry, str(path))
     folders = {str(e.get("frames", "")).strip("/"): (vid, float(e.get("fps", 1.0)), int(e.get("first_frame", 1)))
                for vid, e in data.items() if isinstance(e, dict)}
     llava_files = sorted(root.glob(LLAVA_GLOB))

@@ -9,8 +9,9 @@ from collections import Counter
 from pathlib import Path
 
 from data_preprocess.build.adapters.base import SourceRead, adapter
-from data_preprocess.build.canonical import AnnotationError, FrameSource, Scores, Segment, Video
+from data_preprocess.build.canonical import AnnotationError, FrameSource, Scores, Segment, Video, read_text_file
 from data_preprocess.build.generators.sa import ASPECTS
+from data_preprocess.build.validate import id_problem
 
 FPS = 30.0
 PROCEDURES = {"Suturing": "robotic suturing", "Knot_Tying": "robotic knot tying",
@@ -21,7 +22,7 @@ def _gestures(path: Path) -> list[Segment]:
     out = []
     if not path.is_file():
         return out
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+    for i, line in enumerate(read_text_file(path).splitlines()):
         parts = line.split()
         if not parts:
             continue
@@ -50,7 +51,7 @@ def read_task(folder: Path, videos: Path | None, skipped: Counter[str]) -> tuple
     task = folder.name
     meta = folder / f"meta_file_{task}.txt"
     out = []
-    for i, line in enumerate(meta.read_text(encoding="utf-8").splitlines()):
+    for i, line in enumerate(read_text_file(meta).splitlines()):
         parts = line.split()
         if not parts:
             continue
@@ -58,6 +59,8 @@ def read_task(folder: Path, videos: Path | None, skipped: Counter[str]) -> tuple
             skipped["trial without six aspect scores"] += 1
             continue
         trial, level = parts[0], parts[1].upper()
+        if problem := id_problem(trial):  # before the trial's files are opened
+            raise AnnotationError(str(meta), i, "trial", problem)
         try:
             scores = [int(v) for v in parts[3:9]]
         except ValueError:

@@ -6,6 +6,7 @@ leaderboard's NurViD lists (nap_classes.json) case-insensitively so NAP question
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from data_preprocess.build.adapters.base import SourceRead, adapter, require
 from data_preprocess.build.adapters.tables import first_existing, read_rows
 from data_preprocess.build.canonical import AnnotationError, FrameSource, Segment, Video, read_json
+from data_preprocess.build.validate import MAX_DURATION, MAX_FPS, number_problem, to_number
 from reward_fns.tasks.nap import class_table
 
 ANNOTATIONS = "NurViD_annotations.json"
@@ -55,12 +57,28 @@ def _resolution(value: Any) -> tuple[int, int]:
         return 0, 0
 
 
+def _optional_number(entry: dict, key: str, path: Path, vid: str) -> float | None:
+    """entry[key] as a number > 0 (bounded), None when absent or null; anything else is an error."""
+    value = entry.get(key)
+    if value is None:
+        return None
+    with contextlib.suppress(ValueError):  # numeric text is a number; other text fails the check below
+        value = to_number(value)
+    high = MAX_FPS if key == "fps" else MAX_DURATION
+    problem = number_problem(value, 0, high, above=True)
+    if problem:
+        raise AnnotationError(str(path), vid, key, problem)
+    return float(value)
+
+
 @adapter("nurvid", "NurViD")
 def read(root: Path, videos: Path | None) -> SourceRead:
     path = require(root / ANNOTATIONS, "NurViD annotation JSON")
     table = first_existing(root / name for name in ID_TABLES)
     procedures, actions = id_names(table)
     data = read_json(path)
+    if not isinstance(data, dict):
+        raise AnnotationError(str(path), "-", "<file>", "must map YouTube ids to video objects")
     out, skipped = [], Counter()
     for vid, entry in sorted(data.items()):
         if not isinstance(entry, dict) or not isinstance(entry.get("annotations"), list):
@@ -70,6 +88,8 @@ def read(root: Path, videos: Path | None) -> SourceRead:
         for i, ann in enumerate(entry["annotations"]):
             try:
                 start, end = (float(t) for t in ann["segment"])
+                if isinstance(ann["actionID"], bool) or not isinstance(ann["actionID"], (int, str)):
+                    raise TypeError(f"actionID must be a number or text, got {ann['actionID']!r}")
                 label = actions.get(_id(ann["actionID"]), str(ann["actionID"]))
             except (KeyError, TypeError, ValueError) as exc:
                 raise AnnotationError(str(path), f"{vid}.annotations[{i}]", "segment/actionID", repr(exc)) from None
@@ -77,8 +97,9 @@ def read(root: Path, videos: Path | None) -> SourceRead:
                 segments.append(Segment(label, start, end, "action"))
             else:
                 skipped["segment with end <= start"] += 1
-        fps = float(entry.get("fps") or 30.0)
-        duration = float(entry.get("duration") or max((s.end for s in segments), default=0.0))
+        fps, duration = (_optional_number(entry, key, path, vid) for key in ("fps", "duration"))
+        fps = fps or 30.0  # missing: the common YouTube rate
+        duration = duration or max((s.end for s in segments), default=0.0)
         if duration <= 0:
             skipped["video without duration or segments"] += 1
             continue

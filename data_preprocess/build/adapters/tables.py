@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import csv
+import io
+import math
 import re
+import zipfile
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from data_preprocess.build.canonical import AnnotationError
+from data_preprocess.build.canonical import AnnotationError, read_text_file
+from data_preprocess.build.validate import to_number
 
 
 def norm(header: object) -> str:
@@ -16,19 +21,36 @@ def norm(header: object) -> str:
     return re.sub(r"[^a-z0-9]+", "_", str(header or "").strip().lower()).strip("_")
 
 
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    """Rows of the first sheet of an .xlsx, or of a .csv, as {normalized header: value}."""
-    if path.suffix.lower() == ".csv":
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            raw = list(csv.reader(f))
-    else:
-        try:
-            import openpyxl
-        except ImportError:  # pragma: no cover - pinned in requirements.txt
-            raise AnnotationError(str(path), "-", "<file>", "reading .xlsx needs openpyxl (or a .csv export)") from None
+def _xlsx_rows(path: Path) -> list[list[Any]]:
+    """The first sheet's rows; a truncated, fake or broken workbook is an AnnotationError naming the file."""
+    try:
+        import openpyxl
+        from openpyxl.utils.exceptions import InvalidFileException
+    except ImportError:  # pragma: no cover - pinned in requirements.txt
+        raise AnnotationError(str(path), "-", "<file>", "reading .xlsx needs openpyxl (or a .csv export)") from None
+    if not path.is_file():
+        raise AnnotationError(str(path), "-", "<file>", "not a regular file")
+    try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-        raw = [list(row) for row in book.worksheets[0].iter_rows(values_only=True)]
-        book.close()
+        try:
+            return [list(row) for row in book.worksheets[0].iter_rows(values_only=True)]
+        finally:
+            book.close()
+    except (zipfile.BadZipFile, zlib.error, InvalidFileException, KeyError, ValueError, TypeError, IndexError,
+            AttributeError, EOFError, OSError, SyntaxError) as exc:  # SyntaxError: the XML parser's errors
+        raise AnnotationError(str(path), "-", "<file>", f"not a readable .xlsx workbook ({type(exc).__name__}: "
+                              f"{str(exc)[:120]}); export it as .csv (UTF-8) if it opens elsewhere") from None
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Rows of the first sheet of an .xlsx, or of a .csv (UTF-8), as {normalized header: value}."""
+    if path.suffix.lower() == ".csv":
+        try:
+            raw = list(csv.reader(io.StringIO(read_text_file(path), newline="")))
+        except csv.Error as exc:
+            raise AnnotationError(str(path), "-", "<file>", f"not a readable CSV ({exc})") from None
+    else:
+        raw = _xlsx_rows(path)
     raw = [r for r in raw if any(v not in (None, "") for v in r)]
     if not raw:
         raise AnnotationError(str(path), "-", "<header>", "empty table")
@@ -45,10 +67,14 @@ def column(row: Mapping[str, Any], names: Sequence[str], where: str, index: int)
 
 
 def number(value: Any, where: str, index: int, field: str) -> float:
+    """A finite number cell (numeric text accepted); anything else is an AnnotationError naming the cell."""
     try:
-        return float(value)
+        out = to_number(value)
     except (TypeError, ValueError):
-        raise AnnotationError(where, index, field, f"not a number: {value!r}") from None
+        raise AnnotationError(where, index, field, f"not a number: {str(value)[:60]!r}") from None
+    if not math.isfinite(out):
+        raise AnnotationError(where, index, field, f"not a finite number: {value!r}")
+    return out
 
 
 def first_existing(paths: Iterable[Path]) -> Path | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterator
 
 from data_preprocess.build.canonical import Video
@@ -16,10 +17,12 @@ def stg_answer(bbox_dict: dict[str, list[int]]) -> str:
 
 @generator("STG")
 def generate(video: Video, s: TaskSettings, ctx: Context) -> Iterator[Item | Drop]:
-    tracks = video.tracks()
+    tracks = video.tracks()  # each in time order
+    times = {track_id: [b.time for b in track] for track_id, track in tracks.items()}
     for start, end in windows(video.duration, s):
         for track_id, track in tracks.items():
-            inside = [b for b in track if start <= b.time < end]
+            # the boxes in [start, end), found by bisection: work per window ~ its boxes, not the track's
+            inside = track[bisect_left(times[track_id], start):bisect_left(times[track_id], end)]
             if not inside:
                 continue
             bbox_dict: dict[str, list[int]] = {}
