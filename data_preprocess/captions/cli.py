@@ -20,7 +20,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from tqdm import tqdm
 
@@ -35,6 +34,7 @@ from data_preprocess.captions.report import build_report, write_plot
 from reward_fns.atomic_io import write_json_atomic
 from reward_fns.judge.cache import JudgeCache
 from reward_fns.judge.chat import ChatClient
+from reward_fns.judge.redact import bare_url
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -163,14 +163,8 @@ def _settings(args: argparse.Namespace, names: list[str]) -> dict[str, Any]:
     any query string or user info, where some endpoints take a key)."""
     keep = ("input", "out", "gen_model", "val_model", "gen_key_env", "val_key_env", "api_key_env", "max_rounds",
             "concurrency", "temperature", "with_frames", "cache", "prices")
-    urls = {k: _bare_url(getattr(args, k)) for k in ("gen_url", "val_url")}
+    urls = {k: bare_url(getattr(args, k)) for k in ("gen_url", "val_url")}
     return {**{k: getattr(args, k) for k in keep}, **urls, "variants": names, "prompt_version": PROMPT_VERSION}
-
-
-def _bare_url(url: str) -> str:
-    parts = urlsplit(url)
-    host = (parts.hostname or "") + (f":{parts.port}" if parts.port is not None else "")
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
