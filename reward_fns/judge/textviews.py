@@ -2,14 +2,17 @@
 
 A hidden instruction survives many disguises; each view undoes some of them so that one set of
 plain-ASCII patterns can see through all:
-- `plain`: zero-width/bidi/control characters removed, NFKC (fullwidth and math letters become
-  ASCII), homoglyphs folded (Cyrillic/Greek look-alikes to Latin), accents stripped, lower case,
-  whitespace collapsed;
+- `plain`: zero-width/bidi/control characters removed, NFKC (fullwidth, math, circled and superscript
+  letters become ASCII), look-alikes folded (Cyrillic, Greek, Armenian, Cherokee, Coptic, small
+  capitals, IPA and hooked/stroked Latin letters, regional indicators, other scripts' digits, dashes
+  and colons), accents stripped, lower case, whitespace collapsed;
 - `native`: the same without homoglyph folding (for patterns in non-Latin languages);
 - `joined`: `plain` with line breaks and hyphenation removed (`ig-\\nnore` -> `ignore`);
 - `unspaced`: runs of single letters squeezed (`i g n o r e  a l l` -> `ignoreall`);
 - `leet`: `plain` with digits read as letters inside words that mix both (`1gn0r3` -> `ignore`);
-- `decoded`: printable text hidden in base64 runs, normalised like `plain`.
+- `decoded`: text behind encodings (decoders.py: base64/base32, hex, percent and HTML escapes,
+  character codes, Morse, ROT13, reversed and upside-down sentences), normalised like `plain`;
+  `hidden` names those that reveal readable words no reader of the caption could see.
 """
 
 from __future__ import annotations
@@ -20,13 +23,78 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-# Latin look-alikes from Cyrillic, Greek and other blocks (lower case after casefold)
-_HOMOGLYPHS = str.maketrans({
+from reward_fns.judge.decoders import decoded_views
+
+# Latin look-alikes from other scripts (lower case after casefold). Letters named "LATIN LETTER SMALL
+# CAPITAL X", "LATIN SMALL LETTER X WITH ...", "MODIFIER LETTER SMALL X" or "REGIONAL INDICATOR SYMBOL
+# LETTER X" fold to x by name (see _fold_char); these have no such name.
+_CONFUSABLES = {
+    # Cyrillic
     "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c",
-    "т": "t", "у": "y", "х": "x", "ѕ": "s", "і": "i", "ї": "i", "ј": "j", "ԁ": "d", "ɡ": "g", "ӏ": "l",
-    "ԛ": "q", "ԝ": "w", "ո": "n", "α": "a", "ο": "o", "ρ": "p", "ε": "e", "ι": "i", "κ": "k", "ν": "v",
-    "τ": "t", "υ": "u", "χ": "x", "ѵ": "v", "ɑ": "a", "ı": "i",
+    "т": "t", "у": "y", "х": "x", "ѕ": "s", "і": "i", "ї": "i", "ј": "j", "ԁ": "d", "ӏ": "l", "ԛ": "q", "ԝ": "w",
+    "һ": "h", "ԍ": "g", "ү": "y", "ѵ": "v", "ѡ": "w", "ҽ": "e", "ԑ": "e", "ь": "b", "п": "n", "г": "r", "ɡ": "g",
+    "ӧ": "o", "ӱ": "y", "ԃ": "d", "ԅ": "d",
+    # Greek
+    "α": "a", "β": "b", "γ": "y", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t",
+    "υ": "u", "χ": "x", "ϲ": "c", "ω": "w", "ς": "c", "ϳ": "j", "ϱ": "p", "ϵ": "e", "ɛ": "e",
+    # Armenian
+    "օ": "o", "ս": "u", "հ": "h", "ց": "g", "ո": "n", "զ": "q", "ժ": "d", "ա": "w", "ռ": "n", "ք": "p",
+    "ɑ": "a", "ı": "i", "ɩ": "i", "ɪ": "i", "ȷ": "j", "ɼ": "r", "ɾ": "r", "ʋ": "u", "ǀ": "l", "ɵ": "o", "ꞵ": "b",
+    "ℯ": "e", "℮": "e", "ℊ": "g", "ⅼ": "l",
+    # Coptic
+    "ⲁ": "a", "ⲃ": "b", "ⲅ": "r", "ⲇ": "d", "ⲉ": "e", "ⲓ": "i", "ⲕ": "k", "ⲗ": "l", "ⲙ": "m", "ⲛ": "n", "ⲟ": "o",
+    "ⲣ": "p", "ⲥ": "c", "ⲧ": "t", "ⲩ": "y", "ⲭ": "x", "ⲱ": "w",
+    # punctuation that reads as ASCII
+    "∶": ":", "꞉": ":", "ː": ":", "˸": ":", "ǃ": "!", "‐": "-", "‑": "-", "‒": "-", "–": "-", "—": "-", "―": "-",
+    "−": "-", "⁄": "/", "∕": "/", "‚": ",", "‹": "<", "›": ">",
+}
+# Cherokee capitals that look like Latin ones (casefold turns them into Cherokee small letters)
+_CHEROKEE = {"Ꭺ": "a", "Ᏼ": "b", "Ꮯ": "c", "Ꭰ": "d", "Ꭼ": "e", "Ꮐ": "g", "Ꮋ": "h", "Ꮖ": "i", "Ꭻ": "j", "Ꮶ": "k",
+             "Ꮮ": "l", "Ꮇ": "m", "Ꮲ": "p", "Ꭱ": "r", "Ꮪ": "s", "Ꭲ": "t", "Ꮩ": "v", "Ꮃ": "w", "Ꮓ": "z", "Ꮎ": "o",
+             "Ꮍ": "y", "Ꮤ": "w", "Ꮟ": "b", "Ᏻ": "g"}
+_CONFUSABLES.update({**_CHEROKEE, **{k.casefold(): v for k, v in _CHEROKEE.items()}})
+# capitals whose small letter looks like another Latin letter (Greek Ν/ν, Η/η, Υ/υ): folded before casefold
+_CAPITALS = str.maketrans({
+    "Α": "a", "Β": "b", "Ε": "e", "Ζ": "z", "Η": "h", "Ι": "i", "Κ": "k", "Μ": "m", "Ν": "n", "Ο": "o", "Ρ": "p",
+    "Τ": "t", "Υ": "y", "Χ": "x", "Ϲ": "c", "Ϳ": "j", "А": "a", "В": "b", "Е": "e", "К": "k", "М": "m", "Н": "h",
+    "О": "o", "Р": "p", "С": "c", "Т": "t", "Х": "x", "У": "y", "Ѕ": "s", "І": "i", "Ј": "j", "Ү": "y", "Ԁ": "d",
+    "Ԛ": "q", "Ԝ": "w", "Ⲁ": "a", "Ⲃ": "b", "Ⲉ": "e", "Ⲓ": "i", "Ⲕ": "k", "Ⲙ": "m", "Ⲛ": "n", "Ⲟ": "o", "Ⲣ": "p",
+    "Ⲥ": "c", "Ⲧ": "t", "Ⲩ": "y", "Ⲭ": "x",
+    # Lisu letters, shaped like Latin capitals
+    "ꓐ": "b", "ꓑ": "p", "ꓓ": "d", "ꓔ": "t", "ꓖ": "g", "ꓗ": "k", "ꓚ": "c", "ꓜ": "z", "ꓝ": "f", "ꓟ": "m", "ꓠ": "n",
+    "ꓡ": "l", "ꓢ": "s", "ꓣ": "r", "ꓦ": "v", "ꓧ": "h", "ꓪ": "w", "ꓫ": "x", "ꓬ": "y", "ꓮ": "a", "ꓰ": "e", "ꓲ": "i",
+    "ꓳ": "o", "ꓴ": "u", "ꓙ": "j",
 })
+_NAMED_LETTER = re.compile(r"^(?:LATIN (?:SMALL |CAPITAL )?LETTER (?:SMALL CAPITAL )?([A-Z])(?: WITH .*)?|"
+                           r"MODIFIER LETTER (?:SMALL |CAPITAL )?([A-Z])|LATIN SUBSCRIPT SMALL LETTER ([A-Z])|"
+                           r"REGIONAL INDICATOR SYMBOL LETTER ([A-Z])|"
+                           r"(?:CIRCLED|PARENTHESIZED|SQUARED|NEGATIVE CIRCLED|NEGATIVE SQUARED) LATIN "
+                           r"(?:SMALL |CAPITAL )?LETTER ([A-Z]))$")
+
+
+class _Folder(dict[int, str]):
+    """str.translate table folding each non-ASCII character to its Latin look-alike (computed once)."""
+
+    def __missing__(self, code: int) -> str:
+        ch = chr(code)
+        folded = _fold_char(ch)
+        self[code] = folded
+        return folded
+
+
+def _fold_char(ch: str) -> str:
+    if ch in _CONFUSABLES:
+        return _CONFUSABLES[ch]
+    if unicodedata.category(ch) == "Nd":
+        return str(unicodedata.digit(ch, 0))
+    match = _NAMED_LETTER.match(unicodedata.name(ch, ""))
+    if match:
+        return next(g for g in match.groups() if g).lower()
+    return ch
+
+
+_HOMOGLYPHS = _Folder()
+MAX_DECODED_CHARS = 20_000  # the judge sees at most a few thousand characters of a prediction
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 _SPACED_LETTERS = re.compile(r"(?<![a-z0-9])(?:[a-z0-9][ .\-_*|]{1,3}){3,}[a-z0-9](?![a-z0-9])")
 _SPACE = re.compile(r"[ \t\f\v]+")
@@ -42,6 +110,7 @@ class TextViews:
     unspaced: str
     leet: str
     decoded: tuple[str, ...]
+    hidden: tuple[tuple[str, str], ...] = ()  # (encoding, text) of readable text a reader could not see
 
     def latin(self) -> tuple[str, ...]:
         """The distinct views for ASCII patterns (most captions have one)."""
@@ -51,10 +120,14 @@ class TextViews:
 _ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u17b4\u17b5")  # fillers and blanks shown as nothing
+
+
 def _strip_invisible(text: str) -> str:
     if text.isascii():
         return _ASCII_CONTROL.sub("", text)
-    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in {"Cc", "Cf", "Co", "Cs"})
+    return "".join(ch for ch in text if ch in "\n\t" or (unicodedata.category(ch) not in {"Cc", "Cf", "Co", "Cs"}
+                                                        and ch not in _BLANK_LETTERS))
 
 
 def _fold(text: str, homoglyphs: bool) -> str:
@@ -62,9 +135,8 @@ def _fold(text: str, homoglyphs: bool) -> str:
     if text.isascii():
         text = text.lower()
     else:
-        text = unicodedata.normalize("NFKC", text).casefold()
-        if homoglyphs:
-            text = text.translate(_HOMOGLYPHS)
+        text = unicodedata.normalize("NFKC", text)
+        text = text.translate(_CAPITALS).casefold().translate(_HOMOGLYPHS) if homoglyphs else text.casefold()
         text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
     return "\n".join(_SPACE.sub(" ", line).strip() for line in text.splitlines())
 
@@ -96,16 +168,19 @@ def text_views(text: str) -> TextViews:
     plain = _fold(text, homoglyphs=True)
     native = plain if text.isascii() else _fold(text, homoglyphs=False)
     joined = re.sub(r"-?\n", "", plain)
-    decoded = tuple(_fold(d, homoglyphs=True) for d in decode_base64_runs(_strip_invisible(text)))
+    found = decoded_views(_strip_invisible(text)) if len(text) <= MAX_DECODED_CHARS else []
+    decoded = tuple(dict.fromkeys(_fold(d, homoglyphs=True) for _, d, _ in found))
+    hidden = tuple((name, _fold(d, homoglyphs=True)) for name, d, secret in found if secret)
     unspaced = _unspace(plain.replace("\n", " "))
     leet = _MIXED_WORD.sub(lambda m: m.group(0).translate(_LEET), plain)
-    return TextViews(plain, native, joined, unspaced, leet, decoded)
+    return TextViews(plain, native, joined, unspaced, leet, decoded, hidden)
 
 
 def foreign_letters(text: str) -> int:
     """Letters outside the Latin and Greek scripts after NFKC and homoglyph folding (CJK, Cyrillic, ...)."""
     count = 0
-    for ch in unicodedata.normalize("NFKC", _strip_invisible(text)).casefold().translate(_HOMOGLYPHS):
+    for ch in unicodedata.normalize("NFKC", _strip_invisible(text)).translate(_CAPITALS).casefold().translate(
+            _HOMOGLYPHS):
         if ch.isalpha() and not ch.isascii():
             name = unicodedata.name(ch, "")
             if not name.startswith(("LATIN", "GREEK")):
