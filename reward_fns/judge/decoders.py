@@ -6,10 +6,11 @@ Each decoder finds its kind of run and returns the printable text behind it:
 - base64 (standard and URL-safe, also split into chunks by spaces or line breaks) and base32;
 - hex (plain, spaced pairs, `\\x41`, `0x41`), percent escapes (`%41`), HTML entities
   (`&#65;`, `&#x41;`), backslash escapes (`\\u0041`, `\\U...`, `\\101`);
-- character codes as decimal, octal or 8-bit binary numbers;
-- Morse code;
-- transforms of each sentence that read as English only when something was hidden there: ROT13,
-  reversed text and upside-down text (turned letters, read backwards).
+- base85 / Ascii85, quoted-printable (`=41`), code points (`U+0041`), base64 written backwards;
+- character codes as decimal, octal or 8-bit binary numbers; Morse code; the phonetic alphabet;
+- character codes as decimal, octal, binary or letter positions (a=1 ... z=26);
+- transforms of each sentence that read as English only when something was hidden there: Caesar
+  shifts (ROT13 and the other 24), ROT47, Atbash, reversed text, reversed words and upside-down text.
 `decoded_views` runs them all; `english_words` measures how much of a text reads as English.
 """
 
@@ -38,17 +39,25 @@ follow following flawless excellent done good wrong right better accept accepted
 _COMMON = frozenset(_COMMON_WORDS.split())
 _WORDS = re.compile(r"[a-z]+")
 
-_BASE64_CHUNKED = re.compile(r"(?<![A-Za-z0-9+/=_-])(?:[A-Za-z0-9+/_-]{4,}={0,2}(?:[ \t]|\r?\n)?){3,}")
+_BASE64_CHUNKED = re.compile(r"(?:[A-Za-z0-9+/_-]{4,}={0,2}(?:[ \t]|\r?\n)?){3,}")
 _BASE32 = re.compile(r"(?<![A-Za-z0-9])[A-Z2-7]{16,}={0,6}(?![A-Za-z0-9])")
-_HEX_PLAIN = re.compile(r"(?<![0-9A-Za-z])(?:[0-9A-Fa-f]{2}){6,}(?![0-9A-Za-z])")
-_HEX_SPACED = re.compile(r"(?<![0-9A-Za-z])(?:[0-9A-Fa-f]{2}[ ,:;\-]){5,}[0-9A-Fa-f]{2}(?![0-9A-Za-z])")
+_HEX_PLAIN = re.compile(r"(?:(?<![0-9A-Za-z])|(?<=0x)|(?<=0X))(?:[0-9A-Fa-f]{2}){6,}(?![0-9A-Za-z])")
+_HEX_SPACED = re.compile(r"(?<![0-9A-Za-z])(?:(?:[0-9A-Fa-f]{2}){1,4}[ ,:;\-]){3,}(?:[0-9A-Fa-f]{2}){1,4}"
+                         r"(?![0-9A-Za-z])")
 _HEX_PREFIXED = re.compile(r"(?:(?:\\x|0x|0X|\\X)[0-9A-Fa-f]{2}[ ,;]*){4,}")
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
-_ENTITY = re.compile(r"&#(?:[0-9]{1,7}|[xX][0-9A-Fa-f]{1,6});")
-_BACKSLASH = re.compile(r"\\(?:u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|x[0-9A-Fa-f]{2}|[0-7]{3})")
-_NUMBERS = re.compile(r"(?<![0-9.])(?:[0-9]{1,3}[ ,;]+){5,}[0-9]{1,3}(?![0-9.])")
+_QUOTED_PRINTABLE = re.compile(r"=[0-9A-F]{2}")
+_BASE85 = re.compile(r"(?<!\S)(?:[0-9A-Za-z!#$%&()*+\-;<=>?@^_`{|}~]{20,}|[!-u]{20,})(?!\S)|<~[!-uz\s]{10,}~>")
+_ENTITY_CODE = r"&#(?:[0-9]{1,7}|[xX][0-9A-Fa-f]{1,6});"
+_ESCAPE_CODE = r"\\(?:u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|x[0-9A-Fa-f]{2}|[0-7]{3})|U\+[0-9A-Fa-f]{4,6}"
+_ENTITY = re.compile(_ENTITY_CODE)
+_BACKSLASH = re.compile(_ESCAPE_CODE)
+_NUMBERS = re.compile(r"(?<![0-9.])(?:[0-9]{1,3}(?:[ ,;]+|\s*/\s*)){5,}[0-9]{1,3}(?![0-9.])")
 _BINARY = re.compile(r"(?<![01])(?:[01]{8}[ ,;]*){4,}")
 _MORSE = re.compile(r"(?<![.\-\w])(?:[.\-]{1,6}(?: {1,3}| ?/ ?)){5,}[.\-]{1,6}(?![.\-\w])")
+_NATO_WORDS = ("alfa alpha bravo charlie delta echo foxtrot golf hotel india juliett juliet kilo lima mike november "
+               "oscar papa quebec romeo sierra tango uniform victor whiskey whisky xray yankee zulu")
+_NATO = {word: word[0] for word in _NATO_WORDS.split()}
 _MORSE_CODE = {
     ".-": "a", "-...": "b", "-.-.": "c", "-..": "d", ".": "e", "..-.": "f", "--.": "g", "....": "h", "..": "i",
     ".---": "j", "-.-": "k", ".-..": "l", "--": "m", "-.": "n", "---": "o", ".--.": "p", "--.-": "q", ".-.": "r",
@@ -62,6 +71,11 @@ _FLIP = str.maketrans({"ɐ": "a", "q": "b", "ɔ": "c", "p": "d", "ǝ": "e", "ɟ"
                        "ʌ": "v", "ʍ": "w", "ʎ": "y", "˙": ".", "¿": "?", "¡": "!", "„": ",", "'": ","})
 _TURNED = frozenset("ɐɔǝɟƃɥɯɹʇʌʍʎʞ")
 _MAX_RUNS = 32  # runs decoded per kind: bounded work per prediction
+
+
+def english_vocabulary() -> frozenset[str]:
+    """The common English and grading words `english_words` counts."""
+    return _COMMON
 
 
 def english_words(text: str) -> int:
@@ -99,19 +113,23 @@ def _runs(pattern: re.Pattern[str], text: str) -> Iterator[str]:
 def _base64(text: str) -> Iterator[str]:
     for run in _runs(_BASE64_CHUNKED, text):
         chunks = run.split()
+        found = False
         for start in range(min(len(chunks), 8)):  # words before the payload may run into it
             squeezed = "".join(chunks[start:])
-            if len(squeezed) < 16:
+            if len(squeezed) < 16 or found:
                 break
-            altchars = b"-_" if "-" in squeezed or "_" in squeezed else None
-            try:
-                raw = base64.b64decode(squeezed + "=" * (-len(squeezed) % 4), altchars=altchars, validate=True)
-            except (binascii.Error, ValueError):
-                continue
-            decoded = _utf8(raw)
-            if decoded is not None and is_text(decoded):
-                yield decoded
-                break
+            for candidate in (squeezed, squeezed[::-1]):  # also written backwards
+                candidate = candidate.strip("=")
+                altchars = b"-_" if "-" in candidate or "_" in candidate else None
+                try:
+                    raw = base64.b64decode(candidate + "=" * (-len(candidate) % 4), altchars=altchars, validate=True)
+                except (binascii.Error, ValueError):
+                    continue
+                decoded = _utf8(raw)
+                if decoded is not None and is_text(decoded):
+                    yield decoded
+                    found = True
+                    break
 
 
 def _base32(text: str) -> Iterator[str]:
@@ -145,23 +163,67 @@ def _percent(text: str) -> Iterator[str]:
         yield raw
 
 
+def _quoted_printable(text: str) -> Iterator[str]:
+    if len(_QUOTED_PRINTABLE.findall(text)) >= 3:
+        yield _QUOTED_PRINTABLE.sub(lambda m: chr(int(m.group(0)[1:], 16)) if int(m.group(0)[1:], 16) < 128
+                                    else m.group(0), text)
+
+
+def _base85(text: str) -> Iterator[str]:
+    for run in _runs(_BASE85, text):
+        for decode in (base64.b85decode, base64.a85decode):
+            try:
+                decoded = _utf8(decode(run.encode("ascii"), adobe=True) if decode is base64.a85decode and
+                                run.startswith("<~") else decode(run.encode("ascii")))
+            except (ValueError, TypeError):
+                continue
+            if decoded is not None:
+                yield decoded
+
+
+def _nato(text: str) -> Iterator[str]:
+    words = re.findall(r"[a-z]+|/", text.lower())
+    letters = [_NATO.get(w, " " if w == "/" else None) for w in words]
+    run: list[str] = []
+    for letter in [*letters, None]:
+        if letter is None:
+            if sum(ch != " " for ch in run) >= 8:
+                yield "".join(run)
+            run = []
+        else:
+            run.append(letter)
+
+
 def _entities(text: str) -> Iterator[str]:
     if len(_ENTITY.findall(text)) >= 3:
-        yield html.unescape(text)
+        yield _unescape(_ENTITY, text, html.unescape)
+
+
+def _unescape(pattern: re.Pattern[str], text: str, decode: Callable[[str], str]) -> str:
+    """`text` with every escape decoded; when escapes are written apart ("U+0069 U+0067"), the single
+    separators between them are not text and go too."""
+    spaced = re.compile(rf"(?:{pattern.pattern})[ ,;](?={pattern.pattern})")
+    adjacent = re.compile(rf"(?:{pattern.pattern})(?={pattern.pattern})")
+    if len(spaced.findall(text)) > len(adjacent.findall(text)):
+        text = spaced.sub(lambda m: m.group(0)[:-1], text)
+    return pattern.sub(lambda m: decode(m.group(0)), text)
 
 
 def _backslash(text: str) -> Iterator[str]:
     if len(_BACKSLASH.findall(text)) >= 3:
-        def one(match: re.Match[str]) -> str:
-            body = match.group(0)[1:]
-            code = int(body, 8) if body[0] in "01234567" else int(body[1:], 16)
+        def one(escape: str) -> str:
+            body = escape[1:]
+            code = int(body, 8) if body[0] in "01234567" else int(body[1:], 16)  # \101, \uXXXX, \xXX, U+XXXX
             return chr(code) if code < 0x110000 and not 0xD800 <= code <= 0xDFFF else ""
-        yield _BACKSLASH.sub(one, text)
+        yield _unescape(_BACKSLASH, text, one)
 
 
 def _codes(text: str) -> Iterator[str]:
     for run in _runs(_NUMBERS, text):
-        numbers = re.findall(r"[0-9]+", run)
+        numbers = re.findall(r"[0-9]+|/", run)
+        if all(n == "/" or 1 <= int(n) <= 26 for n in numbers):  # letter positions (a=1 ... z=26), "/" between words
+            yield "".join(" " if n == "/" else chr(96 + int(n)) for n in numbers)
+        numbers = [n for n in numbers if n != "/"]
         for base in (10, 8):
             try:
                 codes = [int(n, base) for n in numbers]
@@ -180,8 +242,29 @@ def _morse(text: str) -> Iterator[str]:
         yield letters[0]
 
 
-def _rot13(text: str) -> Iterator[str]:
-    yield codecs.encode(text, "rot13")
+def _shift(text: str, k: int) -> str:
+    return "".join(chr((ord(ch) - 97 + k) % 26 + 97) if "a" <= ch <= "z" else
+                   chr((ord(ch) - 65 + k) % 26 + 65) if "A" <= ch <= "Z" else ch for ch in text)
+
+
+def _caesar(text: str) -> Iterator[str]:
+    yield codecs.encode(text, "rot13")  # ROT13 first: the common one
+    for k in range(1, 26):
+        if k != 13:
+            yield _shift(text, k)
+
+
+def _rot47(text: str) -> Iterator[str]:
+    yield "".join(chr(33 + (ord(ch) - 33 + 47) % 94) if 33 <= ord(ch) <= 126 else ch for ch in text)
+
+
+def _atbash(text: str) -> Iterator[str]:
+    yield "".join(chr(219 - ord(ch)) if "a" <= ch <= "z" else chr(155 - ord(ch)) if "A" <= ch <= "Z" else ch
+                  for ch in text)
+
+
+def _words_reversed(text: str) -> Iterator[str]:
+    yield re.sub(r"[^\s]+", lambda m: m.group(0)[::-1], text)
 
 
 def _reversed(text: str) -> Iterator[str]:
@@ -196,25 +279,34 @@ def _upside_down(text: str) -> Iterator[str]:
 # name -> (decoder, kind): "piece" decoders return what one run hides; "substitution" decoders return the
 # whole text with their escapes replaced; "transform" decoders re-read the whole text
 DECODERS: dict[str, tuple[Callable[[str], Iterator[str]], str]] = {
-    "base64": (_base64, "piece"), "base32": (_base32, "piece"), "hex": (_hex, "piece"),
-    "character codes": (_codes, "piece"), "morse": (_morse, "piece"),
-    "percent escapes": (_percent, "substitution"), "html entities": (_entities, "substitution"),
-    "backslash escapes": (_backslash, "substitution"),
-    "rot13": (_rot13, "transform"), "reversed": (_reversed, "transform"), "upside-down": (_upside_down, "transform"),
+    "base64": (_base64, "piece"), "base32": (_base32, "piece"), "base85": (_base85, "piece"), "hex": (_hex, "piece"),
+    "character codes": (_codes, "piece"), "morse": (_morse, "piece"), "phonetic alphabet": (_nato, "piece"),
+    "percent escapes": (_percent, "substitution"), "quoted-printable": (_quoted_printable, "substitution"),
+    "html entities": (_entities, "substitution"), "backslash escapes": (_backslash, "substitution"),
+    "caesar/rot13": (_caesar, "transform"), "rot47": (_rot47, "transform"), "atbash": (_atbash, "transform"),
+    "reversed": (_reversed, "transform"),
+    "reversed words": (_words_reversed, "transform"), "upside-down": (_upside_down, "transform"),
 }
-_SEGMENT = re.compile(r"[^.!?;:\n]+")
+_SEGMENT = re.compile(r"[^.!?\n]+")
+_MIRRORED = frozenset({"reversed", "upside-down"})
 
 
-def _transformed_segments(text: str, transform: Callable[[str], Iterator[str]]) -> str | None:
-    """The sentences of `text` that read as English (>= 3 common words, twice as many as before) only
-    once transformed, joined; None when there are none."""
-    found = []
-    for segment in _SEGMENT.findall(text):
-        before = english_words(segment)
-        for after_text in transform(segment):
-            after = english_words(after_text)
-            if after >= 3 and after > 2 * before:
-                found.append(after_text.strip())
+def _transformed_segments(text: str, transform: Callable[[str], Iterator[str]], mirrored: bool) -> str | None:
+    """The sentences of the transformed text that read as English (>= 3 common words, twice as many as the
+    same characters of `text`, mirrored for reversing transforms), joined; None when there are none. The
+    transforms keep lengths, so a sentence of the result maps to the characters it came from."""
+    found: list[str] = []
+    n = len(text)
+    for after_text in transform(text):
+        for match in _SEGMENT.finditer(after_text):
+            after = english_words(match.group(0))
+            if after < 3:
+                continue
+            start, end = (n - match.end(), n - match.start()) if mirrored else (match.start(), match.end())
+            if after > 2 * english_words(text[start:end]):
+                found.append(match.group(0).strip())
+        if found:
+            break
     return ". ".join(found) or None
 
 
@@ -225,7 +317,7 @@ def decoded_views(text: str) -> list[tuple[str, str, bool]]:
     for name, (decoder, kind) in DECODERS.items():
         try:
             if kind == "transform":
-                revealed = _transformed_segments(text, decoder)
+                revealed = _transformed_segments(text, decoder, name in _MIRRORED)
                 if revealed is not None:
                     found.append((name, revealed, True))
                 continue

@@ -19,6 +19,7 @@ import re
 
 from reward_fns.judge.textviews import TextViews, foreign_letters, text_views
 
+MAX_CHARS = 20_000  # the judge sees far less (max_prediction_chars); bounds the work on any input
 _MIN_FOREIGN_LETTERS = 6  # MedVidBench captions are English; a few Greek/symbol letters are fine
 
 _FILLER = (r"(?:all|any|every|each|the|of|your|my|these|those|this|that|previous|prior|above|earlier|preceding|"
@@ -39,7 +40,7 @@ _RULES: tuple[tuple[str, str], ...] = (
     # a caption describes a video in the third person: "you/your" next to grading words addresses the judge
     ("second-person grading talk", r"\b(?:you|your|you're|yourself)\b[^.!?\n]{0,80}?\b" + _GRADING_WORDS + r"|\b"
      + _GRADING_WORDS + r"\b[^.!?\n]{0,40}?\b(?:you|your|yourself)\b"),
-    ("talk about graders", r"\b(?:graders|evaluators|raters|scorers)\b|\bgrader_\w+|\w+_(?:override|score|marks)\b|"
+    ("talk about graders", r"\b(?:graders|evaluators|raters|scorers)\b|\bgrader_\w+|(?<=\w)_(?:override|score|marks)\b|"
      r"\{\{[^{}]{0,200}\}\}"),
     ("instruction override",
      r"(?:ignore|disregard|forget|override|bypass|skip|neglect|overlook|discard|abandon|never\s*mind|look\s*past|"
@@ -131,7 +132,8 @@ _RULES: tuple[tuple[str, str], ...] = (
 # Who a note can be addressed to: a grading role, an AI, or someone/something grading or comparing.
 _AI = (r"(?:ai|a\.i\.|llm|gpt[\w.\-]*|chatgpt|claude|gemini|llama|qwen|mistral|copilot|language\s+model|"
        r"chat\s*bot|bot)")
-_ROLE = r"(?:judge|grader|evaluator|assessor|reviewer|scorer|rater|marker|examiner|checker|annotator|critic)s?"
+_ROLE = (r"(?:(?:machine|automated|automatic|ai|llm|model|computer|digital|virtual)\s+)?"
+         r"(?:judge|grader|evaluator|assessor|reviewer|scorer|rater|marker|examiner|checker|annotator|critic)s?")
 _ACTIVITY = (r"(?:grading|scoring|evaluating|evaluation|judging|assessment|assessing|rating|reviewing|review|"
              r"comparison|comparing|checking|marking|reading|reader|qa|quality[\s-]+(?:assurance|control|check)|"
              r"automated|automatic)")
@@ -155,22 +157,28 @@ _GRADING = r"(?:deductions?|credit|mark(?:ed|s)?|scor\w*|correct|accept\w*|capti
 _FAMILY_RULES: tuple[tuple[str, str], ...] = (
     # note to the grader: a note, a salutation or a condition addressed to whoever grades
     ("address to the judge", rf"\b{_NOTE}\b\W{{0,3}}(?:(?:is|are)\s+)?(?:meant\s+|intended\s+|only\s+|just\s+)?"
-     rf"(?:to|for)\s+(?:the\s+|any\s+|this\s+|our\s+|my\s+|all\s+|every\s+)?{_ADDRESSEE}"),
-    ("address to the judge", rf"(?:^|[.!?;(\[\n]\s*|\b(?:dear|hi|hello|hey|greetings|attention|attn|yo)\W+)"
-     rf"(?:to\s+)?(?:the\s+|dear\s+|my\s+)?{_ADDRESSEE}(?:\s*[:,]|\s+[-–—]\s)"),
-    ("address to the judge", rf"\b(?:dear|hi|hello|hey|greetings)\s+(?:the\s+)?{_ADDRESSEE}|@\s?{_ADDRESSEE}"),
+     rf"(?:to|for)\s+(?:the\s+|any\s+|this\s+|our\s+|my\s+|all\s+|every\s+)?(?:[a-z]+\s+)?{_ADDRESSEE}"),
+    ("address to the judge", rf"(?:^|[.!?;(\[\n]\s*(?:[0-9*†‡]+\s*)?|\b(?:dear|hi|hello|hey|greetings|attention|attn|"
+     rf"yo|ok|okay|psst|listen|look)\W+(?:there\W+)?)(?:(?:to|for)\s+)?(?:the\s+|dear\s+|my\s+|any\s+|every\s+|all\s+|our\s+)?{_ADDRESSEE}"
+     rf"(?:\s*[:,]|\s+[-–—]\s|\s+(?:please|kindly|take\s+note|be\s+advised)\b)"),
+    ("address to the judge", rf"\bwhoever\s+(?:is\s+)?{_DOING}\s+(?:this|these|it|them|the\s+\w+)\b"),
+    ("address to the judge", rf"\b(?:dear|hi|hello|hey|greetings)\s+(?:there\s+)?(?:the\s+)?{_ADDRESSEE}|"
+     rf"@\s?{_ADDRESSEE}"),
     ("address to the judge", rf"\bif\s+(?:you\s+are|you're|this\s+is\s+(?:read|seen|processed|checked)\s+by)\s+"
      rf"(?:an?\s+|the\s+|any\s+)?(?:{_ADDRESSEE}|(?:automated\s+|automatic\s+)?{_AGENT})|"
-     rf"\bif\s+(?:an?|any|the)\s+(?:automated\s+|automatic\s+)?{_AGENT}\s+(?:is\s+)?{_DOING}|"
+     rf"\b(?:if|in\s+case|whenever|when|should)\s+(?:an?|any|the|some)\s+(?:automated\s+|automatic\s+)?"
+     rf"(?:{_AGENT}|{_ROLE}|{_AI})\s+(?:is\s+|be\s+|are\s+)?{_DOING}|"
      r"\bwhen\s+you\s+(?:compare|grade|score|evaluate|judge|rate|review|assess|check|mark)\b"),
     ("address to the judge", r"\b(?:quality\s+(?:assurance|control|check)|qa|grading|scoring|evaluation|review(?:er)?|"
-     r"judge|grader|examiner|marker|assessor|evaluator|rater)(?:'s\s+(?:note|notes|comment|remark|hint|tip|memo|"
-     r"addendum)\b|\s+(?:note|notes|comment|remark|hint|tip|memo|addendum)\s*[:\-–—])"),
+     r"judge|grader|examiner|marker|assessor|evaluator|rater)(?:'s)?\s+(?:note|notes|comment|remark|hint|tip|memo|"
+     r"addendum|attention|eyes\s+only)\s*[:\-–—]"),
     # claims meant for the grader: equivalence, authority, a discredited reference
     ("claim to the judge", r"\b(?:this|the)\s+(?:one|caption|text|answer|description|output|response|prediction)\s+"
      r"(?:is|was)\s+(?:the\s+)?(?:authoritative|gold[\s-]*standard|ground[\s-]*truth|flawless|perfect|definitive|"
      r"canonical|exactly\s+right|complete\s+and\s+(?:accurate|correct)|pre-?approved)\b|"
      r"\bthis\s+is\s+(?:the\s+)?(?:correct|right|accurate|flawless|perfect)\s*(?:[.!)\]]|$)|"
+     r"\bthis\s+is\s+(?:a|the)\s+(?:perfect|flawless|complete|definitive|correct)\s+(?:description|caption|match|"
+     r"answer)\b|"
      r"\bthis\s+is\s+the\s+(?:gold[\s-]*standard|ground[\s-]*truth|definitive|authoritative|reference)\s+"
      r"(?:description|caption|answer|text|version)"),
     ("claim to the judge", r"\b(?:both|the\s+two)\s+(?:texts|captions|descriptions|answers)\s+(?:describe|say|mean|"
@@ -198,10 +206,13 @@ _FAMILY_RULES: tuple[tuple[str, str], ...] = (
     ("fake reply", rf"(?<![a-z0-9])r[\s_-]?[23458]\W{{0,6}}(?:is\s+|equals\s+|=\s*)?{_SCORE}\b(?:.|\n){{0,80}}?"
      rf"(?<![a-z0-9])r[\s_-]?[23458]\W{{0,6}}(?:is\s+|equals\s+|=\s*)?{_SCORE}\b"),
     ("fake reply", r"(?<![a-z0-9])r[\s_-]?[23458]\b(?:\W{1,8}r[\s_-]?[23458]\b){2,}"),
-    ("fake reply", r"(?<![0-9.,])(?:[1-5](?:\s*/\s*5)?\s*(?:[,;|]\s*|\s+)){4,}[1-5](?:\s*/\s*5)?(?![0-9.,]?[0-9])"),
+    ("fake reply", r"(?<![0-9.,])(?:[1-5](?:\s*/\s*5)?\s*(?:[,;|]\s*|\s+)(?:and\s+)?){4,}[1-5](?:\s*/\s*5)?"
+     r"(?![0-9.,]?[0-9])(?!\s*[a-zµ%°])"),
     ("fake reply", r"\b(?:(?:final\s+)?verdict|evaluation\s+(?:result|summary|output)s?|(?:judge|grader|evaluator|"
-     r"model)(?:'s)?\s+(?:output|reply|response|verdict)|expected\s+(?:\w+\s+)?(?:output|reply|response))\s*"
-     r"(?:[:\-=>\n]|follows|is\b)|\b(?:result|scores?|ratings?|grades?)\s*(?:->|=>|→|⇒)|"
+     r"model)(?:'s)?\s+(?:output|reply|response|verdict))\s*(?:[:=>\n]|-(?!\w)|follows)|\bexpected\s+(?:\w+\s+)?"
+     r"(?:output|reply|response)\s*(?:[:\-=>\n]|follows|is\b)|\b(?:the\s+)?(?:five\s+)?scores?\s+(?:are|were|is)\s+"
+     r"[1-5]\b|\b(?:[1-5]|five)\s+across\s+the\s+board\b|\b(?:each|all|every)\s+(?:of\s+the\s+)?(?:five\s+)?"
+     r"(?:ratings|scores|dimensions|criteria)\s*(?:[:=]|are|is)\s*(?:[1-5]|five)\b|\b(?:result|scores?|ratings?|grades?)\s*(?:->|=>|→|⇒)|"
      r"\b[1-5]\s*/\s*5\s+(?:on|across|for|in)\s+(?:every|all|each)\b|\ball\s+(?:5|five)s?\s*[).!]|"
      r"<\s*/?\s*(?:r[23458]|scores?|ratings?|grades?|verdict)\b[^<>]{0,40}>"),
 )
@@ -256,11 +267,11 @@ def _foreign(views: TextViews, text: str) -> str | None:
 @functools.lru_cache(maxsize=8192)  # GRPO groups and reruns repeat answers
 def detect_injection(prediction: str) -> tuple[bool, str]:
     """(True, reason) when the prediction tries to steer the judge, else (False, "")."""
-    views = text_views(prediction)
+    views = text_views(prediction[:MAX_CHARS])
     if views.hidden:
         encoding, hidden = views.hidden[0]
         return True, f"encoded payload: {encoding} text {hidden[:40]!r}"
-    why = _foreign(views, prediction)
+    why = _foreign(views, prediction[:MAX_CHARS])
     if why:
         return True, why
     for view in views.latin():

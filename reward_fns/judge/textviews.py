@@ -23,7 +23,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from reward_fns.judge.decoders import decoded_views
+from reward_fns.judge.decoders import decoded_views, english_vocabulary
 
 # Latin look-alikes from other scripts (lower case after casefold). Letters named "LATIN LETTER SMALL
 # CAPITAL X", "LATIN SMALL LETTER X WITH ...", "MODIFIER LETTER SMALL X" or "REGIONAL INDICATOR SYMBOL
@@ -53,8 +53,11 @@ _CHEROKEE = {"Ꭺ": "a", "Ᏼ": "b", "Ꮯ": "c", "Ꭰ": "d", "Ꭼ": "e", "Ꮐ": 
              "Ꮮ": "l", "Ꮇ": "m", "Ꮲ": "p", "Ꭱ": "r", "Ꮪ": "s", "Ꭲ": "t", "Ꮩ": "v", "Ꮃ": "w", "Ꮓ": "z", "Ꮎ": "o",
              "Ꮍ": "y", "Ꮤ": "w", "Ꮟ": "b", "Ᏻ": "g"}
 _CONFUSABLES.update({**_CHEROKEE, **{k.casefold(): v for k, v in _CHEROKEE.items()}})
-# capitals whose small letter looks like another Latin letter (Greek Ν/ν, Η/η, Υ/υ): folded before casefold
+# capitals whose small letter looks like another Latin letter (Greek Ν/ν, Η/η, Υ/υ), and letters NFKC would
+# split ("⒜" -> "(a)"): folded before NFKC and casefold
 _CAPITALS = str.maketrans({
+    **{chr(0x249C + i): chr(97 + i) for i in range(26)},  # parenthesized small letters
+    "⭕": "o", "⚪": "o", "○": "o", "◯": "o", "❌": "x", "✖": "x", "✕": "x", "❎": "x",
     "Α": "a", "Β": "b", "Ε": "e", "Ζ": "z", "Η": "h", "Ι": "i", "Κ": "k", "Μ": "m", "Ν": "n", "Ο": "o", "Ρ": "p",
     "Τ": "t", "Υ": "y", "Χ": "x", "Ϲ": "c", "Ϳ": "j", "А": "a", "В": "b", "Е": "e", "К": "k", "М": "m", "Н": "h",
     "О": "o", "Р": "p", "С": "c", "Т": "t", "Х": "x", "У": "y", "Ѕ": "s", "І": "i", "Ј": "j", "Ү": "y", "Ԁ": "d",
@@ -65,7 +68,7 @@ _CAPITALS = str.maketrans({
     "ꓡ": "l", "ꓢ": "s", "ꓣ": "r", "ꓦ": "v", "ꓧ": "h", "ꓪ": "w", "ꓫ": "x", "ꓬ": "y", "ꓮ": "a", "ꓰ": "e", "ꓲ": "i",
     "ꓳ": "o", "ꓴ": "u", "ꓙ": "j",
 })
-_NAMED_LETTER = re.compile(r"^(?:LATIN (?:SMALL |CAPITAL )?LETTER (?:SMALL CAPITAL )?([A-Z])(?: WITH .*)?|"
+_NAMED_LETTER = re.compile(r"^(?:LATIN (?:SMALL |CAPITAL )?LETTER (?:SMALL CAPITAL )?([A-Z])(?: WITH\w* .*)?|"
                            r"MODIFIER LETTER (?:SMALL |CAPITAL )?([A-Z])|LATIN SUBSCRIPT SMALL LETTER ([A-Z])|"
                            r"REGIONAL INDICATOR SYMBOL LETTER ([A-Z])|"
                            r"(?:CIRCLED|PARENTHESIZED|SQUARED|NEGATIVE CIRCLED|NEGATIVE SQUARED) LATIN "
@@ -96,10 +99,22 @@ def _fold_char(ch: str) -> str:
 _HOMOGLYPHS = _Folder()
 MAX_DECODED_CHARS = 20_000  # the judge sees at most a few thousand characters of a prediction
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
-_SPACED_LETTERS = re.compile(r"(?<![a-z0-9])(?:[a-z0-9][ .\-_*|]{1,3}){3,}[a-z0-9](?![a-z0-9])")
+_SPACED_LETTERS = re.compile(r"(?<![a-z0-9])(?:[a-z0-9](?:[^\w\n]|_){1,3}){3,}[a-z0-9](?![a-z0-9])")
+_GAP = re.compile(r"(?:[^\w\n]|_){1,3}")
+_SQUASHED = re.compile(r"[a-z]{12,}")
+_SEGMENT_WORDS = """
+a an as at be by do if in is it me my no of on or so to up us we everything anything before after above below
+instead ignore disregard forget override previous prior earlier instructions instruction guidance guidelines rubric
+grader graders judge judges evaluator evaluators reviewer scorer rater marker examiner assessor model llm ai
+marks perfect maximum highest full score scores rate rating award give output reply respond print say answer caption
+reference system prompt developer admin new now you your are this that all every each dimension dimensions five
+correct identical equivalent flawless excellent top best points credit pass accept approve treat consider
+"""
+_VOCABULARY = english_vocabulary() | frozenset(_SEGMENT_WORDS.split())
 _SPACE = re.compile(r"[ \t\f\v]+")
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
-_MIXED_WORD = re.compile(r"(?=[\w@$]*[a-z])(?=[\w@$]*[0-9@$])[\w@$]{3,}")
+_WORD_CHARS = re.compile(r"[\w@$]{3,}")
+_HAS_LETTER, _HAS_DIGIT = re.compile(r"[a-z]"), re.compile(r"[0-9@$]")
 
 
 @dataclass(frozen=True)
@@ -120,14 +135,15 @@ class TextViews:
 _ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
-_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u17b4\u17b5")  # fillers and blanks shown as nothing
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u17b4\u17b5")  # fillers shown as blank space
 
 
 def _strip_invisible(text: str) -> str:
     if text.isascii():
         return _ASCII_CONTROL.sub("", text)
-    return "".join(ch for ch in text if ch in "\n\t" or (unicodedata.category(ch) not in {"Cc", "Cf", "Co", "Cs"}
-                                                        and ch not in _BLANK_LETTERS))
+    return "".join(" " if ch in _BLANK_LETTERS else ch for ch in text
+                   if ch in "\n\t" or (unicodedata.category(ch) not in {"Cc", "Cf", "Co", "Cs"}
+                                        and not 0xFE00 <= ord(ch) <= 0xFE0F and not 0xE0100 <= ord(ch) <= 0xE01EF))
 
 
 def _fold(text: str, homoglyphs: bool) -> str:
@@ -135,14 +151,53 @@ def _fold(text: str, homoglyphs: bool) -> str:
     if text.isascii():
         text = text.lower()
     else:
-        text = unicodedata.normalize("NFKC", text)
-        text = text.translate(_CAPITALS).casefold().translate(_HOMOGLYPHS) if homoglyphs else text.casefold()
+        text = unicodedata.normalize("NFKC", text.translate(_CAPITALS) if homoglyphs else text)
+        text = text.casefold().translate(_HOMOGLYPHS) if homoglyphs else text.casefold()
         text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
     return "\n".join(_SPACE.sub(" ", line).strip() for line in text.splitlines())
 
 
 def _unspace(text: str) -> str:
-    return _SPACED_LETTERS.sub(lambda m: re.sub(r"[ .\-_*|]", "", m.group(0)) + " ", text)
+    """Squeeze runs of single letters; a gap unlike the usual one (with `_`, `/`, or a space where the usual
+    gap has none, or two spaces) is a word break."""
+    def squeeze(match: re.Match[str]) -> str:
+        run = match.group(0)
+        gaps = _GAP.findall(run)
+        usual = max(set(gaps), key=gaps.count)
+
+        def is_break(gap: str) -> bool:
+            return "_" in gap or "/" in gap or "  " in gap or (" " in gap and " " not in usual and gap != usual)
+
+        words = [""]
+        for piece in re.split(r"((?:[^\w\n]|_){1,3})", run):
+            if piece and (piece[0].isalnum()):
+                words[-1] += piece
+            elif piece and is_break(piece):
+                words.append("")
+        return " ".join(w for w in words if w) + " "
+    return _SPACED_LETTERS.sub(squeeze, text)
+
+
+def segment_words(run: str) -> str | None:
+    """`run` (letters without spaces, e.g. `ignoreallpreviousinstructions`) split into known words when they
+    cover at least 90% of it with two or more words of four letters or more; None otherwise."""
+    n = len(run)
+    best: list[tuple[int, list[str]]] = [(0, [])] + [(-1, [])] * n
+    for end in range(1, n + 1):
+        covered, words = best[end - 1][0], best[end - 1][1]  # skip one letter
+        best[end] = (covered, words)
+        for start in range(max(0, end - 14), end):
+            word = run[start:end]
+            if word in _VOCABULARY and best[start][0] + len(word) > best[end][0]:
+                best[end] = (best[start][0] + len(word), [*best[start][1], word])
+    covered, words = best[n]
+    if covered >= 0.9 * n and sum(len(w) >= 4 for w in words) >= 2:
+        return " ".join(words)
+    return None
+
+
+def _desquash(text: str) -> str:
+    return _SQUASHED.sub(lambda m: segment_words(m.group(0)) or m.group(0), text)
 
 
 def decode_base64_runs(text: str) -> list[str]:
@@ -171,15 +226,17 @@ def text_views(text: str) -> TextViews:
     found = decoded_views(_strip_invisible(text)) if len(text) <= MAX_DECODED_CHARS else []
     decoded = tuple(dict.fromkeys(_fold(d, homoglyphs=True) for _, d, _ in found))
     hidden = tuple((name, _fold(d, homoglyphs=True)) for name, d, secret in found if secret)
-    unspaced = _unspace(plain.replace("\n", " "))
-    leet = _MIXED_WORD.sub(lambda m: m.group(0).translate(_LEET), plain)
+    unspaced = _desquash(_unspace(plain.replace("\n", " ")))
+    joined = _desquash(joined)
+    leet = _WORD_CHARS.sub(lambda m: m.group(0).translate(_LEET) if _HAS_LETTER.search(m.group(0)) and
+                           _HAS_DIGIT.search(m.group(0)) else m.group(0), plain)
     return TextViews(plain, native, joined, unspaced, leet, decoded, hidden)
 
 
 def foreign_letters(text: str) -> int:
     """Letters outside the Latin and Greek scripts after NFKC and homoglyph folding (CJK, Cyrillic, ...)."""
     count = 0
-    for ch in unicodedata.normalize("NFKC", _strip_invisible(text)).translate(_CAPITALS).casefold().translate(
+    for ch in unicodedata.normalize("NFKC", _strip_invisible(text).translate(_CAPITALS)).casefold().translate(
             _HOMOGLYPHS):
         if ch.isalpha() and not ch.isascii():
             name = unicodedata.name(ch, "")
