@@ -35,12 +35,17 @@ truth true real only just than then them they these those what which when where 
 into over under again also very more most less least some such other another dimension dimensions criteria
 criterion evaluation evaluate assistant user admin developer task role note message keep make take let per
 follow following flawless excellent done good wrong right better accept accepted approve
-"""
+stop start return returns compare comparing compared comparison expected expect category categories every
+graded grades marking mark value values top mark verdict decide decided consider considered count counted
+look like know think want need use used using work way because while since still even ever never always
+tell told ask asked show shown see seen read write written just also much many well high higher low lower
+number numbers full fully completely entirely totally exactly simply really certainly definitely surely
+""".replace("top mark", "")
 _COMMON = frozenset(_COMMON_WORDS.split())
 _WORDS = re.compile(r"[a-z]+")
 
 _BASE64_CHUNKED = re.compile(r"(?:[A-Za-z0-9+/_-]{4,}={0,2}(?:[ \t]|\r?\n)?){3,}")
-_BASE32 = re.compile(r"(?<![A-Za-z0-9])[A-Z2-7]{16,}={0,6}(?![A-Za-z0-9])")
+_BASE32 = re.compile(r"(?<![A-Za-z0-9])(?:[A-Z2-7]{16,}|[a-z2-7]{16,})={0,6}(?![A-Za-z0-9])")
 _HEX_PLAIN = re.compile(r"(?:(?<![0-9A-Za-z])|(?<=0x)|(?<=0X))(?:[0-9A-Fa-f]{2}){6,}(?![0-9A-Za-z])")
 _HEX_SPACED = re.compile(r"(?<![0-9A-Za-z])(?:(?:[0-9A-Fa-f]{2}){1,4}[ ,:;\-]){3,}(?:[0-9A-Fa-f]{2}){1,4}"
                          r"(?![0-9A-Za-z])")
@@ -49,11 +54,11 @@ _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 _QUOTED_PRINTABLE = re.compile(r"=[0-9A-F]{2}")
 _BASE85 = re.compile(r"(?<!\S)(?:[0-9A-Za-z!#$%&()*+\-;<=>?@^_`{|}~]{20,}|[!-u]{20,})(?!\S)|<~[!-uz\s]{10,}~>")
 _ENTITY_CODE = r"&#(?:[0-9]{1,7}|[xX][0-9A-Fa-f]{1,6});"
-_ESCAPE_CODE = r"\\(?:u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|x[0-9A-Fa-f]{2}|[0-7]{3})|U\+[0-9A-Fa-f]{4,6}"
+_ESCAPE_CODE = r"\\(?:u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|x[0-9A-Fa-f]{2}|[0-7]{3})|U\+[0-9A-Fa-f]{4,6}|%u[0-9A-Fa-f]{4}"
 _ENTITY = re.compile(_ENTITY_CODE)
 _BACKSLASH = re.compile(_ESCAPE_CODE)
-_NUMBERS = re.compile(r"(?<![0-9.])(?:[0-9]{1,3}(?:[ ,;]+|\s*/\s*)){5,}[0-9]{1,3}(?![0-9.])")
-_BINARY = re.compile(r"(?<![01])(?:[01]{8}[ ,;]*){4,}")
+_NUMBERS = re.compile(r"(?<![0-9.])(?:[0-9]{1,3}(?:[ ,;]+|\s*/\s*|[\-_:|])){5,}[0-9]{1,3}(?![0-9.])")
+_BINARY = re.compile(r"(?<![01])(?:[01]{8}[ ,;]*){4,}|(?<![0-9])(?:[01]{6,8}[ ,;]+){4,}[01]{6,8}(?![0-9])")
 _MORSE = re.compile(r"(?<![.\-\w])(?:[.\-]{1,6}(?: {1,3}| ?/ ?)){5,}[.\-]{1,6}(?![.\-\w])")
 _NATO_WORDS = ("alfa alpha bravo charlie delta echo foxtrot golf hotel india juliett juliet kilo lima mike november "
                "oscar papa quebec romeo sierra tango uniform victor whiskey whisky xray yankee zulu")
@@ -135,7 +140,8 @@ def _base64(text: str) -> Iterator[str]:
 def _base32(text: str) -> Iterator[str]:
     for run in _runs(_BASE32, text):
         try:
-            decoded = _utf8(base64.b32decode(run + "=" * (-len(run.rstrip("=")) % 8 if "=" not in run else 0)))
+            decoded = _utf8(base64.b32decode(run + "=" * (-len(run.rstrip("=")) % 8 if "=" not in run else 0),
+                                             casefold=True))
         except (binascii.Error, ValueError):
             continue
         if decoded is not None:
@@ -212,8 +218,8 @@ def _unescape(pattern: re.Pattern[str], text: str, decode: Callable[[str], str])
 def _backslash(text: str) -> Iterator[str]:
     if len(_BACKSLASH.findall(text)) >= 3:
         def one(escape: str) -> str:
-            body = escape[1:]
-            code = int(body, 8) if body[0] in "01234567" else int(body[1:], 16)  # \101, \uXXXX, \xXX, U+XXXX
+            body = escape[1:]  # \101, \uXXXX, \xXX, U+XXXX, %uXXXX
+            code = int(body, 8) if body[0] in "01234567" else int(body[1:], 16)
             return chr(code) if code < 0x110000 and not 0xD800 <= code <= 0xDFFF else ""
         yield _unescape(_BACKSLASH, text, one)
 
@@ -232,7 +238,9 @@ def _codes(text: str) -> Iterator[str]:
             if all(32 <= c < 127 or c in (9, 10) for c in codes):
                 yield "".join(map(chr, codes))
     for run in _runs(_BINARY, text):
-        yield "".join(chr(int(bits, 2)) for bits in re.findall(r"[01]{8}", run))
+        groups = run.split() if re.search(r"[01]{6,8}[ ,;]+[01]", run) and not re.search(r"[01]{9}", run) else \
+            re.findall(r"[01]{8}", run)
+        yield "".join(chr(int(bits.strip(",;"), 2)) for bits in groups if bits.strip(",;"))
 
 
 def _morse(text: str) -> Iterator[str]:

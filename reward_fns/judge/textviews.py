@@ -32,11 +32,12 @@ _CONFUSABLES = {
     # Cyrillic
     "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c",
     "т": "t", "у": "y", "х": "x", "ѕ": "s", "і": "i", "ї": "i", "ј": "j", "ԁ": "d", "ӏ": "l", "ԛ": "q", "ԝ": "w",
+    "є": "e", "ѐ": "e", "ԏ": "t",
     "һ": "h", "ԍ": "g", "ү": "y", "ѵ": "v", "ѡ": "w", "ҽ": "e", "ԑ": "e", "ь": "b", "п": "n", "г": "r", "ɡ": "g",
     "ӧ": "o", "ӱ": "y", "ԃ": "d", "ԅ": "d",
     # Greek
     "α": "a", "β": "b", "γ": "y", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t",
-    "υ": "u", "χ": "x", "ϲ": "c", "ω": "w", "ς": "c", "ϳ": "j", "ϱ": "p", "ϵ": "e", "ɛ": "e",
+    "υ": "u", "χ": "x", "ϲ": "c", "ω": "w", "ς": "c", "ϳ": "j", "ϱ": "p", "ϵ": "e", "ɛ": "e", "σ": "o", "ϑ": "o",
     # Armenian
     "օ": "o", "ս": "u", "հ": "h", "ց": "g", "ո": "n", "զ": "q", "ժ": "d", "ա": "w", "ռ": "n", "ք": "p",
     "ɑ": "a", "ı": "i", "ɩ": "i", "ɪ": "i", "ȷ": "j", "ɼ": "r", "ɾ": "r", "ʋ": "u", "ǀ": "l", "ɵ": "o", "ꞵ": "b",
@@ -97,6 +98,9 @@ def _fold_char(ch: str) -> str:
 
 
 _HOMOGLYPHS = _Folder()
+# glyphs that read as l or as i (palochka, dental click, Roman numeral one...): `plain` folds them to l,
+# the `strokes` view to i
+_STROKES = frozenset("ӏǀⅼⅰ")
 MAX_DECODED_CHARS = 20_000  # the judge sees at most a few thousand characters of a prediction
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 _SPACED_LETTERS = re.compile(r"(?<![a-z0-9])(?:[a-z0-9](?:[^\w\n]|_){1,3}){3,}[a-z0-9](?![a-z0-9])")
@@ -126,10 +130,12 @@ class TextViews:
     leet: str
     decoded: tuple[str, ...]
     hidden: tuple[tuple[str, str], ...] = ()  # (encoding, text) of readable text a reader could not see
+    strokes: str = ""  # `plain` with vertical strokes (ӏ, ǀ) read as i instead of l; "" when there are none
 
     def latin(self) -> tuple[str, ...]:
         """The distinct views for ASCII patterns (most captions have one)."""
-        return tuple(dict.fromkeys((self.plain, self.joined, self.unspaced, self.leet, *self.decoded)))
+        views = (self.plain, self.joined, self.unspaced, self.leet, *self.decoded, self.strokes)
+        return tuple(v for v in dict.fromkeys(views) if v)
 
 
 _ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -227,10 +233,12 @@ def text_views(text: str) -> TextViews:
     decoded = tuple(dict.fromkeys(_fold(d, homoglyphs=True) for _, d, _ in found))
     hidden = tuple((name, _fold(d, homoglyphs=True)) for name, d, secret in found if secret)
     unspaced = _desquash(_unspace(plain.replace("\n", " ")))
+    strokes = (_fold("".join("i" if ch in _STROKES else ch for ch in text), homoglyphs=True)
+               if any(ch in _STROKES for ch in text) else "")
     joined = _desquash(joined)
     leet = _WORD_CHARS.sub(lambda m: m.group(0).translate(_LEET) if _HAS_LETTER.search(m.group(0)) and
                            _HAS_DIGIT.search(m.group(0)) else m.group(0), plain)
-    return TextViews(plain, native, joined, unspaced, leet, decoded, hidden)
+    return TextViews(plain, native, joined, unspaced, leet, decoded, hidden, strokes)
 
 
 def foreign_letters(text: str) -> int:
