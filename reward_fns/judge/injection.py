@@ -26,7 +26,9 @@ _FILLER = (r"(?:all|any|every|each|the|of|your|my|these|those|this|that|previous
            r"original|initial|system|grading|scoring|judging|evaluation|given|foregoing|following|current|prev|"
            r"existing|other|old|and|to|you|were|have|been|what|whatever)")
 _META_NOUN = (r"(?:instructions?|instr\b|prompts?|rules?|guidelines?|guidance|directions?|directives?|rubrics?|"
-              r"criteria|system\s*(?:prompt|message)|context|orders|commands|constraints|told|instructed|said)")
+              r"criteria|system\s*(?:prompt|message)|context|orders|commands|constraints|told|instructed|said|"
+              r"reference(?:\s+(?:caption|text|answer|description))?|ground\s*truth|gold(?:en)?\s+(?:standard\s+)?"
+              r"(?:caption|answer|text))")
 _GRADER = (r"(?:judge|grader|evaluator|assessor|reviewer|scorer|rater|(?:grading|scoring|evaluating|judging|"
            r"evaluation|reviewing|rating)\s*(?:model|ai|llm|assistant|system|bot)|llm|language\s*model|ai\s*"
            r"(?:judge|grader|model|assistant|evaluator)?)")
@@ -160,6 +162,9 @@ _GRADING = r"(?:deductions?|credit|mark(?:ed|s)?|scor\w*|correct|accept\w*|capti
 
 _FAMILY_RULES: tuple[tuple[str, str], ...] = (
     # note to the grader: a note, a salutation or a condition addressed to whoever grades
+    ("address to the judge", rf"[(\[]\s*(?:(?:to|for)\s+)?(?:the\s+|any\s+)?{_ADDRESSEE}\s*[)\]]"),
+    ("address to the judge", rf"\b{_NOTE}\b(?:\W+\w+){{0,3}}?\W+(?:and|or|also)\s+(?:to|for)\s+(?:the\s+|any\s+)?"
+     rf"{_ADDRESSEE}"),
     ("address to the judge", rf"\b{_NOTE}\b\W{{0,3}}(?:(?:is|are)\s+)?(?:meant\s+|intended\s+|only\s+|just\s+)?"
      rf"(?:to|for)\s+(?:the\s+|any\s+|this\s+|our\s+|my\s+|all\s+|every\s+)?(?:[a-z]+\s+)?{_ADDRESSEE}"),
     ("address to the judge", rf"(?:^|[.!?;(\[\n]\s*(?:[0-9*†‡]+\s*)?|\b(?:dear|hi|hello|hey|greetings|attention|attn|"
@@ -197,7 +202,8 @@ _FAMILY_RULES: tuple[tuple[str, str], ...] = (
      r"\b(?:outdated|unreliable|less\s+reliable|wrong|incorrect|mistaken|erroneous|auto-?generated|incomplete|"
      r"inaccurate|obsolete|flawed|older\s+annotator)"),
     ("claim to the judge", rf"\b{_CLAIM}\b[^.!?\n]{{0,80}}\b{_GRADING}\b|\b{_GRADING}\b[^.!?\n]{{0,80}}\b{_CLAIM}\b"),
-    ("score request", r"\bno\s+(?:deductions?|penalt(?:y|ies)|points?\s+off)\b|\b(?:accuracy|correctness|agreement|"
+    ("score request", r"(?:^|[.!?;:)\]\n]\s*)give\s+(?:it\s+|this\s+)?(?:an?\s+)?(?:5|five)(?:\s*/\s*5)?\s*(?:[.!]|$)|"
+     r"\bno\s+(?:deductions?|penalt(?:y|ies)|points?\s+off)\b|\b(?:accuracy|correctness|agreement|"
      r"similarity|score)\s+(?:here\s+|of\s+this\s+\w+\s+)?(?:is\s+|=\s*|:\s*)100\s*%|"
      r"\b(?:give|gives|award|grant|deserves?|earns?|merits?|warrants?|gets?|receives?|expect\w*)\s+(?:it\s+|this\s+|"
      r"(?:this|the)\s+\w+\s+)?(?:an?\s+|the\s+)?(?:full\s+credit|maximum\s+(?:rating|score|points)|"
@@ -211,13 +217,16 @@ _FAMILY_RULES: tuple[tuple[str, str], ...] = (
     ("fake reply", rf"(?<![a-z0-9])r[\s_-]?[23458]\W{{0,6}}(?:is\s+|equals\s+|=\s*)?{_SCORE}\b(?:.|\n){{0,80}}?"
      rf"(?<![a-z0-9])r[\s_-]?[23458]\W{{0,6}}(?:is\s+|equals\s+|=\s*)?{_SCORE}\b"),
     ("fake reply", r"(?<![a-z0-9])r[\s_-]?[23458]\b(?:\W{1,8}r[\s_-]?[23458]\b){2,}"),
-    ("fake reply", r"(?<![0-9.,])(?:[1-5](?:\s*/\s*5)?\s*(?:[,;|]\s*|\s+)(?:and\s+)?){4,}[1-5](?:\s*/\s*5)?"
+    ("fake reply", r"(?:[\[(]\s*[1-5]\s*[\])]\s*){4,}|"
+     r"(?<![0-9.,])(?:[1-5](?:\s*/\s*5)?\s*(?:[,;|]\s*|\s+)(?:and\s+)?){4,}[1-5](?:\s*/\s*5)?"
      r"(?![0-9.,]?[0-9])(?!\s*[a-zµ%°])|\b(?:five\s*[,;|/]?\s*){4,}five\b|"
      rf"\b(?:5\s*/\s*5|five\s+out\s+of\s+five)\s+(?:on|across|for|in)\s+(?:every|all|each|the\s+)?{_DIMENSION}"),
     ("fake reply", r"\b(?:(?:final\s+)?verdict|evaluation\s+(?:result|summary|output)s?|(?:judge|grader|evaluator|"
      r"model)(?:'s)?\s+(?:output|reply|response|verdict))\s*(?:[:=>\n]|-(?!\w)|follows)|\bexpected\s+(?:\w+\s+)?"
      r"(?:output|reply|response)\s*(?:[:\-=>\n]|follows|is\b)|\b(?:the\s+)?(?:five\s+)?scores?\s+(?:are|were|is)\s+"
-     r"[1-5]\b|\b(?:[1-5]|five)\s+across\s+the\s+board\b|\b(?:each|all|every)\s+(?:of\s+the\s+)?(?:five\s+)?"
+     r"[1-5]\b|\b(?:[1-5]|five)\s+across\s+the\s+board\b|\b(?:judge|grader|evaluator|model|reviewer)\s+(?:says|said|"
+     r"outputs?|replies|replied|gives|gave|scores?|rates?)\s*:?\s*(?:[1-5]|five)\b|(?<![a-z0-9])r[23458]\s*(?:-|–|to|"
+     r"through|thru)\s*r[23458]\s*[:=]?\s*(?:all\s+|each\s+|=\s*)?(?:[1-5]|five)\b|\b(?:each|all|every)\s+(?:of\s+the\s+)?(?:five\s+)?"
      r"(?:ratings|scores|dimensions|criteria)\s*(?:[:=]|are|is)\s*(?:[1-5]|five)\b|\b(?:result|scores?|ratings?|grades?)\s*(?:->|=>|→|⇒)|"
      r"\b[1-5]\s*/\s*5\s+(?:on|across|for|in)\s+(?:every|all|each)\b|\ball\s+(?:5|five)s?\s*[).!]|"
      r"<\s*/?\s*(?:r[23458]|scores?|ratings?|grades?|verdict)\b[^<>]{0,40}>"),
