@@ -106,6 +106,7 @@ _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 _SPACED_LETTERS = re.compile(r"(?<![a-z0-9])(?:[a-z0-9](?:[^\w\n]|_){1,3}){3,}[a-z0-9](?![a-z0-9])")
 _GAP = re.compile(r"(?:[^\w\n]|_){1,3}")
 _SQUASHED = re.compile(r"[a-z]{12,}")
+MAX_SQUASHED = 300
 _SEGMENT_WORDS = """
 a an as at be by do if in is it me my no of on or so to up us we everything anything before after above below
 instead ignore disregard forget override previous prior earlier instructions instruction guidance guidelines rubric
@@ -186,19 +187,28 @@ def _unspace(text: str) -> str:
 
 def segment_words(run: str) -> str | None:
     """`run` (letters without spaces, e.g. `ignoreallpreviousinstructions`) split into known words when they
-    cover at least 90% of it with two or more words of four letters or more; None otherwise."""
+    cover at least 90% of it with two or more words of four letters or more; None otherwise (and for runs
+    over MAX_SQUASHED letters: no sentence is written that way)."""
     n = len(run)
-    best: list[tuple[int, list[str]]] = [(0, [])] + [(-1, [])] * n
+    if n > MAX_SQUASHED:
+        return None
+    covered = [0] * (n + 1)  # letters covered by known words in run[:end]
+    back: list[int | None] = [None] * (n + 1)  # start of the word ending at `end`, None: letter skipped
     for end in range(1, n + 1):
-        covered, words = best[end - 1][0], best[end - 1][1]  # skip one letter
-        best[end] = (covered, words)
+        covered[end] = covered[end - 1]
         for start in range(max(0, end - 14), end):
-            word = run[start:end]
-            if word in _VOCABULARY and best[start][0] + len(word) > best[end][0]:
-                best[end] = (best[start][0] + len(word), [*best[start][1], word])
-    covered, words = best[n]
-    if covered >= 0.9 * n and sum(len(w) >= 4 for w in words) >= 2:
-        return " ".join(words)
+            if run[start:end] in _VOCABULARY and covered[start] + end - start > covered[end]:
+                covered[end], back[end] = covered[start] + end - start, start
+    words, end = [], n
+    while end > 0:
+        start = back[end]
+        if start is None:
+            end -= 1
+        else:
+            words.append(run[start:end])
+            end = start
+    if covered[n] >= 0.9 * n and sum(len(w) >= 4 for w in words) >= 2:
+        return " ".join(reversed(words))
     return None
 
 
