@@ -250,25 +250,28 @@ def _morse(text: str) -> Iterator[str]:
         yield letters[0]
 
 
-def _shift(text: str, k: int) -> str:
-    return "".join(chr((ord(ch) - 97 + k) % 26 + 97) if "a" <= ch <= "z" else
-                   chr((ord(ch) - 65 + k) % 26 + 65) if "A" <= ch <= "Z" else ch for ch in text)
+_SHIFTS = [str.maketrans({**{chr(97 + i): chr(97 + (i + k) % 26) for i in range(26)},
+                           **{chr(65 + i): chr(65 + (i + k) % 26) for i in range(26)}}) for k in range(26)]
 
 
 def _caesar(text: str) -> Iterator[str]:
     yield codecs.encode(text, "rot13")  # ROT13 first: the common one
     for k in range(1, 26):
         if k != 13:
-            yield _shift(text, k)
+            yield text.translate(_SHIFTS[k])
+
+
+_ROT47 = str.maketrans({chr(c): chr(33 + (c - 33 + 47) % 94) for c in range(33, 127)})
+_ATBASH = str.maketrans({**{chr(97 + i): chr(122 - i) for i in range(26)},
+                         **{chr(65 + i): chr(90 - i) for i in range(26)}})
 
 
 def _rot47(text: str) -> Iterator[str]:
-    yield "".join(chr(33 + (ord(ch) - 33 + 47) % 94) if 33 <= ord(ch) <= 126 else ch for ch in text)
+    yield text.translate(_ROT47)
 
 
 def _atbash(text: str) -> Iterator[str]:
-    yield "".join(chr(219 - ord(ch)) if "a" <= ch <= "z" else chr(155 - ord(ch)) if "A" <= ch <= "Z" else ch
-                  for ch in text)
+    yield text.translate(_ATBASH)
 
 
 def _words_reversed(text: str) -> Iterator[str]:
