@@ -143,7 +143,8 @@ def test_a_pickle_payload_as_the_whole_shard_never_runs(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
-def test_every_load_at_export_is_weights_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_load_at_export_is_weights_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
     from verl.model_merger.fsdp_model_merger import FSDPModelMerger
 
     calls: list[object] = []
@@ -159,8 +160,12 @@ def test_every_load_at_export_is_weights_only(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setattr(torch, "load", recording_load)
     monkeypatch.setattr(FSDPModelMerger, "_load_and_merge_state_dicts", verl_loader)
     monkeypatch.setattr(FSDPModelMerger, "_load_rank_zero_state_dict", verl_loader)
-    main(["--ckpt", str(_checkpoint(tmp_path)), "--out", str(tmp_path / "hf")])  # the toy config fails later
+    step_dir = _checkpoint(tmp_path)
+    assert main(["--ckpt", str(step_dir), "--out", str(tmp_path / "hf")]) == 2  # the toy config fails later ...
     assert calls == [True, True]
+    err = capsys.readouterr().err  # ... as one line naming the folder, not a traceback from verl's writer
+    assert err.startswith(f"error: {step_dir / 'actor' / 'huggingface'}: verl's writer cannot build") and \
+        err.count("\n") == 1
 
 
 # 3. corrupted bytes fail their checksums (the shard bytes that are loaded)
