@@ -1,11 +1,12 @@
-"""Write the Hugging Face model folder for one checkpoint: FSDP through ``verl.model_merger``,
-Megatron by copying the HF model that mbridge saved; then check the folder is complete.
+"""Write the Hugging Face model folder for one checkpoint: FSDP shards loaded safely by
+:mod:`ckpt_tools.shards` and written by ``verl.model_merger``'s writer, Megatron by copying the HF
+model that mbridge saved; then check the folder is complete.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import shutil
 from pathlib import Path
 
 from ckpt_tools.layout import CheckpointError, CheckpointLayout
@@ -30,61 +31,76 @@ def _set_config_dtype(target: Path, dtype: str) -> None:
     path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def export_fsdp(layout: CheckpointLayout, target: Path, dtype: str = "bfloat16") -> None:
-    """Merge FSDP shards into ``target`` with verl's ``FSDPModelMerger``.
+def export_fsdp(layout: CheckpointLayout, target: Path, dtype: str = "bfloat16") -> dict[str, str]:
+    """Merge FSDP shards into ``target``; returns {shard path: SHA-256 of the bytes loaded}.
 
-    ``bfloat16`` (the default) runs verl's merger unchanged, exactly what
-    ``python -m verl.model_merger merge --backend fsdp`` writes (verl always casts to bfloat16).
-    Other dtypes reassemble the shards with :func:`ckpt_tools.shards.load_fsdp_full_state_dict`
-    (keeping e.g. the fp32 master weights) and hand the state dict to the same merger's
-    ``save_hf_model_and_tokenizer``, so config, generation config, processor and tokenizer are
-    written by verl either way.
+    The shards are read by :func:`ckpt_tools.shards.read_fsdp_checkpoint` (checksums verified,
+    ``torch.load(weights_only=True)``: a shard cannot run code), never by verl's merger, whose loader
+    unpickles with ``weights_only=False``. The state dict, cast to ``dtype`` (default bfloat16, the
+    cast ``python -m verl.model_merger merge --backend fsdp`` applies), goes to that merger's
+    ``save_hf_model_and_tokenizer`` (``trust_remote_code`` off), so weights, config, generation
+    config, processor and tokenizer are written by verl as in its own merge.
     """
     import torch
     from verl.model_merger.base_model_merger import ModelMergerConfig
     from verl.model_merger.fsdp_model_merger import FSDPModelMerger
 
+    from ckpt_tools.shards import read_fsdp_checkpoint
+
     if dtype not in DTYPES:
         raise CheckpointError(f"unknown dtype {dtype!r} for {layout.actor_dir}; choose one of {DTYPES}")
+    state_dict, digests = read_fsdp_checkpoint(layout)
+    torch_dtype = getattr(torch, dtype)
+    state_dict = {key: value.to(torch_dtype) if value.is_floating_point() else value
+                  for key, value in state_dict.items()}
     config = ModelMergerConfig(
         operation="merge",
         backend="fsdp",
         local_dir=str(layout.actor_dir),
         target_dir=str(target),
         hf_model_config_path=str(layout.hf_dir),
+        trust_remote_code=False,
     )
-    from ckpt_tools.shards import load_fsdp_full_state_dict, quiet_device_mesh_warnings
-
-    merger = FSDPModelMerger(config)
     try:
-        if dtype == "bfloat16":
-            with quiet_device_mesh_warnings():
-                merger.merge_and_save()
-            return
-
-        torch_dtype = getattr(torch, dtype)
-        state_dict = {
-            key: value.to(torch_dtype) if value.is_floating_point() else value
-            for key, value in load_fsdp_full_state_dict(layout).items()
-        }
-        merger.save_hf_model_and_tokenizer(state_dict)
+        merger = FSDPModelMerger(config)
+        try:
+            merger.save_hf_model_and_tokenizer(state_dict)
+        finally:
+            merger.cleanup()
+    except CheckpointError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, NotImplementedError, RuntimeError) as exc:
+        text = " ".join(str(exc).split())[:300]
+        raise CheckpointError(f"{layout.hf_dir}: verl's writer cannot build the model from this Hugging Face config "
+                              f"and the shards ({type(exc).__name__}: {text})") from None
+    if dtype != "bfloat16":
         _set_config_dtype(target, dtype)
-    finally:
-        merger.cleanup()
+    return digests
 
 
-def export_megatron(layout: CheckpointLayout, target: Path) -> None:
+def export_megatron(layout: CheckpointLayout, target: Path) -> dict[str, str]:
     """Copy the HF model that mbridge wrote (``actor/model/huggingface/``) into ``target``.
 
     Only the files directly in that folder are copied; a PEFT ``adapter/`` subfolder is left out.
+    Returns {source file: SHA-256 of the bytes copied}, for ``--verify`` to compare the copies with.
     """
-    copied = 0
+    digests: dict[str, str] = {}
     for path in sorted(layout.hf_dir.iterdir()):
         if path.is_file():
-            shutil.copy2(path, target / path.name)
-            copied += 1
-    if copied == 0:
+            digests[str(path)] = copy_hashed(path, target / path.name)
+    if not digests:
         raise CheckpointError(f"{layout.hf_dir} holds no files to copy")
+    return digests
+
+
+def copy_hashed(source: Path, dest: Path, chunk: int = 1 << 22) -> str:
+    """Copy ``source`` to ``dest``; return the SHA-256 of the bytes copied."""
+    digest = hashlib.sha256()
+    with source.open("rb") as src, dest.open("wb") as dst:
+        while block := src.read(chunk):
+            digest.update(block)
+            dst.write(block)
+    return digest.hexdigest()
 
 
 def _json(path: Path) -> dict:

@@ -72,21 +72,52 @@ def _detect_backend(actor_dir: Path) -> str:
     )
 
 
+MAX_CONFIG_BYTES = 1 << 20  # fsdp_config.json is a few dozen bytes
+
+
+def _read_world_size(config_path: Path) -> int:
+    """The ``world_size`` of fsdp_config.json: a JSON integer >= 1 (not a float, string or bool)."""
+    try:
+        if config_path.stat().st_size > MAX_CONFIG_BYTES:
+            raise CheckpointError(f"{config_path}: {config_path.stat().st_size} bytes; not an fsdp_config.json")
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise CheckpointError(f"{config_path}: not readable JSON ({type(exc).__name__}: {exc})") from None
+    value = config.get("world_size") if isinstance(config, dict) else None
+    if type(value) is not int or value < 1:
+        raise CheckpointError(f"{config_path}: 'world_size' must be an integer >= 1, got {value!r:.40}")
+    return value
+
+
+def _present_ranks(actor_dir: Path, world_size: int) -> set[int]:
+    """Ranks r < world_size with a ``model_world_size_{world_size}_rank_r.pt`` file (one directory scan)."""
+    pattern = re.compile(rf"^model_world_size_{world_size}_rank_(0|[1-9]\d*)\.pt$")
+    ranks = set()
+    for path in actor_dir.iterdir():
+        match = pattern.match(path.name)
+        if match and int(match.group(1)) < world_size and path.is_file():
+            ranks.add(int(match.group(1)))
+    return ranks
+
+
 def _fsdp_layout(step_dir: Path, actor_dir: Path, step: int) -> CheckpointLayout:
     config_path = actor_dir / "fsdp_config.json"
     if not config_path.is_file():
         raise CheckpointError(f"not an FSDP checkpoint: {config_path} is missing")
-    try:
-        world_size = int(json.loads(config_path.read_text(encoding="utf-8"))["world_size"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{config_path} has no integer 'world_size': {exc}") from exc
-    if world_size < 1:
-        raise CheckpointError(f"{config_path}: world_size must be >= 1, got {world_size}")
+    world_size = _read_world_size(config_path)
     hf_dir = actor_dir / "huggingface"
     layout = CheckpointLayout(step_dir, actor_dir, step, "fsdp", hf_dir, world_size)
-    missing = [str(layout.shard_path(rank)) for rank in range(world_size) if not layout.shard_path(rank).is_file()]
-    if missing:
-        raise CheckpointError(f"FSDP checkpoint {actor_dir} (world_size={world_size}) lacks shard files: {missing}")
+    present = _present_ranks(actor_dir, world_size)  # bounded by the folder, whatever world_size claims
+    if len(present) < world_size:
+        missing = []
+        for rank in range(world_size):  # stops after the first few gaps: len(present) + 5 steps at most
+            if rank not in present:
+                missing.append(str(layout.shard_path(rank)))
+                if len(missing) == 5:
+                    break
+        more = world_size - len(present) - len(missing)
+        raise CheckpointError(f"FSDP checkpoint {actor_dir} (world_size={world_size}) lacks shard files: {missing}"
+                              + (f" and {more} more" if more > 0 else ""))
     if not (hf_dir / "config.json").is_file():
         raise CheckpointError(
             f"FSDP checkpoint {actor_dir} lacks {hf_dir / 'config.json'} (verl's checkpoint manager writes the "

@@ -3,8 +3,10 @@
     python ckpt_tools/merge.py --ckpt checkpoints/run/global_step_200 --out models/run-step200 --verify \\
         --base-model Qwen/Qwen2.5-VL-7B-Instruct --recipe grpo_qwen25vl_7b --reward-stats stats.json
 
-FSDP checkpoints go through ``verl.model_merger`` (bfloat16 unless ``--dtype``); Megatron
+FSDP shards are loaded by ``ckpt_tools.shards`` (CRC-checked, ``weights_only=True``: a shard cannot
+run code) and written by ``verl.model_merger``'s writer (bfloat16 unless ``--dtype``); Megatron
 checkpoints must hold the HF model mbridge saved (``actor/model/huggingface/``), which is copied.
+``--out`` may not hold or lie inside the checkpoint, and ``--force`` replaces only an earlier export.
 The folder is built beside ``--out`` and renamed into place only when complete (and verified, with
 ``--verify``), so ``--out`` never holds a partial export. Exit codes: 0 done, 1 verification
 failed, 2 bad input (the message names the path).
@@ -28,6 +30,7 @@ from ckpt_tools.export import DTYPES, add_generation_config, ensure_complete, ex
 from ckpt_tools.integrity import check_files
 from ckpt_tools.layout import BACKENDS, CheckpointError, CheckpointLayout, resolve_checkpoint
 from ckpt_tools.model_card import CardInfo, write_model_card
+from reward_fns.atomic_io import current_umask
 
 
 class VerificationFailed(RuntimeError):
@@ -55,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--base-model", default=None, help="base model name for the model card")
     parser.add_argument("--recipe", default=None, help="recipe name for the model card")
     parser.add_argument("--reward-stats", default=None, help="reward normalization stats file used in training")
-    parser.add_argument("--force", action="store_true", help="replace --out if it exists")
+    parser.add_argument(
+        "--force", action="store_true",
+        help="replace --out if it is an earlier export (or empty); never a folder holding the checkpoint")
     return parser
 
 
@@ -70,17 +75,35 @@ def _check_inputs(args: argparse.Namespace) -> tuple[CheckpointLayout, Path, Pat
     if stats is not None and not stats.is_file():
         raise CheckpointError(f"reward stats file {stats} does not exist")
     out = Path(args.out).expanduser().resolve()
-    if out.exists() and not args.force:
-        raise CheckpointError(f"output folder {out} already exists; pass --force to replace it")
-    if out == layout.step_dir or layout.step_dir in out.parents:
-        raise CheckpointError(f"output folder {out} must not be inside the checkpoint {layout.step_dir}")
+    _check_out(out, args.force, {"the checkpoint": [layout.step_dir, Path(args.ckpt).expanduser().absolute()],
+                                 "the reward stats file": [stats] if stats else []})
     return layout, out, stats
+
+
+def _check_out(out: Path, force: bool, inputs: dict[str, list[Path]]) -> None:
+    """Refuse an ``--out`` that overlaps an input (inside it or holding it), or that ``--force`` could not
+    replace without destroying something that is not an earlier export."""
+    for what, paths in inputs.items():
+        for path in paths:
+            if out == path or out in path.parents:
+                raise CheckpointError(f"--out {out} holds {what} {path}; replacing it would delete the input; "
+                                      "choose another output folder")
+            if path in out.parents:
+                raise CheckpointError(f"--out {out} must not be inside {what} {path}")
+    if out.exists() and not out.is_dir():
+        raise CheckpointError(f"--out {out} exists and is not a folder; refusing to replace it")
+    if not out.exists():
+        return
+    if not force:
+        raise CheckpointError(f"output folder {out} already exists; pass --force to replace it")
+    if any(out.iterdir()) and not (out / "config.json").is_file():
+        raise CheckpointError(f"--out {out} is a non-empty folder that is not a model export (no config.json); "
+                              "--force replaces only an earlier export or an empty folder")
 
 
 def _publish(tmp: Path, out: Path) -> None:
     """Move the finished folder into place; an existing ``out`` is swapped out, then removed."""
-    umask = os.umask(0)
-    os.umask(umask)
+    umask = current_umask()
     os.chmod(tmp, 0o777 & ~umask)
     for path in tmp.rglob("*"):
         os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
@@ -101,10 +124,10 @@ def export_checkpoint(args: argparse.Namespace) -> Path:
     try:
         if layout.backend == "fsdp":
             dtype = args.dtype or "bfloat16"
-            export_fsdp(layout, tmp, dtype)
+            digests = export_fsdp(layout, tmp, dtype)
         else:
             dtype = "as stored by mbridge"
-            export_megatron(layout, tmp)
+            digests = export_megatron(layout, tmp)
         if add_generation_config(tmp):
             print(f"note: {layout.hf_dir} has no generation_config.json; wrote one from the model config")
         ensure_complete(tmp, layout.hf_dir)
@@ -112,7 +135,7 @@ def export_checkpoint(args: argparse.Namespace) -> Path:
         if args.verify:
             from ckpt_tools.verify import verify_export
 
-            report = verify_export(tmp, layout, atol=args.atol)
+            report = verify_export(tmp, layout, atol=args.atol, read_digests=digests)
             for note in report.probe_notes:
                 print(f"verify note: {note}")
             print(report.summary())
@@ -148,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     except VerificationFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # read-only or full disk, a file that vanished: one line naming the path
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"error: cannot export{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     print(f"wrote {out}")
     return 0
 

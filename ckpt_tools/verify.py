@@ -2,8 +2,10 @@
 
 The exported folder is reloaded with ``AutoModelForImageTextToText`` / ``AutoProcessor`` (in fp32,
 on CPU). The reference model is built from the checkpoint's own weights: for FSDP the shard files
-reassembled by :mod:`ckpt_tools.shards` (not by verl's merger) and loaded into a model made from
-the config; for Megatron the HF weights mbridge saved in the checkpoint. Reference weights are
+reassembled by :mod:`ckpt_tools.shards` (CRC-checked, weights only) and loaded into a model made
+from the config; for Megatron the HF weights mbridge saved in the checkpoint. Every checkpoint file
+must still hash to the SHA-256 of the bytes the export read (and a Megatron copy to its source), so
+a file changed or corrupted between export and check fails. Reference weights are
 rounded to the dtype stored in the export first (verl writes bfloat16), so a faithful export
 matches exactly: both weight and logit differences are 0.0. The probe is a chat-templated prompt
 with a tiny synthetic video and image, run through the exported processor.
@@ -11,6 +13,7 @@ with a tiny synthetic video and image, run through the exported processor.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,20 +84,43 @@ def _round_to_stored(model: torch.nn.Module, stored: dict[str, torch.dtype]) -> 
                 tensor.data.copy_(tensor.data.to(stored.get(name, default)).to(tensor.dtype))
 
 
-def build_reference(layout: CheckpointLayout, out_dir: Path) -> tuple[torch.nn.Module, list[str]]:
-    """Return the fp32 model holding the checkpoint's own weights, and any key problems."""
+def checksum_problems(read: Mapping[str, str], now: Mapping[str, str], what: str) -> list[str]:
+    """Files whose SHA-256 now differs from the one recorded when the export read them."""
+    problems = [f"{path}: {what} (sha256 {read[path][:12]}... at export, {now.get(path, 'missing')[:12]}... now)"
+                for path in sorted(read) if now.get(path) != read[path]]
+    return problems + [f"{path}: not read by the export" for path in sorted(set(now) - set(read))]
+
+
+def build_reference(layout: CheckpointLayout, out_dir: Path,
+                    read_digests: Mapping[str, str] | None = None) -> tuple[torch.nn.Module, list[str]]:
+    """Return the fp32 model holding the checkpoint's own weights, and any key or checksum problems.
+
+    ``read_digests`` ({checkpoint file: SHA-256}) are the checksums of the bytes the export read; the
+    reference's files must still hash to them, so the comparison is against what was exported.
+    """
     from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(out_dir)
     model_class = _auto_model_class(config)
     if layout.backend == "megatron":
-        return model_class.from_pretrained(layout.hf_dir, dtype=torch.float32).eval(), []
-    from ckpt_tools.shards import load_fsdp_full_state_dict
+        problems = []
+        if read_digests is not None:
+            from ckpt_tools.model_card import sha256_file
+
+            now = {path: sha256_file(path) for path in read_digests if Path(path).is_file()}
+            copies = {path: sha256_file(out_dir / Path(path).name) for path in read_digests
+                      if (out_dir / Path(path).name).is_file()}
+            problems += checksum_problems(read_digests, now, "changed since the export read it")
+            problems += checksum_problems(read_digests, copies, "its copy in the export differs")
+        return model_class.from_pretrained(layout.hf_dir, dtype=torch.float32).eval(), problems
+    from ckpt_tools.shards import read_fsdp_checkpoint
 
     model = model_class.from_config(config, dtype=torch.float32)
-    result = model.load_state_dict(load_fsdp_full_state_dict(layout), strict=False)
+    state_dict, digests = read_fsdp_checkpoint(layout)
+    problems = checksum_problems(read_digests, digests, "changed since the export read it") if read_digests else []
+    result = model.load_state_dict(state_dict, strict=False)
     tied = set(getattr(model, "all_tied_weights_keys", None) or getattr(model, "_tied_weights_keys", None) or ())
-    problems = [f"checkpoint lacks {k}" for k in result.missing_keys if k not in tied]
+    problems += [f"checkpoint lacks {k}" for k in result.missing_keys if k not in tied]
     problems += [f"checkpoint has unknown {k}" for k in result.unexpected_keys]
     model.tie_weights()
     return model.eval(), problems
@@ -136,15 +162,17 @@ def _max_abs_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return 0.0 if a.numel() == 0 else (a.double() - b.double()).abs().max().item()
 
 
-def verify_export(out_dir: str | Path, layout: CheckpointLayout, atol: float = 0.0) -> VerifyReport:
-    """Reload ``out_dir`` and compare its weights and probe logits with the checkpoint's own weights."""
+def verify_export(out_dir: str | Path, layout: CheckpointLayout, atol: float = 0.0,
+                  read_digests: Mapping[str, str] | None = None) -> VerifyReport:
+    """Reload ``out_dir`` and compare its weights and probe logits with the checkpoint's own weights
+    (and, with ``read_digests``, the checkpoint files with the checksums of the bytes the export read)."""
     out_dir = Path(out_dir)
     from transformers import AutoConfig
 
     model_class = _auto_model_class(AutoConfig.from_pretrained(out_dir))
     merged, info = model_class.from_pretrained(out_dir, dtype=torch.float32, output_loading_info=True)
     merged.eval()
-    reference, problems = build_reference(layout, out_dir)
+    reference, problems = build_reference(layout, out_dir, read_digests)
     problems += [f"export lacks {k}" for k in info.get("missing_keys", ())]
     problems += [f"export has unexpected {k}" for k in info.get("unexpected_keys", ())]
     problems += [

@@ -70,7 +70,8 @@ PerSourceRule = Callable[[Sequence[ScoredSample], str], float | None]
 OverallRule = Callable[[PerSourceRule, Mapping[str, list[ScoredSample]], str], float | None]
 
 PER_SOURCE: dict[str, PerSourceRule] = {  # `Column.rule`: one source's value from its samples
-    "component_accuracy": lambda samples, key: _component_accuracy(samples),
+    # the public leaderboard prints 0.0 for a CVS / SA source where no answer gave a component
+    "component_accuracy_or_zero": lambda samples, key: _component_accuracy(samples) or 0.0,
     "all_checks": lambda samples, key: _pooled_checks(samples),
     "mean_score": _mean_score,
     "mean_score_or_zero": lambda samples, key: _mean_score(samples, key) or 0.0,

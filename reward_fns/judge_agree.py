@@ -11,7 +11,9 @@ timeout_s, max_retries, prices, ...; top level or under `judge:` / `medgrpo.rewa
 judges get the training reward's prompt and strict reply parser through `ChatClient`, with no cache
 (latency and cost are measured) and no injection guard (it would score both judges identically).
 The report holds, per dimension and for the mean, Spearman / Kendall / mean absolute difference and
-the 5x5 agreement matrix, and per judge its failure rate, latency and token cost.
+the 5x5 agreement matrix, and per judge its failure rate, latency and token cost (its base_url without
+user info or query, where a password or key may sit). A judge whose endpoint fails on the first pair
+(wrong base_url, key or model) stops the run with one line instead of failing every pair.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from reward_fns.jsonl import json_lines, json_object
 from reward_fns.judge.chat import ChatError, Usage
 from reward_fns.judge.client import JudgeConfig, MedicalJudge
 from reward_fns.judge.prompt import PROMPT_VERSION, build_messages
+from reward_fns.judge.redact import bare_url
 from reward_fns.judge.reply import parse_reply, reply_problem
 from reward_fns.registry import TASK_NAMES
 
@@ -57,6 +60,7 @@ class Verdict:
     latency_s: float
     usage: Usage
     reason: str = ""
+    endpoint_failed: bool = False  # the endpoint itself failed (HTTP status, connection, timeout)
 
 
 def load_pairs(path: str | Path) -> list[Pair]:
@@ -88,8 +92,11 @@ def load_judge(path: str | Path) -> JudgeConfig:
         raise AgreementError(f"{path}: {err}") from None
 
 
-async def judge_pairs(config: JudgeConfig, pairs: Sequence[Pair]) -> list[Verdict]:
-    """Every pair judged once by `config`'s model (same prompt and parser as the training reward)."""
+async def judge_pairs(config: JudgeConfig, pairs: Sequence[Pair], name: str = "") -> list[Verdict]:
+    """Every pair judged once by `config`'s model (same prompt and parser as the training reward).
+
+    The first pair is judged alone: when the endpoint itself fails on it (a wrong base_url, key or model,
+    a server down), AgreementError stops the run there instead of failing every pair."""
     chat = MedicalJudge(config).chat
     slots = asyncio.Semaphore(config.concurrency)  # queue outside the client: latency and deadline per call
 
@@ -100,11 +107,15 @@ async def judge_pairs(config: JudgeConfig, pairs: Sequence[Pair]) -> list[Verdic
                 done = await chat.complete(messages, model=config.model, temperature=config.temperature,
                                            max_tokens=config.max_tokens, check=reply_problem)
         except ChatError as err:
-            return Verdict(None, err.latency_s, err.usage, err.reason)
+            return Verdict(None, err.latency_s, err.usage, err.reason, endpoint_failed=err.endpoint)
         return Verdict(dict(parse_reply(done.text).scores), done.latency_s, done.usage)
 
     try:
-        return list(await asyncio.gather(*(one(p) for p in pairs)))
+        first = await one(pairs[0])
+        if first.endpoint_failed:
+            raise AgreementError(f"judge {name or config.model} at {bare_url(config.base_url)}: the first call "
+                                 f"failed ({first.reason}); stopped before the other {len(pairs) - 1} pair(s)")
+        return [first, *await asyncio.gather(*(one(p) for p in pairs[1:]))]
     finally:
         await chat.aclose()
 
@@ -116,7 +127,8 @@ def judge_summary(config: JudgeConfig, source: str, verdicts: Sequence[Verdict])
     cost = config.prices.cost(usage.prompt_tokens, usage.completion_tokens)
     failures = [v.reason for v in verdicts if v.scores is None]
     return {
-        "config": source, "model": config.model, "base_url": config.base_url, "prompt_version": PROMPT_VERSION,
+        "config": source, "model": config.model, "base_url": bare_url(config.base_url),
+        "prompt_version": PROMPT_VERSION,
         "pairs": len(verdicts), "failures": len(failures), "failure_rate": len(failures) / len(verdicts),
         "failure_examples": failures[:3],
         "latency_s": {"mean": statistics.fmean(latencies), "p50": _quantile(latencies, 0.5),
@@ -167,10 +179,14 @@ def run(argv: Sequence[str]) -> dict[str, Any]:
         raise SystemExit(f"error: {err}") from None
 
     async def both() -> dict[str, list[Verdict]]:
-        got = await asyncio.gather(*(judge_pairs(cfg, pairs) for cfg, _ in configs.values()))
+        got = await asyncio.gather(*(judge_pairs(cfg, pairs, f"{key} ({src})") for key, (cfg, src) in configs.items()))
         return dict(zip(configs, got, strict=True))
 
-    report = build_report(pairs, configs, asyncio.run(both()))
+    try:
+        verdicts = asyncio.run(both())
+    except AgreementError as err:
+        raise SystemExit(f"error: {err}") from None
+    report = build_report(pairs, configs, verdicts)
     write_json_atomic(args.out, report)
     if args.plot:
         plot_matrices(report, args.plot)

@@ -106,7 +106,7 @@ def test_bad_facts_file_is_one_line_error(tmp_path: Path) -> None:
 
 
 def test_report_settings_hold_no_url_secrets() -> None:
-    from data_preprocess.captions.cli import _bare_url
+    from reward_fns.judge.redact import bare_url
 
-    assert _bare_url("https://u:pw@gen.example.com/v1beta/openai/?key=SECRET") == "https://gen.example.com/v1beta/openai/"
-    assert _bare_url("http://127.0.0.1:8000/v1") == "http://127.0.0.1:8000/v1"
+    assert bare_url("https://u:pw@gen.example.com/v1beta/openai/?key=SECRET") == "https://gen.example.com/v1beta/openai/"
+    assert bare_url("http://127.0.0.1:8000/v1") == "http://127.0.0.1:8000/v1"

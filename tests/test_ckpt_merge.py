@@ -270,3 +270,45 @@ def test_missing_reward_stats_exits_2(fsdp_ckpts: dict[int, Path], tmp_path: Pat
     assert main(["--ckpt", str(fsdp_ckpts[1]), "--out", str(out), "--reward-stats", str(missing)]) == 2
     assert f"reward stats file {missing} does not exist" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_corrupted_real_shard_fails_even_with_verify(fsdp_ckpts: dict[int, Path], tmp_path: Path, capsys) -> None:
+    """64 random bytes in a real shard's tensor data (issue 21: verify said OK with diff 0): its CRC fails."""
+    import os
+
+    copy = tmp_path / f"global_step_{STEP}"
+    shutil.copytree(fsdp_ckpts[2], copy)
+    shard = copy / "actor" / "model_world_size_2_rank_1.pt"
+    data = bytearray(shard.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 64] = os.urandom(64)
+    shard.write_bytes(bytes(data))
+    out = tmp_path / "hf"
+    assert main(["--ckpt", str(copy), "--out", str(out), "--verify"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {shard}: corrupt") and "CRC-32" in err and not out.exists()
+
+
+def test_verify_fails_when_a_shard_changes_after_the_export_read_it(
+    fsdp_ckpts: dict[int, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    import ckpt_tools.merge as merge_mod
+
+    copy = tmp_path / f"global_step_{STEP}"
+    shutil.copytree(fsdp_ckpts[1], copy)
+    real_export = merge_mod.export_fsdp
+
+    def export_then_swap(layout, target, dtype):  # the file is replaced by another valid save meanwhile
+        digests = real_export(layout, target, dtype)
+        shard = layout.shard_path(0)
+        state = torch.load(shard, weights_only=True)
+        key = next(k for k, v in state.items() if v.is_floating_point())
+        state[key] = state[key].clone()  # a DTensor: its local piece changes
+        state[key].to_local()[0] += 1.0
+        torch.save(state, shard)
+        return digests
+
+    monkeypatch.setattr(merge_mod, "export_fsdp", export_then_swap)
+    out = tmp_path / "hf"
+    assert main(["--ckpt", str(copy), "--out", str(out), "--verify", "--dtype", "float32"]) == 1
+    assert "changed since the export read it" in capsys.readouterr().err and not out.exists()

@@ -20,21 +20,20 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from tqdm import tqdm
 
 from data_preprocess.captions.accounting import Ledger, load_prices
 from data_preprocess.captions.facts import FactsError, canonical_hash, load_input
 from data_preprocess.captions.frames import KeyframeLoader
-from data_preprocess.captions.llm import ModelCall
+from data_preprocess.captions.llm import CACHE_WAIT_S, ModelCall, open_cache
 from data_preprocess.captions.pipeline import Journal, Outcome, Variant, run_all
 from data_preprocess.captions.prompts import PROMPT_VERSION
 from data_preprocess.captions.records import VARIANTS
 from data_preprocess.captions.report import build_report, write_plot
 from reward_fns.atomic_io import write_json_atomic
-from reward_fns.judge.cache import JudgeCache
 from reward_fns.judge.chat import ChatClient
+from reward_fns.judge.redact import bare_url
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-tokens", type=int, default=2048)
     p.add_argument("--no-structured", action="store_true", help="do not send response_format")
     p.add_argument("--cache", help="SQLite cache of parsed replies (reruns pay nothing twice)")
+    p.add_argument("--cache-wait-s", type=float, default=CACHE_WAIT_S,
+                   help="seconds to wait for a --cache locked by another process")
     p.add_argument("--with-frames", action="store_true", help="send a few keyframes as images")
     p.add_argument("--data-root", help="folder the frame paths are relative to (default: the input's folder)")
     p.add_argument("--prices", help="YAML {model: {input_per_mtok, output_per_mtok}} (US$ per 1M tokens)")
@@ -78,6 +79,8 @@ def _variants(text: str) -> list[str]:
 def _check(args: argparse.Namespace) -> None:
     if args.max_rounds < 1 or args.concurrency < 1:
         raise SystemExit("error: --max-rounds and --concurrency must be >= 1")
+    if not 0 <= args.cache_wait_s <= 3600:
+        raise SystemExit(f"error: --cache-wait-s must be between 0 and 3600 seconds, got {args.cache_wait_s}")
     if bool(args.gen_key_env) != bool(args.val_key_env):
         raise SystemExit("error: give both --gen-key-env and --val-key-env, or neither (then --api-key-env)")
 
@@ -97,10 +100,10 @@ def run(argv: Sequence[str] | None = None) -> list[Outcome]:
                               deadline_s=args.deadline_s, max_retries=args.max_retries)
                    for url, env in ((args.gen_url, args.gen_key_env or args.api_key_env),
                                     (args.val_url, args.val_key_env or args.api_key_env))]
+        cache = open_cache(args.cache, args.cache_wait_s) if args.cache else None
     except (FactsError, ValueError) as err:
         raise SystemExit(f"error: {err}") from None
     ledger = Ledger(prices)
-    cache = JudgeCache(args.cache) if args.cache else None
     first, second = (ModelCall(model, client, ledger, cache, args.temperature, args.max_tokens, not args.no_structured)
                      for model, client in zip((args.gen_model, args.val_model), clients, strict=True))
     by_name = {"gpt": Variant("gpt", first, second), "gemini": Variant("gemini", second, first)}
@@ -163,14 +166,8 @@ def _settings(args: argparse.Namespace, names: list[str]) -> dict[str, Any]:
     any query string or user info, where some endpoints take a key)."""
     keep = ("input", "out", "gen_model", "val_model", "gen_key_env", "val_key_env", "api_key_env", "max_rounds",
             "concurrency", "temperature", "with_frames", "cache", "prices")
-    urls = {k: _bare_url(getattr(args, k)) for k in ("gen_url", "val_url")}
+    urls = {k: bare_url(getattr(args, k)) for k in ("gen_url", "val_url")}
     return {**{k: getattr(args, k) for k in keep}, **urls, "variants": names, "prompt_version": PROMPT_VERSION}
-
-
-def _bare_url(url: str) -> str:
-    parts = urlsplit(url)
-    host = (parts.hostname or "") + (f":{parts.port}" if parts.port is not None else "")
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

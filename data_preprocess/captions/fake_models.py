@@ -2,7 +2,8 @@
 
 Each `FakeCaptionModel` plays both roles, telling them apart by the system prompt: as writer it
 returns `{"captions": [...]}` with as many captions as asked ("draft k" = the k-th attempt, counted
-from the feedback turns); as reviewer it follows the directive written in the item's question,
+from the feedback turns; with `paragraph_as_list` a one-caption reply is a list of three sentences);
+as reviewer it follows the directive written in the item's question,
 `[review: <script>]`, and accepts when there is none. Scripts:
 `accept`, `reject_then_fix` (accepts only a second draft), `reject_always`, `malformed_once`
 (first review of a request unreadable, then accept), `malformed_always`, `only-<model>-rejects`
@@ -34,8 +35,9 @@ def _text(message: Mapping[str, Any]) -> str:
 class FakeCaptionModel(JudgeTestServer):
     """A scripted writer + reviewer; `reviews` counts reviews per directive."""
 
-    def __init__(self, model: str, **kwargs: Any):
+    def __init__(self, model: str, paragraph_as_list: bool = False, **kwargs: Any):
         super().__init__(model=model, **kwargs)
+        self.paragraph_as_list = paragraph_as_list  # a one-caption reply as a list of its sentences
         self.reviews: Counter[str] = Counter()
         self._seen: Counter[str] = Counter()
 
@@ -48,6 +50,9 @@ class FakeCaptionModel(JudgeTestServer):
         draft = 1 + sum(m.get("role") == "assistant" for m in messages)
         count = _COUNT.search(user)
         n = int(count.group(1)) if count else 1
+        if n == 1 and self.paragraph_as_list:
+            return json.dumps({"captions": [f"The {self.model} paragraph (draft {draft}) opens.",
+                                            "It names the instruments.", "It closes the clip."]})
         return json.dumps({"captions": [f"The {self.model} caption {i} (draft {draft}) describes the annotated "
                                         f"step with the named instruments." for i in range(1, n + 1)]})
 

@@ -18,10 +18,10 @@ from typing import Any
 from data_preprocess.captions.facts import FactsItem
 from data_preprocess.captions.llm import ModelCall, dumps_captions
 from data_preprocess.captions.prompts import (
-    GENERATOR_SCHEMA,
     VALIDATOR_SCHEMA,
     expected_captions,
     generator_messages,
+    generator_schema,
     revision_messages,
     validator_messages,
 )
@@ -70,7 +70,8 @@ async def caption_item(item: FactsItem, variant: Variant, max_rounds: int, image
     first = generator_messages(item, images)
     messages, expected = first, expected_captions(facts)
     for number in range(1, max_rounds + 1):
-        captions, why = await variant.writer.ask(messages, GENERATOR_SCHEMA, lambda t: parse_captions(t, expected))
+        captions, why = await variant.writer.ask(messages, generator_schema(expected),
+                                                 lambda t: parse_captions(t, expected))
         if captions is None or captions.texts is None:
             out.reason = f"writer: {why}"
             return out

@@ -15,7 +15,7 @@ from typing import Any
 from data_preprocess.captions.facts import CaptionFacts, FactsItem
 from data_preprocess.captions.glossary import Glossary, glossary_for
 
-PROMPT_VERSION = "captions-v1"
+PROMPT_VERSION = "captions-v2"
 Message = dict[str, Any]
 
 DIMENSIONS = (
@@ -40,7 +40,6 @@ GENERATOR_RULES = (
     "No timestamps, no bullet points, no markdown, no line breaks inside a caption.",
 )
 _DETAIL_NAMES = {"triplets": "(instrument, verb, target) triplets"}
-GENERATOR_SCHEMA = {"type": "json_object"}
 VALIDATOR_SCHEMA = {
     "type": "json_schema",
     "json_schema": {"name": "caption_review", "strict": True, "schema": {
@@ -53,6 +52,17 @@ VALIDATOR_SCHEMA = {
 def expected_captions(facts: CaptionFacts) -> int:
     """How many captions the writer must return."""
     return len(facts.segments) if facts.task == "dvc" else 1
+
+
+def generator_schema(n: int) -> dict[str, Any]:
+    """The writer's `response_format`: `{"captions": [...]}` with exactly `n` strings (one for VS and RC,
+    whose whole paragraph is one string), so a structured endpoint cannot return another count."""
+    item = ({"type": "string", "description": "the whole text as one string (one paragraph)"} if n == 1
+            else {"type": "string", "description": "the caption of one segment, in segment order"})
+    return {"type": "json_schema", "json_schema": {"name": "captions", "strict": True, "schema": {
+        "type": "object", "additionalProperties": False, "required": ["captions"],
+        "properties": {"captions": {"type": "array", "items": item, "minItems": n, "maxItems": n}},
+    }}}
 
 
 def facts_block(item: FactsItem) -> str:
@@ -89,7 +99,7 @@ def generator_messages(item: FactsItem, images: Sequence[str] = ()) -> list[Mess
     system = (f"You are an experienced {gloss.specialty} writing reference captions for a medical video "
               f"benchmark. Captions are judged on:\n" + _bullets(DIMENSIONS) + "\nRules:\n" + _bullets(GENERATOR_RULES))
     shape = ('{"captions": ["caption for segment 1", "..."]}' if facts.task == "dvc"
-             else '{"captions": ["the text"]}')
+             else '{"captions": ["the whole paragraph as one string"]}')
     user = (f"{facts_block(item)}\n\nTask: {TASK_BRIEFS[facts.task]}\n"
             f"Reply with JSON only, exactly {n} caption(s): {shape}")
     return [{"role": "system", "content": system}, {"role": "user", "content": _with_images(user, images)}]

@@ -20,9 +20,10 @@ build on it):
   one byte a second is cut and retried); `deadline_s` bounds the whole call, queueing for a
   concurrency slot, every attempt and every backoff wait included.
 - Secrets: the key is read from the environment variable named `api_key_env` (the dummy `EMPTY`
-  when unset, for local servers) and is redacted from every text the client hands out: the
-  completion text, `ChatError` messages and the reasons it logs.
-- Usage: tokens are summed over every attempt that returned a completion (failed ones included).
+  when unset, for local servers) and is redacted, with a password in the base URL, from every text
+  the client hands out: the completion text, `ChatError` messages and the reasons it logs.
+- Usage: tokens are summed over every attempt that returned a completion (failed ones included); a
+  count that is not an integer in [0, 10M] (negative, 1e30, text) is logged and counted as 0.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx2
 import openai
@@ -69,11 +71,15 @@ class Completion:
 
 
 class ChatError(Exception):
-    """The call failed for good; `reason` is one redacted line."""
+    """The call failed for good; `reason` is one redacted line. `endpoint` is True when the endpoint
+    itself failed (HTTP error status, connection, timeout, deadline), False when only its replies were
+    unusable (a wrong base URL, key or model shows as the former on the first call)."""
 
-    def __init__(self, reason: str, attempts: int, usage: Usage = Usage(), latency_s: float = 0.0):
+    def __init__(self, reason: str, attempts: int, usage: Usage = Usage(), latency_s: float = 0.0,
+                 endpoint: bool = False):
         super().__init__(reason)
         self.reason, self.attempts, self.usage, self.latency_s = reason, attempts, usage, latency_s
+        self.endpoint = endpoint
 
 
 @dataclass
@@ -123,7 +129,7 @@ class ChatClient:
         self.concurrency, self.timeout_s, self.deadline_s, self.max_retries = (
             concurrency, timeout_s, deadline_s, max_retries)
         self.stats = ChatStats()
-        self._redactor = Redactor([self._api_key()])
+        self._redactor = Redactor([self._api_key(), _url_password(base_url)])
         self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
             weakref.WeakKeyDictionary())
 
@@ -192,9 +198,10 @@ class ChatClient:
                         logger.debug("chat reply rejected (%s); asking again", reason)
         except TimeoutError:
             raise ChatError(f"deadline of {self.deadline_s:g} s exceeded after {attempts[0]} call(s); "
-                            f"last: {reason}", attempts[0], usage[0]) from None
+                            f"last: {reason}", attempts[0], usage[0], endpoint=True) from None
         except _Fatal as fatal:
-            raise ChatError(f"gave up after {attempts[0]} call(s): {fatal.reason}", attempts[0], usage[0]) from None
+            raise ChatError(f"gave up after {attempts[0]} call(s): {fatal.reason}", attempts[0], usage[0],
+                            endpoint=True) from None
         raise ChatError(f"gave up after {attempts[0]} call(s): {reason}", attempts[0], usage[0])
 
     async def _attempt(self, client: openai.AsyncOpenAI, messages: Sequence[Mapping[str, Any]], model: str,
@@ -218,7 +225,8 @@ class ChatClient:
             raise _Fatal(self.redact(f"unexpected {type(exc).__name__}: {_clip(str(exc))}")) from None
         got = getattr(response, "usage", None)
         if got is not None:
-            usage[0] = usage[0] + Usage(int(got.prompt_tokens or 0), int(got.completion_tokens or 0))
+            usage[0] = usage[0] + Usage(token_count(getattr(got, "prompt_tokens", 0)),
+                                        token_count(getattr(got, "completion_tokens", 0)))
         try:
             content = response.choices[0].message.content
         except (AttributeError, IndexError, TypeError):
@@ -228,12 +236,35 @@ class ChatClient:
         return self.redact(content), ""
 
 
+MAX_TOKENS_PER_CALL = 10_000_000  # far above any context window; more is a broken usage report
+
+
+def token_count(value: object) -> int:
+    """A reported token count as an int in [0, MAX_TOKENS_PER_CALL]; anything else (negative, 1e30, NaN,
+    text, bool) is a broken report, counted as 0 and logged, so it can never inflate a cost."""
+    if value is None:
+        return 0
+    number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    if number is not None and number == number and 0 <= number <= MAX_TOKENS_PER_CALL and number == int(number):
+        return int(number)
+    logger.warning("ignoring an invalid token count in a usage report: %.60r", value)
+    return 0
+
+
 class _Fatal(Exception):
     """An attempt failure the SDK already retried (or that is not retryable)."""
 
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
+
+
+def _url_password(url: str | None) -> str:
+    """The password in `url`'s user info (a secret to redact like the key), "" when none."""
+    try:
+        return urlsplit(url or "").password or ""
+    except ValueError:
+        return ""
 
 
 def _safe_check(check: Callable[[str], str | None], text: str) -> str:

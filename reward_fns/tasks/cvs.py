@@ -73,5 +73,5 @@ def gt_problem(ref: Reference) -> str | None:
 TASK = register_task(Task(
     name="CVS", qa_types=("cvs_assessment",), parse=parse_components, evaluate=evaluate, reward=reward,
     gt_problem=gt_problem,
-    columns=(Column("cvs_acc", "CVS acc", "component_accuracy", "source_mean", paper=(0.894, 0.914)),),
+    columns=(Column("cvs_acc", "CVS acc", "component_accuracy_or_zero", "source_mean", paper=(0.894, 0.914)),),
 ))

@@ -75,5 +75,5 @@ def gt_problem(ref: Reference) -> str | None:
 TASK = register_task(Task(
     name="SA", qa_types=("skill_assessment",), parse=parse_aspects, evaluate=evaluate, reward=reward,
     gt_problem=gt_problem,
-    columns=(Column("sa_acc", "SA acc", "component_accuracy", "source_mean", paper=(0.218, 0.244)),),
+    columns=(Column("sa_acc", "SA acc", "component_accuracy_or_zero", "source_mean", paper=(0.218, 0.244)),),
 ))

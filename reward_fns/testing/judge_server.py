@@ -92,8 +92,10 @@ class JudgeTestServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, latency_s: float = 0.0,
                  plan: FaultPlan | None = None, retry_after: str | None = "1", hang_s: float = 60.0,
                  model: str = "test-judge", dribble_s: float = 1.0,
-                 replies: Callable[[Mapping[str, Any]], str] | None = None):
+                 replies: Callable[[Mapping[str, Any]], str] | None = None,
+                 usage: Mapping[str, Any] | None = None):
         self.host, self.port, self.latency_s, self.dribble_s = host, port, latency_s, dribble_s
+        self.usage = usage  # sent instead of the counted `usage` (e.g. broken token counts)
         self.replies = replies  # scripted mode: the reply text computed from the request body
         self.plan = plan or FaultPlan()
         self.retry_after, self.hang_s, self.model = retry_after, hang_s, model
@@ -203,6 +205,8 @@ class JudgeTestServer:
         content = {"malformed": _MALFORMED, "echo_auth_reply": f"R2: 5 (request header {authorization})"}.get(
             fault or "", "") or self._reply(body, index)
         payload = _completion(index, str(body.get("model", self.model)), content, _prompt_tokens(body))
+        if self.usage is not None:
+            payload["usage"] = dict(self.usage)
         if fault == "dribble":
             return await self._dribble(request, json.dumps(payload).encode())
         return web.json_response(payload)
