@@ -66,7 +66,8 @@ def test_rewards_per_source_rescore_the_dump_and_flag_a_mismatch(tmp_path, rl_ro
     assert all(steps[0]["sources"][src]["n"] == 2 for src in sources)  # reference + unreadable per source
     judge = {name: 0 for name in smoke_metrics.JUDGE_COUNTERS} | {"http_calls": 3}
     logged = [{"sources": {src: dict(v) for src, v in s["sources"].items()}, "judge": judge} for s in steps]
-    grpo = [{**s, "score": 0.1, "kl": 0.0, "entropy": 1.0, "logged": log} for s, log in zip(steps, logged, strict=True)]
+    grpo = [{**s, "score": 0.1, "kl": 0.0, "entropy": 1.0, "rollout_probs_diff_max": 2e-5, "logged": log}
+            for s, log in zip(steps, logged, strict=True)]
     sft = [{"step": 1, "loss": 1.0}, {"step": 2, "loss": 0.9}]
     problems = train_smoke.check({"sft": sft, "grpo": grpo, "grpo_judge_server_calls": 6})
     assert problems == [f"GRPO step 2: rescored rewards differ from the trainer's by {0.5:.2e}"]
@@ -82,9 +83,19 @@ def test_check_names_every_missing_piece():
     judge = ",".join(smoke_metrics.JUDGE_COUNTERS)
     assert problems == ["SFT logged 1 steps with a loss (want 2)", "GRPO logged 1 steps (want 2)",
                         "GRPO step 1: no kl metric", "GRPO step 1: no entropy metric",
+                        "GRPO step 1: no rollout_probs_diff_max metric",
                         "GRPO step 1: batch covers 2 data sources (want >= 3)",
                         "GRPO step 1: logged data sources [] != rollout dump's ['A', 'B']",
                         f"GRPO step 1: no medgrpo/judge/{{{judge}}} metrics logged"]
+
+
+@pytest.mark.parametrize(("diff", "fails"), [(2e-5, False), (1e-3, False), (2e-3, True), (float("nan"), True)])
+def test_check_fails_when_rollout_and_actor_disagree(diff: float, fails: bool):
+    step = {"step": 1, "score": 0.1, "kl": 0.0, "entropy": 1.0, "rollout_probs_diff_max": diff}
+    problems = [p for p in train_smoke.check({"sft": [], "grpo": [step]}) if "rollout_probs_diff_max" in p]
+    assert bool(problems) is fails, problems
+    if fails:
+        assert "stale or wrong weights" in problems[0]
 
 
 def test_rewards_per_source_needs_a_dump(tmp_path):
