@@ -1,15 +1,16 @@
 """CLI: logistic-normalization stats from SFT-model rollouts.
 
-    python -m reward_fns.calibrate --data rl_train.parquet --rollouts rollouts.jsonl \
+    python -m reward_fns.calibrate --data rl_train.parquet --rollouts rollouts.jsonl [more.jsonl ...] \
         --out stats.json [--plot stats.png] [--config reward.yaml] [--k 2.0] [--min-n 20] [--eps 0.001]
 
 rollouts.jsonl: one line per response, `{"index": <extra_info.index of the parquet row>, "response": "..."}`
-(several lines per index allowed); `index` must be a JSON integer and `response` a JSON string (no
-coercion: `1.9`, `true`, `"1"` or a numeric response are errors naming the line). Raw rewards are
-computed exactly as in training (same tasks, same caption reward: judge + similarity when `--config`
-enables the judge, similarity alone otherwise), then p25 / p50 / p75 per (data_source, task) are
-validated like `RewardStats.load` does and written as a versioned stats file; pairs with fewer than
-`--min-n` rollouts or an IQR below `--eps` are reported as warnings naming the pair.
+(several lines per index allowed; several files, e.g. one per vLLM replica, are read as one); `index`
+must be a JSON integer and `response` a JSON string (no coercion: `1.9`, `true`, `"1"` or a numeric
+response are errors naming the line). Raw rewards are computed exactly as in training (same tasks,
+same caption reward: judge + similarity when `--config` enables the judge, similarity alone
+otherwise), then p25 / p50 / p75 per (data_source, task) are validated like `RewardStats.load` does
+and written as a versioned stats file; pairs with fewer than `--min-n` rollouts or an IQR below
+`--eps` are reported as warnings naming the pair.
 """
 
 from __future__ import annotations
@@ -53,17 +54,18 @@ def load_references(parquet: str | Path) -> dict[int, Reference]:
     return refs
 
 
-def load_rollouts(path: str | Path, refs: dict[int, Reference]) -> list[tuple[int, str]]:
-    """(index, response) pairs; every index must exist in the parquet."""
+def load_rollouts(paths: str | Path | list[str | Path], refs: dict[int, Reference]) -> list[tuple[int, str]]:
+    """(index, response) pairs of one or more files; every index must exist in the parquet."""
     rollouts = []
-    with open(path, encoding="utf-8") as handle:
-        for where, value in json_lines(handle, path, _EXPECTED, CalibrationError):
-            item = json_object(value, where, {"index": int, "response": str}, _EXPECTED, CalibrationError)
-            if item["index"] not in refs:
-                raise CalibrationError(f"{where}: index {item['index']} is not an extra_info.index of the parquet")
-            rollouts.append((item["index"], item["response"]))
+    for path in paths if isinstance(paths, list) else [paths]:
+        with open(path, encoding="utf-8") as handle:
+            for where, value in json_lines(handle, path, _EXPECTED, CalibrationError):
+                item = json_object(value, where, {"index": int, "response": str}, _EXPECTED, CalibrationError)
+                if item["index"] not in refs:
+                    raise CalibrationError(f"{where}: index {item['index']} is not an extra_info.index of the parquet")
+                rollouts.append((item["index"], item["response"]))
     if not rollouts:
-        raise CalibrationError(f"{path}: no rollouts")
+        raise CalibrationError(f"{', '.join(map(str, paths)) if isinstance(paths, list) else paths}: no rollouts")
     return rollouts
 
 
@@ -110,7 +112,7 @@ def _load_config(path: str | None) -> MedGRPORewardConfig:
 def main(argv: list[str] | None = None) -> RewardStats:
     p = argparse.ArgumentParser(prog="python -m reward_fns.calibrate", description=__doc__.split("\n")[0])
     p.add_argument("--data", required=True, help="RL parquet (rl_train.parquet)")
-    p.add_argument("--rollouts", required=True, help="JSONL of {index, response}")
+    p.add_argument("--rollouts", required=True, nargs="+", help="JSONL file(s) of {index, response}")
     p.add_argument("--out", required=True, help="stats JSON to write")
     p.add_argument("--plot", help="PNG of the raw-reward distributions with median and IQR")
     p.add_argument("--config", help="YAML with a medgrpo.reward block (judge, similarity)")

@@ -137,7 +137,13 @@ def launch(setup, script, *overrides, python=None, **env):
 
 
 def dry_run_in_process(calls, capsys):
-    """Run the recorded `-m recipes.dry_run` call in-process: (exit code, resolved config, stderr)."""
+    """Run the recorded `-m recipes.dry_run` call in-process, after the validation sample it reads
+    (`-m recipes.pair_sample`): (exit code, resolved config, stderr)."""
+    from recipes import pair_sample
+
+    for argv in calls:
+        if argv[:2] == ["-m", "recipes.pair_sample"]:
+            assert pair_sample.main(argv[2:]) == 0
     (argv,) = [c for c in calls if c[:2] == ["-m", "recipes.dry_run"]]
     capsys.readouterr()
     rc = dry_run.main(argv[2:])
@@ -153,7 +159,9 @@ def test_every_launcher_has_a_case():
 @pytest.mark.parametrize("script", sorted(LAUNCHERS))
 def test_launcher_dry_run(setup, script, capsys):
     kind, patch, strategy = LAUNCHERS[script]
-    proc, calls = launch(setup, script, "data.train_batch_size=16", MODEL_PATH=str(setup["models"][patch]))
+    # the test clips are at 1 fps, which the Megatron engine refuses unless told (test_megatron_* below)
+    fence = ["medgrpo.megatron.allow_wrong_video_timing=true"] if strategy == "megatron" else []
+    proc, calls = launch(setup, script, "data.train_batch_size=16", *fence, MODEL_PATH=str(setup["models"][patch]))
     assert proc.returncode == 0, proc.stderr
     rc, cfg, err = dry_run_in_process(calls, capsys)
     assert rc == 0, err

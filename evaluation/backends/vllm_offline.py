@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from evaluation.backends import BackendConfig, BackendError, sample_seed, vision_inputs
+from evaluation.backends.vllm_plan import engine_tp, load_config
 
 if TYPE_CHECKING:
     from evaluation.infer_requests import Request
@@ -38,7 +39,7 @@ class VLLMBackend:
         kwargs: dict[str, Any] = {
             "limit_mm_per_prompt": {"image": 0, "video": 1},
             "mm_processor_kwargs": {"min_pixels": lo, "max_pixels": hi},
-            "tensor_parallel_size": max(1, torch.cuda.device_count()),
+            "tensor_parallel_size": engine_tp(load_config(config.model), torch.cuda.device_count()),  # vllm_plan.py
             "max_model_len": 32768,
             "seed": config.seed,
         }
