@@ -32,7 +32,7 @@ ROLLOUTS="$(_medgrpo_abs "${ROLLOUTS:-$CALIB_DIR/rollouts.jsonl}")"
 CALIB_N="${CALIB_N:-4}"
 CALIB_PER_PAIR="${CALIB_PER_PAIR:-64}"
 CALIB_SEED="${CALIB_SEED:-0}"
-VAL_PROMPTS=0  # calibration does not validate: no validation sample
+MEDGRPO_NO_VAL=1  # calibration does not validate: no validation sample (common.sh)
 read -r -a extra <<< "${INFER_ARGS:-}"
 
 family=""

@@ -80,6 +80,9 @@ medgrpo_args() {
     # Ray workers get the repo on PYTHONPATH in front of the cluster's own: Ray expands $PYTHONPATH
     # on each node when it starts a worker (an unset one leaves a harmless literal entry).
     local url=null val="$RL_DATA_DIR/rl_val.parquet"
+    if [[ "${MEDGRPO_NO_VAL:-}" == 1 ]]; then  # calibration never validates: the train file stands in
+      val="$RL_DATA_DIR/rl_train.parquet"; VAL_PROMPTS=0
+    fi
     [[ -n "$JUDGE_BASE_URL" ]] && url="$(hq "$JUDGE_BASE_URL")"
     MEDGRPO_VAL_SAMPLE=()  # the validation sample, written by medgrpo_run before the dry run / launch
     if (( VAL_PROMPTS > 0 )); then

@@ -5,7 +5,8 @@
   stat'ed; a missing one is an error naming the record and the path (verl would otherwise drop every
   such record at start-up and report it as "over the limit").
 - Split (RL): `medgrpo.data_split` (standard by default) must be the split the data was prepared
-  with (`manifest.json` split.mode): one epoch of Large at batch 32 is about 15.8k steps.
+  with (`manifest.json` split.mode): one epoch of Large at batch 32 is about 15.8k steps. A Large
+  set of at most STANDARD_SIZE records is its own Standard subset (the toy set): accepted.
 - Megatron video timing: verl 0.9.1's Megatron forward lets the model compute its M-RoPE position ids
   (mbridge's Qwen2.5-VL calls `get_rope_index` without `second_per_grid_ts`), so temporal positions
   assume 2 fps (1 s per temporal patch); clips at another fps train with wrong timing. Refused unless
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from data_preprocess.splits import STANDARD_SIZE
 from recipes.checks import Report, select
 
 FRAMES_PER_PAIR = 4  # sampled records per (data_source, task) and file
@@ -91,9 +93,13 @@ def check_split(cfg: Any, data_files: list[str], report: Report) -> None:
         return
     manifest = Path(data_files[0]).parent / "manifest.json"
     try:
-        mode = json.loads(manifest.read_text())["split"]["mode"]
+        info = json.loads(manifest.read_text())
+        mode, records = info["split"]["mode"], (info.get("input") or {}).get("records")
     except (OSError, ValueError, KeyError, TypeError):
         report.notes.append(f"no split in {manifest}: medgrpo.data_split={want} not compared")
+        return
+    if (mode, want) == ("large", "standard") and isinstance(records, int) and records <= STANDARD_SIZE:
+        report.notes.append(f"{manifest}: the Large split of {records} records is its own Standard subset")
         return
     if mode != want:
         report.errors.append(f"{manifest}: the data is the {mode!r} split but medgrpo.data_split is {want!r}: prepare "
