@@ -83,6 +83,7 @@ class MedGRPORewardManager(RewardManagerBase):
             check_pairs(data_pairs(files), self.scorer.normalizer)
         self.judge = self.scorer.captions.judge if self.scorer.captions is not None else None
         self._judge_down_logged = False
+        self.probe_http_calls = 0  # the start-up probe's requests (not in any sample's judge_* counts)
         if self.judge is not None and judge.startup_check and judge_used(self.settings):
             self._probe_judge()
 
@@ -90,6 +91,7 @@ class MedGRPORewardManager(RewardManagerBase):
         """One real judge request before any scoring; JudgeUnavailableError when it fails."""
         started = time.monotonic()
         result = probe_judge(self.judge.config, self.judge.chat.base_url)
+        self.probe_http_calls = result.http_calls
         where = f"{self.judge.config.model} at {self.judge.chat.base_url or 'api.openai.com'}"
         if not result.ok:
             raise JudgeUnavailableError(
