@@ -10,7 +10,7 @@
   judge prompt built as the judge builds it, about CHARS_PER_TOKEN characters per token, plus
   `judge.max_tokens` completion tokens (an upper bound);
 - validation: val rows x val_kwargs.n judge-weighted the same way, `val_before_train` + one run per
-  `test_freq` steps;
+  `test_freq` steps; USD per epoch = an epoch's steps + the validation runs inside it, per run = all;
 - checkpoint = parameters x 12 bytes (fp32 weights + Adam's two moments; + 2 with `hf_model`);
   parameters from the model folder's safetensors (bytes / dtype size) or estimated from config.json;
   disk at the keep limit = checkpoint x min(checkpoints written, max_actor_ckpt_to_keep).
@@ -126,6 +126,7 @@ class RunPlan:
     val_n: int
     val_calls_per_sample: float
     validations: int
+    test_freq: int
     params: int | None
     params_how: str
     ckpt_bytes: int | None
@@ -145,9 +146,18 @@ class RunPlan:
         return self.val_rows * self.val_n * self.val_calls_per_sample
 
     @property
+    def usd_per_validation(self) -> float:
+        return self.judge_calls_per_validation * self.judge.usd_per_call if self.judge else 0.0
+
+    @property
+    def usd_per_epoch(self) -> float:
+        """One epoch's steps and the validation runs that fall in it (every test_freq steps)."""
+        runs = self.steps_per_epoch // self.test_freq if self.test_freq > 0 and self.validations else 0
+        return self.steps_per_epoch * self.usd_per_step + runs * self.usd_per_validation
+
+    @property
     def usd_per_run(self) -> float:
-        per_call = self.judge.usd_per_call if self.judge else 0.0
-        return self.total_steps * self.usd_per_step + self.validations * self.judge_calls_per_validation * per_call
+        return self.total_steps * self.usd_per_step + self.validations * self.usd_per_validation
 
     @property
     def disk_bytes(self) -> int | None:
@@ -163,7 +173,7 @@ class RunPlan:
                        f"(~{self.judge.prompt_tokens:.0f} prompt + <= {self.judge.completion_tokens} completion tokens "
                        f"each, no cache hits) = ${self.usd_per_step:.2f} per step; {self.validations} validation "
                        f"run(s) of {self.val_rows} prompts, {self.judge_calls_per_validation:.0f} calls each; "
-                       f"${self.usd_per_run:,.0f} for the run")
+                       f"${self.usd_per_epoch:,.0f} per epoch, ${self.usd_per_run:,.0f} for the run")
         else:
             out.append("run plan (estimates): no judge calls (judge off or no caption task rewarded)")
         if self.ckpt_bytes is None:
@@ -206,5 +216,5 @@ def run_plan(cfg: Any, train: str, val: str | None, settings: Any) -> RunPlan:
     keep = select(cfg, "trainer.max_actor_ckpt_to_keep")
     return RunPlan(rows, batch, n, per_epoch, total, load, _rows(val) if val else 0,
                    _int(select(cfg, "actor_rollout_ref.rollout.val_kwargs.n"), 1), val_load,
-                   validations if val else 0, params, how, params * per_param if params else None,
+                   validations if val else 0, test_freq, params, how, params * per_param if params else None,
                    total // save_freq if save_freq > 0 else 0, keep if isinstance(keep, int) else None)

@@ -83,6 +83,7 @@ def test_run_plan_figures(plan_inputs):
     assert plan.usd_per_step == pytest.approx(51.2 * usd_per_call)
     assert plan.validations == 1 + 100 // 50 and plan.judge_calls_per_validation == pytest.approx(500 * 0.2)
     assert plan.usd_per_run == pytest.approx(100 * 51.2 * usd_per_call + 3 * 100 * usd_per_call)
+    assert plan.usd_per_epoch == pytest.approx(100 * 51.2 * usd_per_call + 2 * 100 * usd_per_call)  # 2 runs in it
     # Qwen2.5-VL-7B: about 8.3B parameters x 12 bytes (fp32 weights + Adam) = about 100 GB per checkpoint
     assert plan.params == pytest.approx(8.29e9, rel=0.01) and plan.params_how == "estimated from config.json"
     assert plan.ckpt_bytes == plan.params * 12 and plan.ckpt_bytes == pytest.approx(99.5e9, rel=0.01)
