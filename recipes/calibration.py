@@ -24,7 +24,7 @@ from pathlib import Path
 
 from evaluation.backends import vllm_plan
 from recipes.pair_sample import SampleError, read_pairs, sample_rows, shard_paths, write_sample
-from reward_fns.judge.health import JUDGED_TASKS
+from reward_fns.judge.health import JUDGED_TASKS, judge_used
 
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
 PROMPTS = "prompts.parquet"
@@ -50,7 +50,6 @@ def budget(counts: Counter[tuple[str, str]], n: int, data: str, reward_config: s
         return line
     from recipes.run_plan import judge_load
     from reward_fns.calibrate import _load_config
-    from reward_fns.manager import judge_used
 
     settings = _load_config(reward_config)
     if not judge_used(settings):

@@ -129,7 +129,8 @@ def check_reward(cfg: Any, data_files: list[str], report: Report) -> Any:
 
     from reward_fns.build import build_normalizer, check_pairs
     from reward_fns.config import MedGRPORewardConfig
-    from reward_fns.manager import data_pairs, judge_used
+    from reward_fns.judge.health import judge_used
+    from reward_fns.manager import data_pairs
 
     block = "medgrpo.reward"
     norm_on = select(cfg, f"{block}.normalization.enabled") is True

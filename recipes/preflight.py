@@ -150,8 +150,7 @@ def check_engines(cfg: Any, kind: str, report: Report) -> None:
 def check_judge(cfg: Any, report: Report) -> None:
     """One real judge request from this node (backend openai, a judged task on, startup_check true)."""
     from reward_fns.config import MedGRPORewardConfig
-    from reward_fns.judge.health import probe_judge
-    from reward_fns.manager import judge_used
+    from reward_fns.judge.health import judge_used, probe_judge
 
     try:
         settings = MedGRPORewardConfig.from_trainer_config(cfg)

@@ -199,7 +199,7 @@ def _int(value: Any, default: int = 0) -> int:
 
 def run_plan(cfg: Any, train: str, val: str | None, settings: Any) -> RunPlan:
     """The plan of a composed GRPO config over its train (and val) parquet and reward settings."""
-    from reward_fns.manager import judge_used
+    from reward_fns.judge.health import judge_used
 
     batch, n = _int(select(cfg, "data.train_batch_size"), 1), _int(select(cfg, "actor_rollout_ref.rollout.n"), 1)
     rows = _rows(train)

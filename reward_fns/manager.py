@@ -31,7 +31,7 @@ from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
 from reward_fns.build import build_scorer, check_pairs
 from reward_fns.config import MedGRPORewardConfig
-from reward_fns.judge.health import JUDGED_TASKS, JudgeUnavailableError, probe_judge
+from reward_fns.judge.health import JudgeUnavailableError, judge_used, probe_judge
 from reward_fns.judge.tally import JudgeTally, judge_tally
 from reward_fns.judge.verl_backend import judge_config_for
 from reward_fns.reference import Reference
@@ -51,11 +51,6 @@ def data_pairs(files: Iterable[str]) -> list[tuple[str, str]]:
         for source, task in zip(table["data_source"].to_pylist(), table["ability"].to_pylist(), strict=True):
             pairs[(str(source), str(task))] = None
     return list(pairs)
-
-
-def judge_used(settings: MedGRPORewardConfig) -> bool:
-    """Whether any rewarded task is judged (the caption tasks) with the judge on."""
-    return settings.judge.enabled and any(settings.tasks.get(task) for task in JUDGED_TASKS)
 
 
 def _files(value: Any) -> list[str]:

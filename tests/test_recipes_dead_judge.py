@@ -141,3 +141,42 @@ def test_a_healthy_judge_is_not_stopped():
         results = score(manager, 5)
     assert all(isinstance(r, dict) and r["reward_extra_info"]["judge_ok"] == 1 for r in results)
     assert manager.judge.health.judged == 5 and manager.judge.health.failed == 0
+
+
+# ---- calibration: stats of similarity-only caption rewards would not match training's rewards ----
+@pytest.fixture
+def calibration_inputs(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    truth = json.dumps({"qa_type": "video_summary_gpt", "data_source": "AVOS", "answer": SUMMARY, "fps": 1.0})
+    rows = [{"data_source": "AVOS", "ability": "VS", "reward_model": {"style": "rule", "ground_truth": truth},
+             "extra_info": {"index": i}} for i in range(3)]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "rl_train.parquet")
+    (tmp_path / "rollouts.jsonl").write_text("".join(json.dumps({"index": i, "response": f"{SUMMARY} {i}"}) + "\n"
+                                                     for i in range(3)))
+    return tmp_path
+
+
+def _calibrate(root, url: str, *judge_lines: str) -> None:
+    from reward_fns import calibrate
+
+    (root / "reward.yaml").write_text("medgrpo:\n  reward:\n    judge:\n      enabled: true\n"
+                                      f"      base_url: {url}\n      model: med-judge\n      max_retries: 0\n"
+                                      + "".join(f"      {line}\n" for line in judge_lines))
+    calibrate.main(["--data", str(root / "rl_train.parquet"), "--rollouts", str(root / "rollouts.jsonl"),
+                    "--out", str(root / "stats.json"), "--config", str(root / "reward.yaml"), "--min-n", "1"])
+
+
+def test_calibration_refuses_a_dead_judge(calibration_inputs):
+    with pytest.raises(SystemExit, match="did not answer one request"):
+        _calibrate(calibration_inputs, dead_url())
+    with pytest.raises(SystemExit, match=r"the judge failed 3 of 3 requests .*no stats written"):
+        _calibrate(calibration_inputs, dead_url(), "startup_check: false")
+    assert not (calibration_inputs / "stats.json").exists()
+
+
+def test_calibration_with_on_failure_similarity_warns_and_writes(calibration_inputs, capsys):
+    _calibrate(calibration_inputs, dead_url(), "startup_check: false", "on_failure: similarity")
+    assert "warning: the judge failed 3 of 3 requests" in capsys.readouterr().err
+    assert (calibration_inputs / "stats.json").is_file()

@@ -18,7 +18,7 @@ import asyncio
 import concurrent.futures
 import dataclasses
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from reward_fns.judge.client import JudgeConfig, JudgeResult
@@ -30,6 +30,11 @@ PROBE_MAX_RETRIES = 2
 # The probe's caption pair: a real judge request, small and always the same (never cached).
 PROBE_REFERENCE = "The surgeon clips and divides the cystic duct, then dissects the gallbladder from the liver bed."
 PROBE_PREDICTION = "The cystic duct is clipped and cut before the gallbladder is separated from the liver."
+
+
+def judge_used(settings: Any) -> bool:
+    """Whether a MedGRPORewardConfig rewards any judged task (a caption task) with the judge on."""
+    return bool(settings.judge.enabled and any(settings.tasks.get(task) for task in JUDGED_TASKS))
 
 
 class JudgeUnavailableError(RuntimeError):
