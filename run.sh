@@ -31,7 +31,14 @@ cmd="${1:-demo}"; shift || true
 case "$cmd" in
   setup) setup ;;
   test)  setup; "$PY" -m ruff check . && "$PY" -m pytest "$@" ;;
-  demo)  setup; "$PY" -m evaluation.demo "$@" ;;
+  demo)
+    if [[ " $* " == *" --gpu"* ]]; then  # real GRPO steps: the GPU environment, not the CPU test venv
+      GPU_PY="${MEDGRPO_GPU_VENV:-.venv-gpu}/bin/python"
+      [ -x "$GPU_PY" ] || { echo "[run.sh] demo --gpu needs the GPU environment: bash run.sh setup-gpu" \
+                                 "(docs/recipes.md, GPU set-up)" >&2; exit 2; }
+      export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+      "$GPU_PY" -m evaluation.demo "$@"
+    else setup; "$PY" -m evaluation.demo "$@"; fi ;;
   setup-gpu) bash recipes/setup_gpu.sh "$@" ;;  # separate GPU venv (.venv-gpu); docs/recipes.md
   train-smoke) setup; "$PY" -m recipes.train_smoke "$@" ;;  # real SFT + GRPO steps on CPU; docs/training.md
   *) echo "usage: bash run.sh {demo|test|setup|setup-gpu|train-smoke} [args]" >&2; exit 2 ;;

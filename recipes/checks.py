@@ -129,6 +129,7 @@ def check_reward(cfg: Any, data_files: list[str], report: Report) -> Any:
 
     from reward_fns.build import build_normalizer, check_pairs
     from reward_fns.config import MedGRPORewardConfig
+    from reward_fns.judge.health import judge_used
     from reward_fns.manager import data_pairs
 
     block = "medgrpo.reward"
@@ -168,7 +169,7 @@ def check_reward(cfg: Any, data_files: list[str], report: Report) -> Any:
         except Exception as err:
             report.errors.append(f"{block} vs data: {err}")
     judge = settings.judge
-    if judge.enabled and judge.backend == "openai" and any(settings.tasks.get(t) for t in ("DVC", "VS", "RC")):
+    if judge.backend == "openai" and judge_used(settings):
         if judge.base_url is None and not os.environ.get(judge.api_key_env):
             report.warnings.append(f"the judge calls api.openai.com but ${judge.api_key_env} is not set here "
                                    f"(every Ray node needs it)")
@@ -261,13 +262,30 @@ def check_video(cfg: Any, kind: str, data_files: list[str], report: Report) -> N
         shown = ", ".join(f"{f}: data {a!r} vs recipe {b!r}" for f, (a, b) in diff.items())
         report.errors.append(f"{manifest}: the data was prepared with another VideoSpec ({shown}); prepare it with "
                              f"--video-spec recipes/config/medgrpo_video.yaml or edit medgrpo.video")
+    check_prompt_estimates(cfg, kind, manifest, info, report)
+
+
+def check_prompt_estimates(cfg: Any, kind: str, manifest: Path, info: dict, report: Report) -> None:
+    """The converter's prompt-token estimates (manifest.json) against the prompt limit. RL without verl's
+    start-up filter (`data.filter_overlong_prompts: false`, the recipe's default: the filter decodes every
+    clip before any GPU work, again on every resume) relies on them: a task over the limit is an error."""
     limit_key = "data.max_prompt_length" if kind == "ppo" else "data.max_length"
     limit = select(cfg, limit_key)
     per_task = (info.get("prompt_tokens") or {}).get("per_task") or {}
-    over = sorted(t for t, s in per_task.items() if isinstance(s, dict) and isinstance(limit, int)
-                  and s.get("max", 0) > limit)
-    if over:
-        report.warnings.append(f"{manifest}: estimated prompts of {over} exceed {limit_key}={limit}"
+    over = {t: s.get("max") for t, s in sorted(per_task.items()) if isinstance(s, dict) and isinstance(limit, int)
+            and isinstance(s.get("max"), int) and s["max"] > limit}
+    if not per_task or not isinstance(limit, int):
+        report.warnings.append(f"{manifest}: no prompt-token estimates; prompts are not checked against {limit_key}")
+    elif not over:
+        top = max((s.get("max", 0) for s in per_task.values() if isinstance(s, dict)), default=0)
+        report.notes.append(f"prompt tokens (converter estimate): max {top} <= {limit_key}={limit}")
+    elif kind == "ppo" and select(cfg, "data.filter_overlong_prompts") is not True:
+        report.errors.append(f"{manifest}: estimated prompts exceed {limit_key}={limit} (task: max tokens {over}) and "
+                             f"data.filter_overlong_prompts is off, so such a prompt would stop the run: raise "
+                             f"{limit_key}, prepare the data with a smaller medgrpo.video (max_frames / max_pixels), "
+                             f"or set data.filter_overlong_prompts=true (decodes every clip at start-up)")
+    else:
+        report.warnings.append(f"{manifest}: estimated prompts of {sorted(over)} exceed {limit_key}={limit}"
                                + (" (filter_overlong_prompts drops them)" if kind == "ppo" else ""))
 
 
@@ -314,8 +332,24 @@ def check_environment(cfg: Any, kind: str, report: Report) -> None:
         report.notes.append("vllm is not installed here (fine for a dry run; GPU nodes need requirements-gpu.txt)")
 
 
+def add_run_plan(cfg: Any, settings: Any, report: Report) -> None:
+    """The run plan (recipes/run_plan.py) as notes; skipped when the train file is not readable."""
+    from recipes.run_plan import run_plan
+
+    train, val = (_files(select(cfg, f"data.{key}")) for key in ("train_files", "val_files"))
+    if len(train) != 1 or not Path(train[0]).is_file():
+        return
+    try:
+        plan = run_plan(cfg, train[0], val[0] if len(val) == 1 and Path(val[0]).is_file() else None, settings)
+    except Exception as err:  # the plan is information; a problem in it is not a launch error
+        report.warnings.append(f"run plan not computed: {type(err).__name__}: {err}")
+        return
+    report.notes.extend(plan.lines())
+
+
 # ---- all of them ------------------------------------------------------------------------------
 def run_checks(cfg: Any, kind: str) -> Report:
+    from recipes.data_checks import check_records
     from recipes.extension_checks import check_extensions
 
     report = Report()
@@ -323,9 +357,11 @@ def run_checks(cfg: Any, kind: str) -> Report:
         check_launcher_keys(cfg, kind, report)
         (check_verl_ppo if kind == "ppo" else check_verl_sft)(cfg, report)
         data_files = check_data_files(cfg, kind, report)
-        if kind == "ppo":
-            check_reward(cfg, data_files, report)
+        settings = check_reward(cfg, data_files, report) if kind == "ppo" else None
         check_video(cfg, kind, data_files, report)
+        check_records(cfg, kind, data_files, report)
+        if kind == "ppo":
+            add_run_plan(cfg, settings, report)
         check_model(cfg, kind, report)
         check_extensions(cfg, kind, report)
         check_environment(cfg, kind, report)

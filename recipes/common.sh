@@ -3,6 +3,11 @@
 #
 #   MODEL_PATH      model to train: SFT an instruct model (folder or hub id), RL the SFT model (HF folder)
 #   DATA_DIR        output of `python -m data_preprocess.medvidbench` (rl_*.parquet, sft_*.parquet, manifest.json)
+#   RL_DATA_DIR     the RL launchers' data (default $DATA_DIR): the Standard split (`--split standard`;
+#                   medgrpo.data_split says which split the dry run expects)
+#   VAL_PROMPTS     RL validation: a seeded sample of this many rl_val prompts shared by every
+#                   (data_source, task), written to $OUTPUT_DIR/$EXPERIMENT/val_sample/ before each
+#                   launch (default 512; 0: the whole rl_val file); VAL_SEED (default 0)
 #   OUTPUT_DIR      checkpoints, logs, judge cache, reward stats; a run writes to $OUTPUT_DIR/$EXPERIMENT
 #   NNODES, GPUS_PER_NODE   cluster shape (NNODES > 1 joins the Ray cluster at $RAY_ADDRESS)
 #   PROJECT, EXPERIMENT     tracking names (EXPERIMENT defaults to the launcher's name)
@@ -29,6 +34,9 @@ REPO_ROOT="$(dirname "$RECIPES_DIR")"
 _medgrpo_abs() { case "$1" in /*) printf '%s' "$1" ;; *) printf '%s/%s' "$PWD" "$1" ;; esac; }
 
 DATA_DIR="$(_medgrpo_abs "${DATA_DIR:-$REPO_ROOT/data/medvidbench}")"
+RL_DATA_DIR="$(_medgrpo_abs "${RL_DATA_DIR:-$DATA_DIR}")"
+VAL_PROMPTS="${VAL_PROMPTS:-512}"
+VAL_SEED="${VAL_SEED:-0}"
 OUTPUT_DIR="$(_medgrpo_abs "${OUTPUT_DIR:-$REPO_ROOT/outputs}")"
 NNODES="${NNODES:-1}"
 GPUS_PER_NODE="${GPUS_PER_NODE:-8}"
@@ -60,6 +68,8 @@ medgrpo_args() {
   : "${EXPERIMENT:?set EXPERIMENT}"
   [[ "$NNODES" =~ ^[1-9][0-9]*$ && "$GPUS_PER_NODE" =~ ^[1-9][0-9]*$ ]] \
     || { echo "error: NNODES ($NNODES) and GPUS_PER_NODE ($GPUS_PER_NODE) must be positive integers" >&2; exit 2; }
+  [[ "$VAL_PROMPTS" =~ ^[0-9]+$ && "$VAL_SEED" =~ ^[0-9]+$ ]] \
+    || { echo "error: VAL_PROMPTS ($VAL_PROMPTS) and VAL_SEED ($VAL_SEED) must be integers >= 0" >&2; exit 2; }
   local model="$MODEL_PATH"
   [[ -e "$model" ]] && model="$(_medgrpo_abs "$model")"
   MEDGRPO_ARGS=(--config-path "$RECIPES_DIR/config" --config-name "$config"
@@ -69,10 +79,20 @@ medgrpo_args() {
   if [[ "$kind" == ppo ]]; then
     # Ray workers get the repo on PYTHONPATH in front of the cluster's own: Ray expands $PYTHONPATH
     # on each node when it starts a worker (an unset one leaves a harmless literal entry).
-    local url=null
+    local url=null val="$RL_DATA_DIR/rl_val.parquet"
+    if [[ "${MEDGRPO_NO_VAL:-}" == 1 ]]; then  # calibration never validates: the train file stands in
+      val="$RL_DATA_DIR/rl_train.parquet"; VAL_PROMPTS=0
+    fi
     [[ -n "$JUDGE_BASE_URL" ]] && url="$(hq "$JUDGE_BASE_URL")"
+    MEDGRPO_VAL_SAMPLE=()  # the validation sample, written by medgrpo_run before the dry run / launch
+    if (( VAL_PROMPTS > 0 )); then
+      local sample="$OUTPUT_DIR/$EXPERIMENT/val_sample/rl_val.n$VAL_PROMPTS.seed$VAL_SEED.parquet"
+      MEDGRPO_VAL_SAMPLE=("$PYTHON" -m recipes.pair_sample --data "$val" --out "$sample" --total "$VAL_PROMPTS"
+                          --seed "$VAL_SEED" --quiet)
+      val="$sample"
+    fi
     MEDGRPO_ARGS+=("actor_rollout_ref.model.path=$(hq "$model")"
-      "data.train_files=$(hq "$DATA_DIR/rl_train.parquet")" "data.val_files=$(hq "$DATA_DIR/rl_val.parquet")"
+      "data.train_files=$(hq "$RL_DATA_DIR/rl_train.parquet")" "data.val_files=$(hq "$val")"
       "medgrpo.reward.normalization.stats_path=$(hq "$REWARD_STATS")"
       "medgrpo.reward.judge.base_url=$url" "medgrpo.reward.judge.model=$(hq "$JUDGE_MODEL")"
       "medgrpo.reward.judge.api_key_env=$(hq "$JUDGE_API_KEY_ENV")"
@@ -139,12 +159,18 @@ medgrpo_run() {
   fi
   cmd+=("${MEDGRPO_ARGS[@]}" "hydra.run.dir=$(hq "$OUTPUT_DIR/$EXPERIMENT/hydra")")
   case "$DRY_RUN" in
-    1|true|yes) "$PYTHON" -m recipes.dry_run --kind "$kind" "${MEDGRPO_ARGS[@]}"; return ;;
-    print) printf '%q ' "${cmd[@]}"; printf '\n'; return ;;
-    0|false|no) ;;
+    1|true|yes|print) ;;
+    0|false|no) medgrpo_require_ray ;;
     *) echo "error: DRY_RUN must be 0, 1 or print (got '$DRY_RUN')" >&2; exit 2 ;;
   esac
-  medgrpo_require_ray
+  if [[ "$kind" == ppo && ${#MEDGRPO_VAL_SAMPLE[@]} -gt 0 ]]; then  # the validation sample verl will read
+    if [[ "$DRY_RUN" == print ]]; then printf '%q ' "${MEDGRPO_VAL_SAMPLE[@]}"; printf '\n'
+    else "${MEDGRPO_VAL_SAMPLE[@]}"; fi
+  fi
+  case "$DRY_RUN" in
+    1|true|yes) "$PYTHON" -m recipes.dry_run --kind "$kind" "${MEDGRPO_ARGS[@]}"; return ;;
+    print) printf '%q ' "${cmd[@]}"; printf '\n'; return ;;
+  esac
   if [[ "$PREFLIGHT" == 1 ]]; then  # fails before verl (and Ray) start
     "$PYTHON" -m recipes.dry_run --kind "$kind" --quiet --launch "${MEDGRPO_ARGS[@]}"
   fi

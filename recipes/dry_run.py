@@ -1,7 +1,7 @@
 """Dry run of a recipe: compose the full verl config, validate it as verl does, check the inputs.
 
     python -m recipes.dry_run --kind ppo|sft --config-name NAME [--config-path recipes/config]
-        [--emit-reward-config PATH] [--quiet] [--launch] [Hydra overrides ...]
+        [--emit-reward-config PATH] [--emit-video-spec PATH] [--quiet] [--launch] [Hydra overrides ...]
 
 The launchers run this when DRY_RUN=1, with exactly the overrides of the real launch. It needs no
 GPU, Ray, vLLM or model weights.
@@ -13,10 +13,15 @@ GPU, Ray, vLLM or model weights.
    manager class resolves through verl's `resolve_reward_manager_cls`; `medgrpo.reward` validates
    (`MedGRPORewardConfig`); with normalization on, the stats file loads and covers every
    (data_source, task) of the data; the data files exist with the expected columns;
-   `medgrpo.video` is a valid VideoSpec equal to the data's manifest.json and to the model's patch size.
-4. The resolved config is printed as YAML on stdout (unless --quiet); findings go to stderr.
+   `medgrpo.video` is a valid VideoSpec equal to the data's manifest.json and to the model's patch size;
+   the converter's prompt-token estimates fit the prompt limit; the frames of a sample of records of
+   every (data_source, task) exist (recipes/data_checks.py); RL: the data's split and the Megatron
+   engine's limits, then the run plan (steps, judge calls and cost, checkpoint disk: recipes/run_plan.py).
+4. The resolved config is printed as YAML on stdout (unless --quiet), secrets redacted
+   (recipes/redact.py); findings go to stderr.
 5. --launch (the launchers' preflight of a real launch): also what the launch needs from this
-   interpreter (recipes/preflight.py: CUDA torch, visible GPUs, vLLM, flash-attn, Megatron packages).
+   interpreter and node (recipes/preflight.py: CUDA torch and driver, visible GPUs for actor + judge,
+   vLLM, flash-attn, Megatron packages, one real judge request).
 
 Model path: a local path must exist and hold a config.json (read for its vision patch size);
 a hub id (`org/name`) that is not a local folder is not looked up (this may run offline).
@@ -32,6 +37,8 @@ from typing import Any
 
 from recipes.checks import KINDS, run_checks, select
 from recipes.preflight import check_launch
+from recipes.redact import redact_config, redact_text
+from reward_fns.atomic_io import write_text_atomic
 
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
 
@@ -62,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config-path", default=str(CONFIG_DIR), help="folder of the recipe YAML files")
     p.add_argument("--config-name", required=True, help="e.g. medgrpo_grpo or medgrpo_sft")
     p.add_argument("--emit-reward-config", metavar="PATH", help="also write the resolved medgrpo.reward as YAML")
+    p.add_argument("--emit-video-spec", metavar="PATH", help="also write the resolved medgrpo.video as YAML")
     p.add_argument("--quiet", action="store_true", help="do not print the resolved config")
     p.add_argument("--launch", action="store_true",
                    help="preflight of a real launch: also check this interpreter (GPUs, vLLM, flash-attn)")
@@ -75,10 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     tag = f"[{'preflight' if args.launch else 'dry-run'}] {args.config_name} ({args.kind})"
     try:
         cfg = compose(args.config_name, args.overrides, args.config_path)
-        resolved = OmegaConf.to_yaml(cfg, resolve=True)
+        resolved = OmegaConf.to_yaml(OmegaConf.create(redact_config(OmegaConf.to_container(cfg, resolve=True))))
     except (HydraException, OmegaConfBaseException) as err:
         cause = f"\n  {err.__cause__}" if err.__cause__ is not None and str(err.__cause__) not in str(err) else ""
-        print(f"{tag}: Hydra could not compose the config:\n  {err}{cause}", file=sys.stderr)
+        print(redact_text(f"{tag}: Hydra could not compose the config:\n  {err}{cause}"), file=sys.stderr)
         return 2
     device = select(cfg, "trainer.device")  # as configured (verl's auto_set_device in the checks may change it)
     report = run_checks(cfg, args.kind)
@@ -88,20 +96,17 @@ def main(argv: list[str] | None = None) -> int:
     if not args.quiet:
         sys.stdout.write(resolved)
         sys.stdout.flush()
-    for note in report.notes:
-        print(f"{tag}: {note}", file=sys.stderr)
-    for warning in report.warnings:
-        print(f"{tag}: warning: {warning}", file=sys.stderr)
-    for error in report.errors:
-        print(f"{tag}: error: {error}", file=sys.stderr)
+    for prefix, lines in (("", report.notes), ("warning: ", report.warnings), ("error: ", report.errors)):
+        for line in lines:
+            print(redact_text(f"{tag}: {prefix}{line}"), file=sys.stderr)
     if report.errors:
         print(f"{tag}: FAILED ({len(report.errors)} error(s))", file=sys.stderr)
         return 1
-    if args.emit_reward_config:
-        block = {"medgrpo": {"reward": select(cfg, "medgrpo.reward")}}
-        Path(args.emit_reward_config).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.emit_reward_config).write_text(OmegaConf.to_yaml(OmegaConf.create(block)))
-        print(f"{tag}: wrote {args.emit_reward_config}", file=sys.stderr)
+    for path, block in ((args.emit_reward_config, {"medgrpo": {"reward": select(cfg, "medgrpo.reward")}}),
+                        (args.emit_video_spec, select(cfg, "medgrpo.video"))):
+        if path:
+            write_text_atomic(path, OmegaConf.to_yaml(OmegaConf.create(block)))
+            print(f"{tag}: wrote {path}", file=sys.stderr)
     print(f"{tag}: OK: {_summary(cfg, args.kind)}", file=sys.stderr)
     return 0
 

@@ -7,20 +7,30 @@ start-up minutes later:
   verl's default `attn_implementation` (flash_attention_2); otherwise verl dies later with
   `NameError: _flash_use_top_left_mask`;
 - on a GPU launch (`trainer.device` cuda, verl's default): torch is a CUDA build, at least
-  `trainer.n_gpus_per_node` GPUs are visible, the rollout engine (vllm / sglang) is installed, and the
-  Megatron packages are when the engine is megatron (Megatron-Bridge, or mbridge with vanilla_mbridge);
-- `trainer.device: cpu` (`medgrpo_engine=cpu`, the CPU training mode) skips the GPU checks.
+  `trainer.n_gpus_per_node` GPUs are visible (plus the judge's own GPUs with `medgrpo_judge=verl` on
+  one node; verl itself checks the pool only after its start-up scan), a driver new enough for
+  torch's CUDA when none is visible, the rollout engine (vllm / sglang) is installed, and the
+  Megatron packages are when the engine is megatron (mbridge with vanilla_mbridge, else
+  Megatron-Bridge; Megatron-Core; Transformer Engine with its compiled PyTorch extension);
+- `trainer.device: cpu` (`medgrpo_engine=cpu`, the CPU training mode) skips the GPU checks;
+- the judge (backend openai, a caption task rewarded, `judge.startup_check` true): one real judge
+  request from this node must succeed (reward_fns/judge/health.py).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import sys
+import time
 from typing import Any
 
 from recipes.checks import Report, installed, select
 
 ROLLOUT_MODULES = {"vllm": "vllm", "sglang": "sglang"}  # rollout name -> module it needs
+MIN_DRIVER = {13: 580, 12: 525}  # CUDA major of the torch build -> oldest NVIDIA driver branch that runs it
+TE_EXTENSION = "transformer_engine_torch"  # Transformer Engine's compiled PyTorch extension
 SETUP_HINT = "install the GPU environment (bash run.sh setup-gpu; docs/recipes.md) and activate it or pass PYTHON="
 
 
@@ -80,12 +90,45 @@ def check_gpus(cfg: Any, report: Report) -> None:
     shown = os.environ.get("CUDA_VISIBLE_DEVICES")
     where = f" (CUDA_VISIBLE_DEVICES={shown!r})" if shown is not None else ""
     wanted = select(cfg, "trainer.n_gpus_per_node")
+    judge = judge_pool_gpus(cfg)
     if visible == 0:
-        report.errors.append(f"no GPU is visible to torch {torch.__version__}{where}: check nvidia-smi and "
+        old = old_driver(torch.version.cuda)
+        report.errors.append(old or f"no GPU is visible to torch {torch.__version__}{where}: check nvidia-smi and "
                              f"CUDA_VISIBLE_DEVICES, or train on CPU with medgrpo_engine=cpu")
-    elif isinstance(wanted, int) and visible < wanted:
-        report.errors.append(f"trainer.n_gpus_per_node={wanted} (GPUS_PER_NODE) but this node sees {visible} "
-                             f"GPU(s){where}")
+    elif isinstance(wanted, int) and visible < wanted + judge:
+        also = f" + {judge} for the judge's own pool (medgrpo_judge=verl)" if judge else ""
+        report.errors.append(f"trainer.n_gpus_per_node={wanted} (GPUS_PER_NODE){also} but this node sees {visible} "
+                             f"GPU(s){where}" + ("; lower GPUS_PER_NODE so that actor and judge fit" if judge else ""))
+
+
+def judge_pool_gpus(cfg: Any) -> int:
+    """GPUs the judge's own resource pool takes on this node (single-node runs with medgrpo_judge=verl)."""
+    rm = "reward.reward_model"
+    if select(cfg, f"{rm}.enable") is not True or select(cfg, f"{rm}.enable_resource_pool") is not True:
+        return 0
+    if select(cfg, "trainer.nnodes") != 1 or select(cfg, f"{rm}.nnodes") != 1:
+        return 0  # multi-node: the pools may sit on different nodes (Ray checks the cluster)
+    gpus = select(cfg, f"{rm}.n_gpus_per_node")
+    return gpus if isinstance(gpus, int) else 0
+
+
+def old_driver(cuda: str | None) -> str | None:
+    """An error when nvidia-smi reports a driver older than torch's CUDA build needs (None otherwise)."""
+    need = MIN_DRIVER.get(int(str(cuda).split(".")[0])) if cuda and str(cuda)[0].isdigit() else None
+    smi = shutil.which("nvidia-smi")
+    if need is None or smi is None:
+        return None
+    try:
+        out = subprocess.run([smi, "--query-gpu=driver_version", "--format=csv,noheader"], capture_output=True,
+                             text=True, timeout=20).stdout.split()
+        have = int(out[0].split(".")[0])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return None
+    if have >= need:
+        return None
+    return (f"no GPU is visible: torch is a CUDA {cuda} build, which needs an NVIDIA driver >= {need}, but nvidia-smi "
+            f"reports driver {out[0]}: update the driver, or install a torch built for an older CUDA (docs/recipes.md, "
+            f"GPU set-up)")
 
 
 def check_engines(cfg: Any, kind: str, report: Report) -> None:
@@ -105,11 +148,43 @@ def check_engines(cfg: Any, kind: str, report: Report) -> None:
         return
     vanilla = select(cfg, f"{megatron_key}.vanilla_mbridge") is True
     needed = {"megatron.core": "megatron-core", ("mbridge" if vanilla else "megatron.bridge"):
-              ("mbridge (vanilla_mbridge=true)" if vanilla else "Megatron-Bridge")}
+              ("mbridge (vanilla_mbridge=true)" if vanilla else "Megatron-Bridge (vanilla_mbridge=false)"),
+              "transformer_engine": "transformer-engine"}
     for module, package in needed.items():
         if not installed(module):
             report.errors.append(f"{strategy_key}=megatron needs {package} ({module}), not installed in "
-                                 f"{sys.executable}: pip install -r requirements-gpu-megatron.txt (docs/recipes.md)")
+                                 f"{sys.executable}: bash run.sh setup-gpu --megatron (docs/recipes.md, Megatron)")
+    if installed("transformer_engine") and not installed(TE_EXTENSION):
+        report.errors.append(f"Transformer Engine is installed in {sys.executable} without its PyTorch extension "
+                             f"({TE_EXTENSION}; `pip install transformer-engine` without extras is an empty meta "
+                             f"package): bash run.sh setup-gpu --megatron builds transformer-engine[pytorch] "
+                             f"(docs/recipes.md, Megatron)")
+
+
+def check_judge(cfg: Any, report: Report) -> None:
+    """One real judge request from this node (backend openai, a judged task on, startup_check true)."""
+    from reward_fns.config import MedGRPORewardConfig
+    from reward_fns.judge.health import judge_used, probe_judge
+
+    try:
+        settings = MedGRPORewardConfig.from_trainer_config(cfg)
+    except Exception:  # invalid block: the dry-run checks report it
+        return
+    judge = settings.judge
+    if judge.backend != "openai" or not judge_used(settings):
+        return
+    where = f"{judge.model} at {judge.base_url or 'api.openai.com'}"
+    if not judge.startup_check:
+        report.warnings.append(f"judge ({where}) not probed: medgrpo.reward.judge.startup_check=false")
+        return
+    started = time.monotonic()
+    result = probe_judge(judge)
+    if result.ok:
+        report.notes.append(f"judge: {where} answered one request in {time.monotonic() - started:.1f} s")
+        return
+    report.errors.append(f"the judge ({where}) did not answer one request from this node: {result.reason} "
+                         f"(every node needs the endpoint and ${judge.api_key_env}; medgrpo.reward.judge."
+                         f"startup_check=false launches anyway, then a dead judge stops the run during training)")
 
 
 def check_launch(cfg: Any, kind: str, report: Report, device: str | None = None) -> None:
@@ -118,6 +193,8 @@ def check_launch(cfg: Any, kind: str, report: Report, device: str | None = None)
     in a process without the CPU platform plugin)."""
     report.notes.append(f"python: {interpreter_summary()}")
     check_flash_attn(cfg, kind, report)
+    if kind == "ppo":
+        check_judge(cfg, report)
     device = select(cfg, "trainer.device") if device is None else device
     if device == "cpu":
         report.notes.append("trainer.device=cpu (CPU training mode): GPU and rollout-engine checks skipped")

@@ -6,7 +6,10 @@
 #   3. verl[vllm,fsdp] and the project's packages                    (requirements-gpu.txt)
 #   4. --megatron: the Megatron engine's packages                    (requirements-gpu-megatron.txt)
 # Env: MEDGRPO_GPU_VENV (default .venv-gpu), BASE_PYTHON (default python3.11, else python3),
-#      MAX_JOBS (parallel flash-attn compile jobs; pip's default uses every core and much memory).
+#      FLASH_ATTN_CUDA_ARCHS (default 90: H100/H200; 80 for A100, "80;90" for both; flash-attn's own
+#      default compiles 80;90;100;120, hours), NVTE_CUDA_ARCHS (same for Transformer Engine, --megatron),
+#      MAX_JOBS (parallel compile jobs; default: the cores, at most one per 8 GB of memory).
+# torch 2.11.0 from PyPI is a CUDA 13.0 build: the nodes need an NVIDIA driver >= 580 (warned below).
 # Reruns skip the steps whose requirement files did not change. Log: $MEDGRPO_GPU_VENV/install.log.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -30,6 +33,21 @@ fi
 PY="$VENV/bin/python"
 LOG="$VENV/install.log"
 FLASH_ATTN="$(grep -E '^flash-attn==' requirements-gpu.txt)"
+MIN_DRIVER=580  # torch 2.11.0's CUDA 13.0
+if command -v nvidia-smi >/dev/null 2>&1; then
+  driver="$(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -n 1 || true)"
+  if [[ "$driver" =~ ^([0-9]+)\. ]] && (( BASH_REMATCH[1] < MIN_DRIVER )); then
+    echo "[setup-gpu] warning: NVIDIA driver $driver < $MIN_DRIVER: torch 2.11.0 (CUDA 13.0) will see no GPU here" \
+         "(docs/recipes.md, GPU set-up)" >&2
+  fi
+fi
+export FLASH_ATTN_CUDA_ARCHS="${FLASH_ATTN_CUDA_ARCHS:-90}" NVTE_CUDA_ARCHS="${NVTE_CUDA_ARCHS:-90}"
+if [[ -z "${MAX_JOBS:-}" ]]; then
+  mem_gb=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo 2>/dev/null || echo 8388608) / 1048576 ))
+  MAX_JOBS=$(( mem_gb / 8 < $(nproc) ? mem_gb / 8 : $(nproc) ))
+  (( MAX_JOBS >= 1 )) || MAX_JOBS=1
+fi
+export MAX_JOBS
 
 # step NAME STAMP_INPUTS -- COMMAND...: run COMMAND unless the stamp of STAMP_INPUTS is unchanged.
 step() {
@@ -48,12 +66,15 @@ step() {
 
 step pip requirements-gpu-torch.txt -- "$PY" -m pip install --upgrade pip setuptools wheel packaging ninja psutil
 step torch requirements-gpu-torch.txt -- "$PY" -m pip install -r requirements-gpu-torch.txt
+echo "[setup-gpu] compiling for CUDA arch $FLASH_ATTN_CUDA_ARCHS with MAX_JOBS=$MAX_JOBS (estimate, not measured" \
+     "here: minutes to tens of minutes for one arch on a many-core node, hours for all four with few jobs)"
 step flash-attn "requirements-gpu-torch.txt requirements-gpu.txt" -- \
   "$PY" -m pip install --no-build-isolation "$FLASH_ATTN"
 step requirements "requirements-gpu-torch.txt requirements-gpu.txt" -- "$PY" -m pip install -r requirements-gpu.txt
-if (( megatron )); then
+if (( megatron )); then  # Transformer Engine's PyTorch extension compiles against the installed torch
+  export NVTE_FRAMEWORK=pytorch
   step megatron "requirements-gpu.txt requirements-gpu-megatron.txt" -- \
-    "$PY" -m pip install -r requirements-gpu-megatron.txt
+    "$PY" -m pip install --no-build-isolation -r requirements-gpu-megatron.txt
 fi
 "$PY" -c "from recipes.preflight import interpreter_summary; print('[setup-gpu] ready:', interpreter_summary())"
 echo "[setup-gpu] use it: source $VENV/bin/activate (the launchers then pick it up), or PYTHON=$PY bash recipes/..."

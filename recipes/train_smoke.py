@@ -47,10 +47,11 @@ JUDGE_MODEL = "smoke-judge"
 SFT_OVERRIDES = ["data.train_batch_size=4", f"trainer.total_training_steps={STEPS}", "trainer.total_epochs=1",
                  "optim.lr=1e-3", "optim.lr_scheduler_type=constant", "optim.lr_warmup_steps_ratio=0.0",
                  "trainer.resume_mode=disable", "trainer.logger=[console,file]"]
+REWARD_WORKERS = 2
 GRPO_OVERRIDES = [
     "data.train_batch_size=6", "actor_rollout_ref.actor.ppo_mini_batch_size=6", "actor_rollout_ref.rollout.n=2",
     "data.max_prompt_length=1024", "data.max_response_length=48", "data.filter_overlong_prompts_workers=1",
-    "actor_rollout_ref.rollout.agent.num_workers=1", "reward.num_workers=2",
+    "actor_rollout_ref.rollout.agent.num_workers=1", f"reward.num_workers={REWARD_WORKERS}",
     f"trainer.total_training_steps={STEPS}", f"trainer.save_freq={STEPS}", "trainer.test_freq=-1",
     "trainer.val_before_train=false", "trainer.resume_mode=disable", "trainer.logger=[console,file]"]
 # Calibration and evaluation answer through vLLM (its CPU build), in float32 like the CPU actor.
@@ -62,6 +63,9 @@ VLLM_OFFLINE_ENV = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
 MAX_ROLLOUT_PROBS_DIFF = 1e-3
 EVAL_MAX_NEW_TOKENS = "48"
 MARKER = ".train_smoke"
+# The judge's start-up probes (reward_fns/judge/health.py): one from the launch preflight, one per reward
+# worker; the server answers them besides the training requests the trainer logs.
+JUDGE_STARTUP_PROBES = 1 + REWARD_WORKERS
 
 
 class SmokeError(RuntimeError):
@@ -189,9 +193,9 @@ def check(steps: dict[str, Any]) -> list[str]:
         if missing:
             problems.append(f"GRPO step {step['step']}: no medgrpo/judge/{{{','.join(missing)}}} metrics logged")
     logged_calls = sum(step.get("logged", {}).get("judge", {}).get("http_calls", 0) for step in steps["grpo"])
-    if logged_calls != steps.get("grpo_judge_server_calls", 0):
-        problems.append(f"GRPO logged {logged_calls:g} judge HTTP calls; the judge server answered "
-                        f"{steps['grpo_judge_server_calls']}")
+    if logged_calls + JUDGE_STARTUP_PROBES != steps.get("grpo_judge_server_calls", 0):
+        problems.append(f"GRPO logged {logged_calls:g} judge HTTP calls (+ {JUDGE_STARTUP_PROBES} start-up probes); "
+                        f"the judge server answered {steps.get('grpo_judge_server_calls', 0)}")
     return problems
 
 

@@ -9,6 +9,12 @@ Select it with
 `reward_router_address` verl hands the manager (reward_fns/judge/verl_backend.py). Every sample's
 `reward_extra_info` carries what judging it took (`judge_*`: requests, HTTP calls, cache hits,
 failures, injections, tokens, estimated USD cost from the configured prices).
+
+A dead judge stops the run (reward_fns/judge/health.py): each manager sends one real judge request
+when it is built (`judge.startup_check`) and raises `JudgeUnavailableError` if it fails; during
+training, once `judge.max_failure_rate` of the last `judge.failure_window` judge requests failed,
+`run_single` raises it (`judge.on_failure: abort`, verl then stops) or logs it and goes on with
+similarity-only caption rewards (`on_failure: similarity`).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
 from reward_fns.build import build_scorer, check_pairs
 from reward_fns.config import MedGRPORewardConfig
+from reward_fns.judge.health import JudgeUnavailableError, judge_used, probe_judge
 from reward_fns.judge.tally import JudgeTally, judge_tally
 from reward_fns.judge.verl_backend import judge_config_for
 from reward_fns.reference import Reference
@@ -69,6 +76,41 @@ class MedGRPORewardManager(RewardManagerBase):
             data = config.get("data") or {}
             files = _files(data.get("train_files")) + _files(data.get("val_files"))
             check_pairs(data_pairs(files), self.scorer.normalizer)
+        self.judge = self.scorer.captions.judge if self.scorer.captions is not None else None
+        self._judge_down_logged = False
+        self.probe_http_calls = 0  # the start-up probe's requests (not in any sample's judge_* counts)
+        if self.judge is not None and judge.startup_check and judge_used(self.settings):
+            self._probe_judge()
+
+    def _probe_judge(self) -> None:
+        """One real judge request before any scoring; JudgeUnavailableError when it fails."""
+        started = time.monotonic()
+        result = probe_judge(self.judge.config, self.judge.chat.base_url)
+        self.probe_http_calls = result.http_calls
+        where = f"{self.judge.config.model} at {self.judge.chat.base_url or 'api.openai.com'}"
+        if not result.ok:
+            raise JudgeUnavailableError(
+                f"medgrpo reward worker: the judge ({where}) did not answer one request at start-up: {result.reason} "
+                f"(check the endpoint, ${self.judge.config.api_key_env} on every node and the network from this "
+                f"node; medgrpo.reward.judge.startup_check=false skips this check)")
+        logger.info("medgrpo judge probe: %s answered in %.1f s", where, time.monotonic() - started)
+
+    def _check_judge(self) -> None:
+        """Stop (or warn, with on_failure=similarity) once the judge's recent failure rate is too high."""
+        why = self.judge.health.failing() if self.judge is not None else None
+        if why is None:
+            self._judge_down_logged = False
+            return
+        if self.judge.config.on_failure == "abort":
+            message = (f"medgrpo reward: the judge does not answer: {why}; stopping the run "
+                       f"(medgrpo.reward.judge.on_failure=abort; set it to similarity to train on similarity-only "
+                       f"caption rewards instead)")
+            logger.error(message)
+            raise JudgeUnavailableError(message)
+        if not self._judge_down_logged:
+            self._judge_down_logged = True
+            logger.error("medgrpo reward: the judge does not answer: %s; caption rewards are similarity only "
+                         "(medgrpo.reward.judge.on_failure=similarity)", why)
 
     def decode(self, data: DataProto, row: int) -> str:
         """The response text of one row (its valid tokens, special tokens dropped)."""
@@ -84,6 +126,7 @@ class MedGRPORewardManager(RewardManagerBase):
             return RewardOutcome("?", ref.data_source, 0.0, 0.0, False, reason=f"scoring error: {err!r}")
 
     async def run_single(self, data: DataProto) -> dict:
+        self._check_judge()  # a judge found dead stops every later sample too
         row = len(data) - 1  # multi-sequence outputs: the last sequence carries the answer
         info = {key: values[row] for key, values in data.non_tensor_batch.items()}
         with judge_tally() as tally:
@@ -99,6 +142,7 @@ class MedGRPORewardManager(RewardManagerBase):
                 outcome = await self._score(self.decode(data, row), ref)
         extra = {**outcome.extra_info(), **tally.metrics(self.prices)}
         self._log_totals(tally)
+        self._check_judge()
         return {"reward_score": outcome.normalized, "reward_extra_info": extra}
 
     def _log_totals(self, tally: JudgeTally) -> None:

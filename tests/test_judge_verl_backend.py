@@ -144,8 +144,9 @@ def test_manager_routes_judge_requests_through_verls_router(data: dict[str, Path
     assert all(set(JUDGE_KEYS) <= set(info) for info in infos)
     assert any(i["judge_ok"] for i in infos)
     judged = [i for i in infos[:-1] if i["judge_requests"]]
-    assert sum(i["judge_requests"] for i in infos) == server.completions
-    assert manager.judge_totals.requests == server.completions  # the worker's running totals (logged)
+    assert manager.probe_http_calls == 1  # the worker's start-up check of the judge (reward_fns/judge/health.py)
+    assert sum(i["judge_requests"] for i in infos) == server.completions - 1
+    assert manager.judge_totals.requests == server.completions - 1  # the worker's running totals (logged)
     assert all(i["judge_prompt_tokens"] > 0 and i["judge_completion_tokens"] > 0 for i in judged)
     assert all(i["judge_cost_usd"] == 0.0 for i in infos)  # self-hosted: unpriced
 
@@ -193,7 +194,8 @@ def test_run_single_is_bounded_by_the_judge_deadline_and_prices_its_calls(data: 
         results = {}
         for name, server in (("slow", slow), ("fine", fine)):
             cfg = compose(data, f"medgrpo.reward.judge.base_url={_q(server.base_url)}",
-                          "medgrpo.reward.judge.timeout_s=0.3", "medgrpo.reward.judge.deadline_s=1.0")
+                          "medgrpo.reward.judge.timeout_s=0.3", "medgrpo.reward.judge.deadline_s=1.0",
+                          "medgrpo.reward.judge.startup_check=false")  # the dribbling judge would fail it
             OmegaConf.resolve(cfg)
             manager = load_reward_manager(cfg, tokenizer)
             batch = rollout_batch(tokenizer, rows, [reference_answer(r) for r in rows])

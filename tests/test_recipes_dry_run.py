@@ -137,7 +137,13 @@ def launch(setup, script, *overrides, python=None, **env):
 
 
 def dry_run_in_process(calls, capsys):
-    """Run the recorded `-m recipes.dry_run` call in-process: (exit code, resolved config, stderr)."""
+    """Run the recorded `-m recipes.dry_run` call in-process, after the validation sample it reads
+    (`-m recipes.pair_sample`): (exit code, resolved config, stderr)."""
+    from recipes import pair_sample
+
+    for argv in calls:
+        if argv[:2] == ["-m", "recipes.pair_sample"]:
+            assert pair_sample.main(argv[2:]) == 0
     (argv,) = [c for c in calls if c[:2] == ["-m", "recipes.dry_run"]]
     capsys.readouterr()
     rc = dry_run.main(argv[2:])
@@ -153,7 +159,9 @@ def test_every_launcher_has_a_case():
 @pytest.mark.parametrize("script", sorted(LAUNCHERS))
 def test_launcher_dry_run(setup, script, capsys):
     kind, patch, strategy = LAUNCHERS[script]
-    proc, calls = launch(setup, script, "data.train_batch_size=16", MODEL_PATH=str(setup["models"][patch]))
+    # the test clips are at 1 fps, which the Megatron engine refuses unless told (test_megatron_* below)
+    fence = ["medgrpo.megatron.allow_wrong_video_timing=true"] if strategy == "megatron" else []
+    proc, calls = launch(setup, script, "data.train_batch_size=16", *fence, MODEL_PATH=str(setup["models"][patch]))
     assert proc.returncode == 0, proc.stderr
     rc, cfg, err = dry_run_in_process(calls, capsys)
     assert rc == 0, err
@@ -361,3 +369,35 @@ def test_sft_dataset_keeps_videospec_frame_sizes(setup, tiny_processor):
     for i in range(len(ds)):
         grid = ds[i]["multi_modal_inputs"]["video_grid_thw"]
         assert 8 * 28 * 28 <= _frame_pixels(grid) <= 48 * 28 * 28
+
+
+# ---- secrets never printed (issue 21, item 10) --------------------------------------------------
+SECRET_KEY, SECRET_PASSWORD = "sk-live-0123456789abcdefXYZ", "hunter2-pw"
+
+
+def test_dry_run_never_prints_an_api_key_or_a_url_password(setup, capsys):
+    """A YAML `api_key` (an unknown key: rejected) and a base_url password: neither appears in the
+    printed config nor in the messages; the config shows [REDACTED] in their place."""
+    url = f"https://judge-user:{SECRET_PASSWORD}@judge.example.org/v1"
+    _, calls = launch(setup, "qwen25vl_7b_medgrpo.sh", f"+medgrpo.reward.judge.api_key={SECRET_KEY}",
+                      MODEL_PATH=str(setup["models"][14]), JUDGE_BASE_URL=url)
+    rc, cfg, err = dry_run_in_process(calls, capsys)
+    assert rc == 1 and "unknown key(s) ['api_key']" in err  # rejected, after the config was printed
+    judge = cfg["medgrpo"]["reward"]["judge"]
+    assert judge["api_key"] == "[REDACTED]" and judge["api_key_env"] == "OPENAI_API_KEY"  # a NAME stays
+    assert judge["base_url"] == "https://judge-user:[REDACTED]@judge.example.org/v1"
+    printed = yaml.safe_dump(cfg) + err
+    assert SECRET_KEY not in printed and SECRET_PASSWORD not in printed
+
+
+def test_redaction_rules():
+    from recipes.redact import redact_config, redact_text
+
+    assert redact_text("postgres://u:p4ss@db:5432/x and http://host/v1") == "postgres://u:[REDACTED]@db:5432/x and " \
+                                                                           "http://host/v1"
+    assert redact_text("Authorization: Bearer abcdef123456") == "Authorization: Bearer [REDACTED]"
+    config = {"a": {"password": "x1", "token": "t0k3n", "max_tokens": 128, "api_key_env": "MY_KEY",
+                    "secret": None, "list": ["sk-abcdefgh12345678", 3]}}
+    assert redact_config(config) == {"a": {"password": "[REDACTED]", "token": "[REDACTED]", "max_tokens": 128,
+                                           "api_key_env": "MY_KEY", "secret": None,
+                                           "list": ["[REDACTED]", 3]}}

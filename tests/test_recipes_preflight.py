@@ -9,6 +9,7 @@ repo's real interpreter. The environment is simulated with a `sitecustomize` on 
 - vllm / flash_attn: empty stand-in packages put on PYTHONPATH when "installed" (this venv has no
   flash-attn, and its vLLM is the CPU build, which a GPU launch refuses); the vllm stand-in carries the
   metadata of the GPU wheels (vllm 0.24.0, flash-attn 2.8.3).
+The judge is the real test server on 127.0.0.1 (the preflight sends it one request), or a dead port.
 """
 
 from __future__ import annotations
@@ -44,8 +45,17 @@ CPU_MODE = ["trainer.device=cpu", "actor_rollout_ref.model.use_remove_padding=fa
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
+def judge_url():
+    from reward_fns.testing.judge_server import JudgeTestServer
+
+    with JudgeTestServer().run_in_thread() as server:
+        yield server.base_url
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory, judge_url):
     root = tmp_path_factory.mktemp("preflight")
+    (root / "judge_url").write_text(judge_url)
     frames = write_frames(root)
     write_data(root / "data", frames)
     write_stats(root / "stats.json", root / "data")
@@ -77,8 +87,9 @@ def launch(env: Path, script: str, *overrides: str, torch_sim: dict | None, inst
                                                                  "CUDA_VISIBLE_DEVICES")}
     run_env.update(PYTHON=str(shim), PYTHONPATH=":".join(paths), DATA_DIR=str(env / "data"),
                    OUTPUT_DIR=str(env / "out"), REWARD_STATS=str(env / "stats.json"), MODEL_PATH=str(env / "model"),
-                   JUDGE_BASE_URL="http://127.0.0.1:9/v1", GPUS_PER_NODE="2", DRY_RUN="0",
-                   MEDGRPO_TEST_TORCH=json.dumps(torch_sim) if torch_sim else "", **(extra_env or {}))
+                   JUDGE_BASE_URL=(env / "judge_url").read_text(), GPUS_PER_NODE="2", DRY_RUN="0",
+                   MEDGRPO_TEST_TORCH=json.dumps(torch_sim) if torch_sim else "")
+    run_env.update(extra_env or {})
     proc = subprocess.run(["bash", str(REPO / "recipes" / script), *overrides], env=run_env, capture_output=True,
                           text=True, timeout=240, cwd=env)
     return proc, log.read_text().splitlines() if log.exists() else []
@@ -127,8 +138,29 @@ def test_launch_goes_ahead_when_everything_is_there(env):
     proc, calls = launch(env, "qwen25vl_7b_medgrpo.sh", torch_sim=CUDA_2, installed=("vllm", "flash_attn"))
     assert proc.returncode == 0, proc.stderr
     assert launched(calls) and "[preflight] medgrpo_grpo (ppo): OK" in proc.stderr
+    assert "answered one request in" in proc.stderr  # the judge, probed from this node
     assert f"[medgrpo] python: {env / 'python_shim'} (from PYTHON" in proc.stderr
     assert "torch" in proc.stderr and "CUDA 13.0" in proc.stderr  # the interpreter's torch, printed
+
+
+@pytest.mark.slow  # a launcher + the preflight's verl imports in a subprocess
+def test_dead_judge_stops_the_launch_before_ray(env):
+    """No answer from the judge (nothing listens at the URL): one error naming the judge, verl never called;
+    `judge.startup_check=false` launches anyway, with a warning."""
+    from tests.test_recipes_dead_judge import dead_url
+
+    url = dead_url()
+    proc, calls = launch(env, "qwen25vl_7b_medgrpo.sh", *CPU_MODE, torch_sim=CPU_TORCH,
+                         extra_env={"JUDGE_BASE_URL": url})
+    assert proc.returncode == 1, proc.stderr
+    (error,) = errors_of(proc)
+    assert error.startswith(f"the judge (gpt-4.1 at {url}) did not answer one request from this node")
+    assert "startup_check=false" in error
+    assert calls and not launched(calls)
+    proc, calls = launch(env, "qwen25vl_7b_medgrpo.sh", *CPU_MODE, "medgrpo.reward.judge.startup_check=false",
+                         torch_sim=CPU_TORCH, extra_env={"JUDGE_BASE_URL": url})
+    assert proc.returncode == 0 and launched(calls), proc.stderr
+    assert "not probed: medgrpo.reward.judge.startup_check=false" in proc.stderr
 
 
 @pytest.mark.slow  # a launcher + the preflight's verl imports in a subprocess
@@ -183,17 +215,68 @@ def test_too_few_gpus(grpo_cfg, monkeypatch):
     assert report.errors == ["trainer.n_gpus_per_node=4 (GPUS_PER_NODE) but this node sees 2 GPU(s)"]
 
 
-def test_megatron_needs_megatron_bridge_unless_vanilla_mbridge(monkeypatch):
+MEGATRON_OK = {"vllm", "flash_attn", "megatron.core", "transformer_engine", "transformer_engine_torch"}
+
+
+def test_megatron_needs_its_bridge(monkeypatch):
+    """The recipe's bridge is mbridge (vanilla_mbridge=true, from PyPI); Megatron-Bridge when switched back."""
     from recipes import dry_run
 
     base = ["medgrpo_engine=megatron", "trainer.n_gpus_per_node=1"]
-    for overrides, module in (([], "megatron.bridge"),
-                              (["actor_rollout_ref.actor.megatron.vanilla_mbridge=true"], "mbridge")):
+    for overrides, module in (([], "mbridge"),
+                              (["actor_rollout_ref.actor.megatron.vanilla_mbridge=false"], "megatron.bridge")):
         cfg = dry_run.compose("medgrpo_grpo", base + overrides)
-        report = _launch_report(cfg, monkeypatch, gpus=1, present={"vllm", "flash_attn", "megatron.core"})
+        report = _launch_report(cfg, monkeypatch, gpus=1, present=MEGATRON_OK)
         assert len(report.errors) == 1 and f"({module}), not installed" in report.errors[0], report.errors
-        ok = _launch_report(cfg, monkeypatch, gpus=1, present={"vllm", "flash_attn", "megatron.core", module})
+        ok = _launch_report(cfg, monkeypatch, gpus=1, present=MEGATRON_OK | {module})
         assert ok.errors == []
+
+
+def test_transformer_engine_without_its_torch_extension(monkeypatch):
+    """`pip install transformer-engine` without extras: the Python package imports, the extension is missing."""
+    from recipes import dry_run
+
+    cfg = dry_run.compose("medgrpo_grpo", ["medgrpo_engine=megatron", "trainer.n_gpus_per_node=1"])
+    present = (MEGATRON_OK - {"transformer_engine_torch"}) | {"mbridge"}
+    report = _launch_report(cfg, monkeypatch, gpus=1, present=present)
+    (error,) = report.errors
+    assert "without its PyTorch extension (transformer_engine_torch" in error and "setup-gpu --megatron" in error
+
+
+def test_actor_and_judge_pool_must_fit_the_node(monkeypatch):
+    """medgrpo_judge=verl on one node: the actor's GPUS_PER_NODE plus the judge's own GPUs."""
+    from recipes import dry_run
+
+    cfg = dry_run.compose("medgrpo_grpo", ["medgrpo_judge=verl", "medgrpo.judge_server.model_path=/judge",
+                                           "trainer.n_gpus_per_node=8", "medgrpo.judge_server.judge_gpus=2"])
+    (error,) = _launch_report(cfg, monkeypatch, gpus=8, present={"vllm", "flash_attn"}).errors
+    assert error.startswith("trainer.n_gpus_per_node=8 (GPUS_PER_NODE) + 2 for the judge's own pool") and \
+        "this node sees 8 GPU(s)" in error and "lower GPUS_PER_NODE" in error
+    cfg = dry_run.compose("medgrpo_grpo", ["medgrpo_judge=verl", "medgrpo.judge_server.model_path=/judge",
+                                           "trainer.n_gpus_per_node=6", "medgrpo.judge_server.judge_gpus=2"])
+    assert _launch_report(cfg, monkeypatch, gpus=8, present={"vllm", "flash_attn"}).errors == []
+
+
+@pytest.mark.parametrize(("driver", "cuda", "expect"), [("535.104.05", "13.0", "needs an NVIDIA driver >= 580"),
+                                                      ("580.65.06", "13.0", "no GPU is visible to torch"),
+                                                      ("550.54.15", "12.8", "no GPU is visible to torch")])
+def test_old_driver_is_named(grpo_cfg, monkeypatch, tmp_path, driver, cuda, expect):
+    """No GPU visible with a CUDA 13 torch: nvidia-smi's driver version says why (R580+ needed)."""
+    import torch
+
+    from recipes import preflight
+    from recipes.checks import Report
+
+    smi = tmp_path / "nvidia-smi"  # a stand-in nvidia-smi printing the driver version
+    smi.write_text(f"#!/bin/sh\necho {driver}\n")
+    smi.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    monkeypatch.setattr(torch.version, "cuda", cuda)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    report = Report()
+    preflight.check_gpus(grpo_cfg, report)
+    (error,) = report.errors
+    assert expect in error and (driver in error) == ("580" in expect)
 
 
 def test_sdpa_without_packing_needs_no_flash_attn(monkeypatch):
@@ -226,7 +309,9 @@ def test_interpreter_choice(env, tmp_path, chosen):
     assert proc.returncode == 0, proc.stderr
     expected = run_env["PYTHON"] if chosen == "PYTHON" else str(venvs[chosen] / "bin" / "python")
     assert f"[medgrpo] python: {expected} (from {chosen}" in proc.stderr
-    assert proc.stdout.startswith(f"{expected} -m verl.trainer.main_ppo ")
+    sample, launch_line = proc.stdout.splitlines()  # the validation sample, then the launch
+    assert sample.startswith(f"{expected} -m recipes.pair_sample ")
+    assert launch_line.startswith(f"{expected} -m verl.trainer.main_ppo ")
 
 
 def test_repo_venv_when_nothing_is_activated():

@@ -69,12 +69,14 @@ def test_rewards_per_source_rescore_the_dump_and_flag_a_mismatch(tmp_path, rl_ro
     grpo = [{**s, "score": 0.1, "kl": 0.0, "entropy": 1.0, "rollout_probs_diff_max": 2e-5, "logged": log}
             for s, log in zip(steps, logged, strict=True)]
     sft = [{"step": 1, "loss": 1.0}, {"step": 2, "loss": 0.9}]
-    problems = train_smoke.check({"sft": sft, "grpo": grpo, "grpo_judge_server_calls": 6})
+    probes = train_smoke.JUDGE_STARTUP_PROBES  # the server also answers the start-up probes
+    problems = train_smoke.check({"sft": sft, "grpo": grpo, "grpo_judge_server_calls": 6 + probes})
     assert problems == [f"GRPO step 2: rescored rewards differ from the trainer's by {0.5:.2e}"]
     grpo[0]["logged"]["sources"][sorted(sources)[0]]["raw"] += 0.25  # the trainer's logged metric disagrees
-    problems = train_smoke.check({"sft": sft, "grpo": grpo, "grpo_judge_server_calls": 7})
+    problems = train_smoke.check({"sft": sft, "grpo": grpo, "grpo_judge_server_calls": 7 + probes})
     assert problems[0].startswith(f"GRPO step 1: {sorted(sources)[0]} raw: logged ")
-    assert problems[-1] == "GRPO logged 6 judge HTTP calls; the judge server answered 7"
+    assert problems[-1] == (f"GRPO logged 6 judge HTTP calls (+ {probes} start-up probes); "
+                            f"the judge server answered {7 + probes}")
 
 
 def test_check_names_every_missing_piece():
@@ -86,7 +88,9 @@ def test_check_names_every_missing_piece():
                         "GRPO step 1: no rollout_probs_diff_max metric",
                         "GRPO step 1: batch covers 2 data sources (want >= 3)",
                         "GRPO step 1: logged data sources [] != rollout dump's ['A', 'B']",
-                        f"GRPO step 1: no medgrpo/judge/{{{judge}}} metrics logged"]
+                        f"GRPO step 1: no medgrpo/judge/{{{judge}}} metrics logged",
+                        f"GRPO logged 0 judge HTTP calls (+ {train_smoke.JUDGE_STARTUP_PROBES} start-up probes); "
+                        "the judge server answered 0"]
 
 
 @pytest.mark.parametrize(("diff", "fails"), [(2e-5, False), (1e-3, False), (2e-3, True), (float("nan"), True)])

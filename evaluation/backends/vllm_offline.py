@@ -5,7 +5,8 @@ Runs on GPUs and, through vLLM's CPU build (`bash run.sh setup` installs it), on
 {"do_sample_frames": False}}`; decoding is `SamplingParams(n, temperature, max_tokens, seed)`, one per
 prompt; sampled requests get `sample_seed(seed, index, start)` (vLLM seeds sample i with seed + i), so a
 sample does not depend on batching or resumes. Engine arguments go to `vllm.LLM` (defaults below: one video
-per prompt, the VideoSpec's processor pixel bounds, all visible GPUs for tensor parallelism, `max_model_len`
+per prompt, the VideoSpec's processor pixel bounds, the largest tensor parallel size over the visible GPUs
+that divides the model's heads (vllm_plan.py), `max_model_len`
 32768 or the model's own limit if smaller, `--seed`; on CPU also eager mode and no chunked prefill, which
 seeded sampling on CPU needs). Settings the engine cannot honour are refused up front with the reason.
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evaluation.backends import BackendConfig, BackendError, cut_at_stop, decode, sample_seed, vision_inputs
+from evaluation.backends.vllm_plan import engine_tp
 
 if TYPE_CHECKING:
     from evaluation.infer_requests import Request
@@ -27,12 +29,17 @@ INSTALL_HINT = ("the vllm backend needs vLLM (GPU: pip install -r requirements-g
 DEFAULT_MAX_MODEL_LEN = 32768
 
 
-def model_max_len(model: str) -> int | None:
-    """The longest sequence the checkpoint's config allows (text `max_position_embeddings`), if it says."""
+def local_config(model: str) -> dict[str, Any]:
+    """The model folder's config.json ({} when it is not a local folder: vLLM resolves it itself)."""
     try:
         config = json.loads((Path(model) / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None  # not a local folder (vLLM resolves it and reports problems itself)
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def model_max_len(config: dict[str, Any]) -> int | None:
+    """The longest sequence a checkpoint's config allows (text `max_position_embeddings`), if it says."""
     text = config.get("text_config") if isinstance(config.get("text_config"), dict) else config
     value = text.get("max_position_embeddings", config.get("max_position_embeddings"))
     return value if isinstance(value, int) and value > 0 else None
@@ -41,11 +48,13 @@ def model_max_len(model: str) -> int | None:
 def engine_kwargs(config: BackendConfig, on_cpu: bool, gpus: int) -> dict[str, Any]:
     """`vllm.LLM` arguments: the defaults, the user's `--engine-arg`s, and the checks they must pass."""
     lo, hi = config.processor_pixels
-    limit = model_max_len(config.model)
+    model_config = local_config(config.model)
+    limit = model_max_len(model_config)
     kwargs: dict[str, Any] = {
         "limit_mm_per_prompt": {"image": 0, "video": 1},
         "mm_processor_kwargs": {"min_pixels": lo, "max_pixels": hi},
-        "tensor_parallel_size": max(1, gpus),
+        # the largest size dividing every head count (evaluation/backends/vllm_plan.py)
+        "tensor_parallel_size": engine_tp(model_config, gpus),
         "max_model_len": min(DEFAULT_MAX_MODEL_LEN, limit) if limit else DEFAULT_MAX_MODEL_LEN,
         "seed": config.seed,
     }

@@ -21,6 +21,7 @@ from typing import Any
 
 from reward_fns.judge.cache import JudgeCache, cache_key
 from reward_fns.judge.chat import DUMMY_API_KEY, ChatClient, ChatError, Usage
+from reward_fns.judge.health import ON_FAILURE, JudgeHealth
 from reward_fns.judge.injection import detect_injection
 from reward_fns.judge.prompt import build_messages
 from reward_fns.judge.reply import parse_reply, reply_problem
@@ -37,7 +38,8 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "temperature": _NUMBER, "max_tokens": (int,), "timeout_s": _NUMBER, "deadline_s": _NUMBER,
     "max_retries": (int,), "concurrency": (int,), "cache_path": (str, type(None)),
     "max_prediction_chars": (int,), "enabled": (bool,), "prompt_price_per_mtok": _NUMBER,
-    "completion_price_per_mtok": _NUMBER,
+    "completion_price_per_mtok": _NUMBER, "startup_check": (bool,), "on_failure": (str,),
+    "failure_window": (int,), "max_failure_rate": _NUMBER,
 }
 
 
@@ -46,7 +48,10 @@ class JudgeConfig:
     """Judge settings (one YAML block). `backend`: `openai` (any OpenAI-compatible `base_url`;
     None = api.openai.com) or `verl` (verl's reward-model router; `base_url` unused). `timeout_s`
     bounds one HTTP attempt (connect to last byte), `deadline_s` one judgement (queue, retries and
-    waits included). Prices are USD per million tokens (0 = unpriced). `cache_path=None`: no cache."""
+    waits included). Prices are USD per million tokens (0 = unpriced). `cache_path=None`: no cache.
+    Dead-judge handling (reward_fns/judge/health.py): `startup_check` sends one real request before
+    training (launch preflight and every reward worker); `on_failure` (abort | similarity) says what
+    training does once `max_failure_rate` of the last `failure_window` judge requests failed."""
 
     backend: str = "openai"
     base_url: str | None = None
@@ -63,6 +68,10 @@ class JudgeConfig:
     enabled: bool = True
     prompt_price_per_mtok: float = 0.0
     completion_price_per_mtok: float = 0.0
+    startup_check: bool = True
+    on_failure: str = "abort"
+    failure_window: int = 64
+    max_failure_rate: float = 0.5
 
     def __post_init__(self) -> None:
         for name, kinds in _FIELD_TYPES.items():
@@ -75,7 +84,11 @@ class JudgeConfig:
                              "holding the key (e.g. OPENAI_API_KEY), not the key itself")
         if self.backend not in BACKENDS:
             raise ValueError(f"judge config: 'backend' must be one of {list(BACKENDS)}, got {self.backend!r}")
-        positive = ("timeout_s", "deadline_s", "concurrency", "max_tokens", "max_prediction_chars")
+        if self.on_failure not in ON_FAILURE:
+            raise ValueError(f"judge config: 'on_failure' must be one of {list(ON_FAILURE)}, got {self.on_failure!r}")
+        if not 0 < self.max_failure_rate <= 1:
+            raise ValueError(f"judge config: 'max_failure_rate' must be in (0, 1], got {self.max_failure_rate}")
+        positive = ("timeout_s", "deadline_s", "concurrency", "max_tokens", "max_prediction_chars", "failure_window")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"judge config: '{name}' must be > 0, got {getattr(self, name)}")
@@ -133,6 +146,7 @@ class MedicalJudge:
         self.chat = ChatClient(base_url or config.base_url, api_key_env=config.api_key_env,
                                concurrency=config.concurrency, timeout_s=config.timeout_s,
                                deadline_s=config.deadline_s, max_retries=config.max_retries)
+        self.health = JudgeHealth(config.failure_window, config.max_failure_rate)
         self._inflight: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Future]] = (
             weakref.WeakKeyDictionary())
 
@@ -155,6 +169,8 @@ class MedicalJudge:
         `read_cache=False` skips the cache read (a caller that has just missed its own entry for the
         same pair); the result is still stored."""
         result = await self._score(reference, prediction, read_cache)
+        if self.config.enabled and not result.cached and not result.injection:  # a judgement sent (or not sent)
+            self.health.record(result.ok, result.reason)
         tally = current_tally()
         if tally is not None and self.config.enabled:
             tally.injections += int(result.injection)
@@ -193,6 +209,16 @@ class MedicalJudge:
         hit = self.cache.lookup(key) if self.cache is not None and read_cache else None
         if isinstance(hit, dict) and isinstance(hit.get("score"), (int, float)):
             return JudgeResult(float(hit["score"]), ok=True, cached=True)
+        result, scores = await self._request(reference, prediction)
+        if result.ok and self.cache is not None:
+            await self.cache.store(key, {"score": result.score, "scores": scores})
+        return result
+
+    async def request(self, reference: str, prediction: str) -> JudgeResult:
+        """One judge request to the endpoint: no cache, no flagging, no tally (the start-up probe)."""
+        return (await self._request(reference, prediction))[0]
+
+    async def _request(self, reference: str, prediction: str) -> tuple[JudgeResult, dict[str, float]]:
         cfg = self.config
         messages = build_messages(reference, prediction, cfg.max_prediction_chars)
         try:
@@ -200,8 +226,6 @@ class MedicalJudge:
                                             max_tokens=cfg.max_tokens, check=reply_problem)
         except ChatError as err:
             logger.warning("judge failed after %d call(s): %s", err.attempts, err.reason)
-            return JudgeResult(None, ok=False, http_calls=err.attempts, reason=err.reason, usage=err.usage)
+            return JudgeResult(None, ok=False, http_calls=err.attempts, reason=err.reason, usage=err.usage), {}
         reply = parse_reply(done.text)
-        if self.cache is not None:
-            await self.cache.store(key, {"score": reply.score, "scores": dict(reply.scores)})
-        return JudgeResult(reply.score, ok=True, http_calls=done.attempts, usage=done.usage)
+        return JudgeResult(reply.score, ok=True, http_calls=done.attempts, usage=done.usage), dict(reply.scores)
