@@ -1,9 +1,9 @@
 """Secrets out of what the recipe dry run prints: the resolved config and its messages.
 
 A key named like a secret (`api_key`, `password`, `token`, ...; not `api_key_env`, which holds a
-variable NAME) gets `[REDACTED]` as its value; a URL's password (`https://user:pw@host`) becomes
-`[REDACTED]`; anything key-shaped in any string (`Bearer ...`, `sk-...`) goes through the judge
-client's `Redactor`. Files the recipes need (the emitted reward config) are written unredacted.
+variable NAME) gets `[REDACTED]` as its value; every string goes through the judge client's
+`Redactor` (a URL's user info `https://user:pw@host` -> `https://[REDACTED]@host`, key-shaped tokens
+such as `Bearer ...`, `sk-...`). Files the recipes need (the emitted reward config) are written unredacted.
 """
 
 from __future__ import annotations
@@ -16,13 +16,12 @@ from reward_fns.judge.redact import REDACTED, Redactor
 SECRET_KEY = re.compile(r"(?i)^(?:api[_-]?key|apikey|x[_-]api[_-]key|secret|client[_-]?secret|secret[_-]?key|password|"
                         r"passwd|pwd|token|access[_-]?token|auth[_-]?token|hf[_-]?token|bearer|authorization|"
                         r"credentials?)$")
-_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s/:@]*:)[^\s/@]+(@)")
 _REDACTOR = Redactor()
 
 
 def redact_text(text: object) -> str:
     """`text` with URL passwords and key-shaped tokens replaced by [REDACTED]."""
-    return _REDACTOR.redact(_URL_PASSWORD.sub(lambda m: m.group(1) + REDACTED + m.group(2), str(text)))
+    return _REDACTOR.redact(str(text))
 
 
 def redact_config(value: Any) -> Any:

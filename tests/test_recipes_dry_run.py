@@ -385,7 +385,7 @@ def test_dry_run_never_prints_an_api_key_or_a_url_password(setup, capsys):
     assert rc == 1 and "unknown key(s) ['api_key']" in err  # rejected, after the config was printed
     judge = cfg["medgrpo"]["reward"]["judge"]
     assert judge["api_key"] == "[REDACTED]" and judge["api_key_env"] == "OPENAI_API_KEY"  # a NAME stays
-    assert judge["base_url"] == "https://judge-user:[REDACTED]@judge.example.org/v1"
+    assert judge["base_url"] == "https://[REDACTED]@judge.example.org/v1"
     printed = yaml.safe_dump(cfg) + err
     assert SECRET_KEY not in printed and SECRET_PASSWORD not in printed
 
@@ -393,7 +393,7 @@ def test_dry_run_never_prints_an_api_key_or_a_url_password(setup, capsys):
 def test_redaction_rules():
     from recipes.redact import redact_config, redact_text
 
-    assert redact_text("postgres://u:p4ss@db:5432/x and http://host/v1") == "postgres://u:[REDACTED]@db:5432/x and " \
+    assert redact_text("postgres://u:p4ss@db:5432/x and http://host/v1") == "postgres://[REDACTED]@db:5432/x and " \
                                                                            "http://host/v1"
     assert redact_text("Authorization: Bearer abcdef123456") == "Authorization: Bearer [REDACTED]"
     config = {"a": {"password": "x1", "token": "t0k3n", "max_tokens": 128, "api_key_env": "MY_KEY",
