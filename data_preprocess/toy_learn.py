@@ -1,18 +1,22 @@
 """Learnable toy MedVidBench: every answer can be read off the frames (the data of `learn-smoke`).
 
-    python -m data_preprocess.toy_learn --out DIR [--per-pair 24] [--seed 0]
+    python -m data_preprocess.toy_learn --out DIR [--per-pair 40] [--seed 0]
 
 Writes DIR/medvidbench_toy_learn.json (same schema as data_preprocess.toy; frame paths relative to DIR)
 and its JPEG frames under DIR/frames/. One video per record, so the converter's train/val split by video
 holds out whole scenes. Small frames (112 x 84: 12 vision tokens per pair of frames) and short answers,
 so a tiny model trains on them in minutes on a CPU. The scenes, one per task (a registry, `SCENES`):
 
-- CVS (Cholec80-CVS): the field's colour; its red, green and blue levels (dark / mid / bright) are the
-  scores 0 / 1 / 2 of two structures, cystic plate and hepatocystic triangle.
+- CVS (Cholec80-CVS): three horizontal bands (top: two structures, middle: cystic plate, bottom:
+  hepatocystic triangle), each coloured by its score: red 0, green 1, blue 2.
 - STG (CoPESD, EgoSurgery, CholecTrack20): a bright tool head at one of 6 grid positions whose boxes
-  overlap (a near miss still earns some IoU), still over the clip's 2 frames (1 fps).
-- TAG (AVOS, CholecT50, NurViD, CoPESD, EgoSurgery): 4 frames at 1 fps; a marker disc is drawn in the
+  overlap (a near miss still earns some IoU), still over the clip's 2 frames (1 fps): one box, at 0.0 s.
+- TAG (AVOS, CholecT50, NurViD, CoPESD, EgoSurgery): 4 frames at 1 fps; the field turns green in the
   frames of the action's span (2 to 4 consecutive frames), the answer in seconds.
+
+Hues, not brightness, carry the answers: the vision tower's normalization layers keep a patch's colour
+direction but not its brightness, so a tiny random model tells red from green from blue far sooner
+than dark from bright.
 """
 
 from __future__ import annotations
@@ -36,7 +40,9 @@ from reward_fns.atomic_io import write_text_atomic
 TOY_LEARN_FILE = "medvidbench_toy_learn.json"
 SIZE = (112, 84)  # multiples of 28: qwen-vl-utils keeps it as it is (4 x 3 merged patches)
 FIELD = (70, 45, 45)  # the dark background of STG and TAG scenes
-LEVELS = (40, 140, 240)  # CVS: channel value of score 0, 1, 2
+HUES = ((210, 50, 50), (50, 190, 70), (50, 70, 210))  # CVS: the colour of score 0, 1, 2 (red, green, blue)
+BAND = SIZE[1] // 3  # CVS band height: one row of merged 28-pixel patches
+MARKED = (60, 200, 90)  # TAG: the field while the action is under way
 BOX_W, BOX_H = 50, 40
 BOX_X1, BOX_Y1 = (10, 30, 50), (10, 30)  # STG: 6 positions, neighbours overlap
 TAG_FRAMES = 4
@@ -78,8 +84,10 @@ def blank(colour: tuple[int, int, int] = FIELD) -> Image.Image:
 @scene("CVS")
 def cvs_scene(rng: random.Random, source: str) -> Scene:
     scores = {key: rng.randint(0, 2) for key in CVS_NAMES}
-    colour = tuple(LEVELS[scores[key]] for key in CVS_NAMES)
-    frame = blank(colour)  # type: ignore[arg-type]
+    frame = blank()
+    draw = ImageDraw.Draw(frame)
+    for row, key in enumerate(CVS_NAMES):
+        draw.rectangle((0, row * BAND, SIZE[0] - 1, (row + 1) * BAND - 1), fill=HUES[scores[key]])
     total = sum(scores.values())
     question = "Assess the critical view of safety: score two structures, cystic plate and hepatocystic triangle 0-2."
     struc = [{"cvs_scores": {**scores, "total": total, "critical_view_achieved": total >= 5}}]
@@ -96,18 +104,11 @@ def stg_scene(rng: random.Random, source: str) -> Scene:
     box = stg_box(rng)
     frame = blank()
     ImageDraw.Draw(frame).rectangle((box[0], box[1], box[2] - 1, box[3] - 1), fill=(220, 225, 235))
-    boxes = {f"{float(t):.1f}": box for t in range(2)}
+    boxes = {"0.0": box}  # the tool is still: one box (a short answer)
     tool = TOOLS[source]
-    question = f"Track the {tool}. Give its box at every second as 'T seconds: [x1, y1, x2, y2]'."
+    question = f"Where is the {tool}? Give its box as 'T seconds: [x1, y1, x2, y2]'."
     struc = [{"start": 0.0, "end": 1.0, "stride": 1, "object": tool, "bbox_dict": boxes}]
     return Scene((frame, frame), 1.0, "stg", question, fmt_stg(boxes), struc)
-
-
-def tag_frame(marked: bool) -> Image.Image:
-    frame = blank()
-    if marked:
-        ImageDraw.Draw(frame).ellipse((36, 22, 76, 62), fill=(60, 200, 90))
-    return frame
 
 
 @scene("TAG")
@@ -115,7 +116,7 @@ def tag_scene(rng: random.Random, source: str) -> Scene:
     start, end = rng.choice(TAG_SPANS)
     labels = source_labels(source, NURVID_PROCEDURES[0] if source == "NurViD" else None)
     label = rng.choice(labels)
-    frames = tuple(tag_frame(start <= k < end) for k in range(TAG_FRAMES))
+    frames = tuple(blank(MARKED if start <= k < end else FIELD) for k in range(TAG_FRAMES))
     question = f"When does the action '{label}' take place? Answer with start-end seconds."
     struc = [{"action": label, "spans": [{"start": float(start), "end": float(end)}]}]
     return Scene(frames, 1.0, "tal", question, fmt_tal([(float(start), float(end))]), struc)
@@ -150,7 +151,7 @@ def build(out: Path, per_pair: int, seed: int) -> list[dict[str, Any]]:
     return records
 
 
-def generate(out: str | Path, per_pair: int = 24, seed: int = 0) -> Path:
+def generate(out: str | Path, per_pair: int = 40, seed: int = 0) -> Path:
     """Write the JSON and its frames under `out`; returns the JSON path."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -162,7 +163,7 @@ def generate(out: str | Path, per_pair: int = 24, seed: int = 0) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m data_preprocess.toy_learn", description=__doc__.split("\n")[0])
     p.add_argument("--out", required=True)
-    p.add_argument("--per-pair", type=int, default=24, help="records per (data_source, task) pair (default 24)")
+    p.add_argument("--per-pair", type=int, default=40, help="records per (data_source, task) pair (default 40)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if args.per_pair < 1:

@@ -43,15 +43,16 @@ class LearnSettings:
     steps: int = 30
     normalization: str = "logistic"
     seed: int = 0
-    per_pair: int = 24  # toy records per (data_source, task); about 20% go to validation
+    per_pair: int = 40  # toy records per (data_source, task); about 20% go to validation
     val_fraction: float = 0.2
-    sft_steps: int = 30
+    sft_steps: int = 60
     sft_batch: int = 16
-    sft_lr: float = 1e-3
-    calib_n: int = 2
+    sft_lr: float = 1e-2
+    calib_n: int = 1
     batch: int = 8  # prompts per GRPO step
+    mini_batch: int = 8  # prompts per policy update (batch / mini_batch updates per step)
     n: int = 8  # answers per prompt
-    lr: float = 1e-4
+    lr: float = 5e-4
     temperature: float = 1.0
     max_response: int = 48
     kl_coef: float = 0.01
@@ -65,7 +66,7 @@ class LearnSettings:
 
     def grpo_overrides(self, rollouts: Path, val: Path) -> list[str]:
         return [
-            f"data.train_batch_size={self.batch}", f"actor_rollout_ref.actor.ppo_mini_batch_size={self.batch}",
+            f"data.train_batch_size={self.batch}", f"actor_rollout_ref.actor.ppo_mini_batch_size={self.mini_batch}",
             f"actor_rollout_ref.rollout.n={self.n}", f"actor_rollout_ref.rollout.temperature={self.temperature}",
             f"actor_rollout_ref.actor.optim.lr={self.lr}", f"actor_rollout_ref.actor.kl_loss_coef={self.kl_coef}",
             "data.max_prompt_length=512", f"data.max_response_length={self.max_response}",

@@ -400,9 +400,16 @@ PANELS = (("raw", "raw reward"), ("normalized", "normalized reward (trainer's)")
           ("zero_adv_share", "share of zero-advantage groups"), ("response_chars", "response length (chars)"))
 
 
-def plot(run: Run, path: str | Path, title: str = "") -> None:
+def _smoothed(points: list[tuple[int, float]], width: int) -> list[tuple[int, float]]:
+    """Trailing moving mean over `width` points (fewer at the start)."""
+    values = [v for _, v in points]
+    return [(step, _mean(values[max(0, i - width + 1):i + 1])) for i, (step, _) in enumerate(points)]
+
+
+def plot(run: Run, path: str | Path, title: str = "", smooth: int = 3) -> None:
     """Four panels (raw, normalized, zero-advantage share, response length) over steps, one colour per
-    (data_source, task): training rollouts as lines, validation points as markers on a dashed line."""
+    (data_source, task): training rollouts as lines (moving mean over `smooth` points: a pair has few
+    answers per step), validation points as markers on a dashed line."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -415,13 +422,14 @@ def plot(run: Run, path: str | Path, title: str = "") -> None:
         for split, style in (("train", {"linewidth": 1.2, "alpha": 0.8}),
                              ("val", {"linestyle": "--", "marker": "o", "linewidth": 1.0})):
             for pair, points in series(run.rows, split, key).items():
+                points = _smoothed(points, smooth) if split == "train" else points
                 ax.plot([p[0] for p in points], [p[1] for p in points], color=colours[pair], **style)
         ax.set_title(label, fontsize=10)
         ax.set_xlabel("step", fontsize=8)
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
     handles = [plt.Line2D([], [], color=colours[p], label=f"{p[0]} {p[1]}") for p in pairs]
-    handles += [plt.Line2D([], [], color="grey", label="train rollouts"),
+    handles += [plt.Line2D([], [], color="grey", label=f"train rollouts (mean of {smooth} steps)"),
                 plt.Line2D([], [], color="grey", linestyle="--", marker="o", label="validation (greedy)")]
     fig.legend(handles=handles, loc="center right", fontsize=8)
     if run.alarms:
