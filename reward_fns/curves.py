@@ -20,7 +20,9 @@ parse failures and judge failures. Alarms, printed at the end (exit status 0 all
 - `reward-drop`: a pair whose mean raw reward over a window of points falls below an earlier window's
   by more than its calibration IQR (at least --min-drop);
 - `zero-advantage`: a pair whose zero-advantage share stays >= --zero-adv over the last window;
-- `length-collapse`: response length whose last window's mean is below --collapse x the first window's.
+- `length-collapse`: response length whose last window's mean is below --collapse x the first window's;
+- `length-growth`: above --growth x the first window's (a policy padding its answers, e.g. listing
+  extra TAG spans: the leaderboard's matched mIoU never penalizes extra predictions).
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class Thresholds:
     min_drop: float = 0.05
     zero_adv: float = 0.9
     collapse: float = 0.5
+    growth: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -333,8 +336,8 @@ def zero_adv_alarms(rows: list[dict[str, Any]], t: Thresholds) -> list[Alarm]:
     return alarms
 
 
-def collapse_alarms(rows: list[dict[str, Any]], log: list[dict[str, Any]], t: Thresholds) -> list[Alarm]:
-    """Response length (the log's tokens, overall; the dumps' characters, per pair) collapsing."""
+def length_alarms(rows: list[dict[str, Any]], log: list[dict[str, Any]], t: Thresholds) -> list[Alarm]:
+    """Response length (the log's tokens, overall; the dumps' characters, per pair) collapsing or growing."""
     tracks: dict[str, list[tuple[int, float]]] = {}
     logged = [(s["step"], float(s["response_length"])) for s in log if "response_length" in s]
     if logged:
@@ -347,17 +350,18 @@ def collapse_alarms(rows: list[dict[str, Any]], log: list[dict[str, Any]], t: Th
             continue
         first = _mean([v for _, v in points[:t.window]])
         last = _mean([v for _, v in points[-t.window:]])
+        change = (f"mean response length {first:.1f} (first {t.window} points) -> {last:.1f} (last {t.window}, "
+                  f"steps {points[-t.window][0]}-{points[-1][0]})")
         if first > 0 and last < t.collapse * first:
-            alarms.append(Alarm("length-collapse", f"train {where}",
-                                f"mean response length {first:.1f} (first {t.window} points) -> {last:.1f} "
-                                f"(last {t.window}, steps {points[-t.window][0]}-{points[-1][0]}): below "
-                                f"{t.collapse:.0%} of the start"))
+            alarms.append(Alarm("length-collapse", f"train {where}", f"{change}: below {t.collapse:.0%} of the start"))
+        elif first > 0 and last > t.growth * first:
+            alarms.append(Alarm("length-growth", f"train {where}", f"{change}: above {t.growth:g}x the start"))
     return alarms
 
 
 def find_alarms(rows: list[dict[str, Any]], log: list[dict[str, Any]], iqr: dict[tuple[str, str], float],
                 thresholds: Thresholds) -> list[Alarm]:
-    return drop_alarms(rows, iqr, thresholds) + zero_adv_alarms(rows, thresholds) + collapse_alarms(
+    return drop_alarms(rows, iqr, thresholds) + zero_adv_alarms(rows, thresholds) + length_alarms(
         rows, log, thresholds)
 
 
@@ -473,6 +477,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--min-drop", type=float, default=t.min_drop, help="smallest reward fall that alarms")
     p.add_argument("--zero-adv", type=float, default=t.zero_adv, help="zero-advantage share that alarms")
     p.add_argument("--collapse", type=float, default=t.collapse, help="length ratio (last/first) that alarms")
+    p.add_argument("--growth", type=float, default=t.growth, help="length growth (last/first) that alarms")
     args = p.parse_args(argv)
     if args.window < 1:
         p.error("--window must be >= 1")
@@ -483,7 +488,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     try:
         run = read_run(args.run, given, args.judge, Thresholds(args.window, args.min_drop, args.zero_adv,
-                                                                 args.collapse))
+                                                                 args.collapse, args.growth))
     except (OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

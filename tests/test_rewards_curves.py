@@ -160,15 +160,20 @@ def test_zero_advantage_alarm_needs_the_whole_last_window_above_the_threshold() 
     assert curves.zero_adv_alarms(_rows(pair, "zero_adv_share", [1.0, 1.0]), t) == []  # too few points
 
 
-def test_length_collapse_alarm_from_the_log_and_per_pair() -> None:
-    t = Thresholds(window=2, collapse=0.5)
+def test_length_alarms_collapse_and_growth_from_the_log_and_per_pair() -> None:
+    t = Thresholds(window=2, collapse=0.5, growth=2.0)
     log = [{"step": i + 1, "response_length": v} for i, v in enumerate([40.0, 38.0, 30.0, 12.0, 10.0])]
-    (alarm,) = curves.collapse_alarms([], log, t)
-    assert alarm.where == "train all answers (tokens)" and "39.0" in alarm.message and "11.0" in alarm.message
+    (alarm,) = curves.length_alarms([], log, t)
+    assert alarm.kind == "length-collapse" and alarm.where == "train all answers (tokens)"
+    assert "39.0" in alarm.message and "11.0" in alarm.message
     steady = [{"step": i + 1, "response_length": 40.0 - i} for i in range(5)]
-    assert curves.collapse_alarms([], steady, t) == []
+    assert curves.length_alarms([], steady, t) == []
     rows = _rows(("NurViD", "TAG"), "response_chars", [20.0, 20.0, 20.0, 4.0, 4.0])
-    assert [a.where for a in curves.collapse_alarms(rows, steady, t)] == ["train NurViD/TAG (characters)"]
+    assert [a.where for a in curves.length_alarms(rows, steady, t)] == ["train NurViD/TAG (characters)"]
+    padded = _rows(("AVOS", "TAG"), "response_chars", [16.0, 16.0, 30.0, 40.0, 45.0])
+    (alarm,) = curves.length_alarms(padded, [], t)
+    assert alarm.kind == "length-growth" and "above 2x" in alarm.message
+    assert curves.length_alarms(padded, [], Thresholds(window=2, growth=3.0)) == []
 
 
 @given(st.lists(st.tuples(st.sampled_from("abc"), st.floats(0, 1), st.booleans()), min_size=1, max_size=30))
