@@ -40,21 +40,23 @@ TARGET_GAIN, TARGET_SOURCES = 0.10, 3
 class LearnSettings:
     """Everything that shapes a learn-smoke run (written to learning.json)."""
 
-    steps: int = 30
+    steps: int = 40
     normalization: str = "logistic"
     seed: int = 0
-    per_pair: int = 40  # toy records per (data_source, task); about 20% go to validation
-    val_fraction: float = 0.2
+    per_pair: int = 40  # toy records per (data_source, task); about val_fraction go to validation
+    val_fraction: float = 0.25
     sft_steps: int = 60
     sft_batch: int = 16
     sft_lr: float = 1e-2
     calib_n: int = 1
     batch: int = 8  # prompts per GRPO step
     mini_batch: int = 8  # prompts per policy update (batch / mini_batch updates per step)
+    epochs: int = 1  # passes over each step's rollouts (actor.ppo_epochs)
     n: int = 8  # answers per prompt
-    lr: float = 5e-4
+    lr: float = 1e-3  # peak; cosine decay to min_lr_ratio x lr over the run
+    min_lr_ratio: float = 0.1
     temperature: float = 1.0
-    max_response: int = 48
+    max_response: int = 32
     kl_coef: float = 0.01
     val_every: int = 5
 
@@ -67,8 +69,11 @@ class LearnSettings:
     def grpo_overrides(self, rollouts: Path, val: Path) -> list[str]:
         return [
             f"data.train_batch_size={self.batch}", f"actor_rollout_ref.actor.ppo_mini_batch_size={self.mini_batch}",
+            f"actor_rollout_ref.actor.ppo_epochs={self.epochs}",
             f"actor_rollout_ref.rollout.n={self.n}", f"actor_rollout_ref.rollout.temperature={self.temperature}",
-            f"actor_rollout_ref.actor.optim.lr={self.lr}", f"actor_rollout_ref.actor.kl_loss_coef={self.kl_coef}",
+            f"actor_rollout_ref.actor.optim.lr={self.lr}", "actor_rollout_ref.actor.optim.lr_scheduler_type=cosine",
+            f"actor_rollout_ref.actor.optim.min_lr_ratio={self.min_lr_ratio}",
+            f"actor_rollout_ref.actor.kl_loss_coef={self.kl_coef}",
             "data.max_prompt_length=512", f"data.max_response_length={self.max_response}",
             "data.filter_overlong_prompts_workers=1", f"data.seed={self.seed}",
             f"actor_rollout_ref.rollout.seed={self.seed}",
