@@ -41,5 +41,6 @@ case "$cmd" in
     else setup; "$PY" -m evaluation.demo "$@"; fi ;;
   setup-gpu) bash recipes/setup_gpu.sh "$@" ;;  # separate GPU venv (.venv-gpu); docs/recipes.md
   train-smoke) setup; "$PY" -m recipes.train_smoke "$@" ;;  # real SFT + GRPO steps on CPU; docs/training.md
+  learn-smoke) setup; "$PY" -m recipes.learn_smoke "$@" ;;  # GRPO raises a tiny model's reward on CPU; docs/training.md
   *) echo "usage: bash run.sh {demo|test|setup|setup-gpu|train-smoke} [args]" >&2; exit 2 ;;
 esac

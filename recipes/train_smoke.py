@@ -72,19 +72,21 @@ class SmokeError(RuntimeError):
     """A stage of the smoke run failed (the message names the stage and its log)."""
 
 
-def fresh_dir(out: Path) -> None:
+def fresh_dir(out: Path, marker: str = MARKER, name: str = "train-smoke") -> None:
     """Empty `out` for a new run (resumable stages must not pick up an older run's outputs); only a
-    folder train-smoke made (it holds the marker file) or an empty one is ever cleared."""
+    folder `name` made (it holds the marker file) or an empty one is ever cleared."""
     if out.exists() and any(out.iterdir()):
-        if not (out / MARKER).is_file():
-            raise SmokeError(f"--out {out} is not empty and was not made by train-smoke; choose another folder")
+        if not (out / marker).is_file():
+            raise SmokeError(f"--out {out} is not empty and was not made by {name}; choose another folder")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).write_text("made by `bash run.sh train-smoke`; emptied by every run\n", encoding="utf-8")
+    (out / marker).write_text(f"made by `bash run.sh {name}`; emptied by every run\n", encoding="utf-8")
 
 
 class Smoke:
-    """Paths, environment and stage runner of one smoke run."""
+    """Paths, environment and stage runner of one smoke run (`name` prefixes what it prints)."""
+
+    name = "train-smoke"
 
     def __init__(self, out: Path, judge: JudgeTestServer):
         self.out = out
@@ -111,12 +113,12 @@ class Smoke:
         """Run one stage; its output goes to DIR/logs/<stage>.log (the tail is shown on failure)."""
         log = self.path("logs", f"{stage}.log")
         start = time.perf_counter()
-        print(f"[train-smoke] {stage} ...", flush=True)
+        print(f"[{self.name}] {stage} ...", flush=True)
         with log.open("w", encoding="utf-8") as handle:
             code = subprocess.run(list(argv), cwd=ROOT, env=self.env(**env), stdout=handle,
                                   stderr=subprocess.STDOUT, check=False).returncode
         self.timings[stage] = round(time.perf_counter() - start, 1)
-        print(f"[train-smoke] {stage}: {self.timings[stage]:.1f} s (log: {log})", flush=True)
+        print(f"[{self.name}] {stage}: {self.timings[stage]:.1f} s (log: {log})", flush=True)
         if code != 0:
             tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-40:])
             raise SmokeError(f"stage {stage!r} failed (exit {code}); log {log}:\n{tail}")

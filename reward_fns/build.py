@@ -8,7 +8,7 @@ from reward_fns.caption_reward import CaptionScorer
 from reward_fns.config import MedGRPORewardConfig, RewardConfigError
 from reward_fns.judge.cache import JudgeCache
 from reward_fns.judge.client import MedicalJudge
-from reward_fns.normalize import LogisticNormalizer, RewardStats
+from reward_fns.normalize import NORMALIZERS, LogisticNormalizer, RewardStats
 from reward_fns.registry import SOURCES, get_task
 from reward_fns.scoring import RewardScorer
 from reward_fns.similarity import Embedder, SimilarityService
@@ -19,8 +19,8 @@ def build_normalizer(config: MedGRPORewardConfig) -> LogisticNormalizer | None:
     if not norm.enabled:
         return None
     stats = RewardStats.load(norm.stats_path) if norm.stats_path else RewardStats()
-    return LogisticNormalizer(stats, k=norm.k, eps=norm.eps, missing=norm.missing,  # type: ignore[arg-type]
-                              min_n=norm.min_n)
+    return NORMALIZERS[norm.method](stats, k=norm.k, eps=norm.eps, missing=norm.missing,  # type: ignore[arg-type]
+                                    min_n=norm.min_n)
 
 
 def build_judge(config: MedGRPORewardConfig) -> MedicalJudge | None:

@@ -3,7 +3,7 @@
     medgrpo:
       reward:
         tasks: {CVS: true, NAP: false, SA: true, STG: true, TAG: true, DVC: true, VS: true, RC: true}
-        normalization: {enabled: true, stats_path: stats.json, k: 2.0, eps: 0.001, missing: error}
+        normalization: {enabled: true, stats_path: stats.json, k: 2.0, eps: 0.001, missing: error, method: logistic}
         judge: {enabled: true, base_url: null, model: gpt-4.1, api_key_env: OPENAI_API_KEY, ...}
         similarity: {model_path: null, max_batch: 256, max_wait_ms: 5.0}
         check_data: true   # at start-up, read data_source/ability of the train/val parquet files
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from reward_fns.judge.client import JudgeConfig
-from reward_fns.normalize import DEFAULT_EPS, DEFAULT_MIN_N, check_settings
+from reward_fns.normalize import DEFAULT_EPS, DEFAULT_MIN_N, NORMALIZERS, check_settings
 from reward_fns.registry import TASK_NAMES
 
 
@@ -52,8 +52,12 @@ class NormalizationConfig:
     eps: float = DEFAULT_EPS
     missing: str = "error"  # or "identity": raw reward where a pair has no stats
     min_n: int = DEFAULT_MIN_N  # fewer rollouts behind a pair's quartiles log a warning at start-up
+    method: str = "logistic"  # or "zscore" (ablation): reward_fns.normalize.NORMALIZERS
 
     def __post_init__(self) -> None:
+        if self.method not in NORMALIZERS:
+            raise RewardConfigError(f"medgrpo.reward.normalization.method: one of {sorted(NORMALIZERS)}, "
+                                    f"got {self.method!r}")
         if self.missing not in ("error", "identity"):
             raise RewardConfigError(
                 f"medgrpo.reward.normalization.missing: 'error' or 'identity', got {self.missing!r}")

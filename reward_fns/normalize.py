@@ -2,6 +2,9 @@
 
     r = 1 / (1 + exp(-k * (x - p50) / max(p75 - p25, eps)))
 
+`NORMALIZERS` also holds "zscore", the same standardization without the squashing (an ablation:
+r = (x - p50) / max(p75 - p25, eps), unbounded; k unused).
+
 p25/p50/p75 are quantiles of the raw reward x of the SFT model's rollouts on the training split,
 so r = 0.5 at the median for every dataset. Stats file (JSON), written by `RewardStats.save`:
 
@@ -256,3 +259,26 @@ class LogisticNormalizer:
         if math.isnan(x):
             return 0.0
         return logistic(self.k * (x - stats.p50) / max(stats.iqr, self.eps))
+
+
+class ZScoreNormalizer(LogisticNormalizer):
+    """The logistic normalizer's standardization without the squashing: (x - p50) / max(IQR, eps).
+
+    Unbounded. With GRPO's per-group advantage normalization it gives the same advantages as raw
+    rewards (a positive affine map per (source, task), and a group never mixes pairs); kept as an ablation.
+    """
+
+    def normalize(self, source: str, task: str, x: float) -> float:
+        stats = self.stats.get(source, task)
+        if stats is None:
+            if self.missing == "identity":
+                return float(x)
+            raise MissingStatsError(f"no reward stats for ({source}, {task})")
+        x = float(x)
+        if math.isnan(x):
+            return 0.0
+        return (x - stats.p50) / max(stats.iqr, self.eps)
+
+
+NORMALIZERS: dict[str, type[LogisticNormalizer]] = {"logistic": LogisticNormalizer, "zscore": ZScoreNormalizer}
+"""`medgrpo.reward.normalization.method` -> normalizer class."""
