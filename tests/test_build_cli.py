@@ -57,8 +57,9 @@ def test_manifest_lists_input_files_with_sha256(facts_build: tuple[Path, dict, P
     inputs = {Path(i["path"]).name: i for i in facts_build[1]["inputs"]}
     label = release / "cholect50" / "labels" / "VID01.json"
     assert inputs["VID01.json"]["sha256"] == hashlib.sha256(label.read_bytes()).hexdigest()
-    assert {"surgeons_annotations.xlsx", "NurViD_annotations.json", "avos_segments.csv", "videos.csv",
-            "copesd_annotations.json", "meta_file_Suturing.txt", "VID02.json"} <= set(inputs)
+    assert {"surgeons_annotations.xlsx", "NurViD_annotations.json", "Procedure&Action_ID.xlsx", "avos_segments.csv",
+            f"{fx.EGO_TAKE}.csv", "train.json", "copesd_llava_train.json", "meta_file_Suturing.txt", "VID02.json",
+            "vid05.json", "VID12.json"} <= set(inputs)
 
 
 def test_every_frame_exists_under_the_data_root_in_time_order(facts_build: tuple[Path, dict, Path]) -> None:
@@ -68,8 +69,22 @@ def test_every_frame_exists_under_the_data_root_in_time_order(facts_build: tuple
         numbers = [int(Path(p).stem) for p in rec["video"]]
         assert numbers == sorted(set(numbers)), rec["video"]
         assert all((frames / p).is_file() for p in rec["video"]), rec["metadata"]
-    assert manifest["frames"]["linked"] == ["CholecT50", "CholecTrack20", "CoPESD"]
+    assert manifest["frames"]["linked"] == ["CholecT50", "CholecTrack20", "CoPESD", "EgoSurgery"]
     assert manifest["frames"]["extracted"] > 0 and manifest["frames"]["resumed"] == 0
+
+
+def test_manifest_warnings_count_what_the_releases_lack(facts_build: tuple[Path, dict, Path],
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    warnings = facts_build[1]["warnings"]
+    assert warnings["cholect50"] == {
+        "CholecT50 triplets with null_verb/null_target left out of caption facts": 10,
+        "CholecT50 videos without instrument boxes (all -1, as in the public Release 2.0): no RC/STG records "
+        "from them": 1}
+    assert warnings["nurvid"] == {"NurViD actionIDs not in the Procedure&Action_ID table (segment left out)": 1}
+    assert warnings["build"] == {"CholecT50 RC: no records (nothing to build it from)": 1}
+    records = json.loads(facts_build[0].read_text())
+    facts = [json.dumps(r["caption_facts"]) for r in records if r["data_source"] == "CholecT50" and "caption_facts" in r]
+    assert facts and not any("null_" in f for f in facts)
 
 
 def test_caption_items_carry_caption_facts(facts_build: tuple[Path, dict, Path]) -> None:
@@ -181,7 +196,7 @@ def test_a_data_root_serves_one_release_per_source(release: Path, tmp_path: Path
     common = ["--config", str(release / "config.yaml"), "--frames-out", str(tmp_path / "data")]
     assert main(["--source", "cholect50", "--root", str(release / "cholect50"), "--out", str(tmp_path / "a.json"),
                  *common]) == 0
-    assert (tmp_path / "data" / "CholecT50").resolve() == (release / "cholect50").resolve()
+    assert (tmp_path / "data" / "CholecT50" / "videos").resolve() == (release / "cholect50" / "videos").resolve()
     manifest = json.loads((tmp_path / "a.manifest.json").read_text())
     assert list(manifest["licences"]) == ["CholecT50"]
     assert main(["--source", "cholect50", "--root", str(other), "--out", str(tmp_path / "b.json"), *common]) == 2

@@ -94,15 +94,17 @@ def test_nurvid_nap_names_the_procedure(records: list[dict]) -> None:
         "is_RC": False}
 
 
-def test_egosurgery_stg(records: list[dict]) -> None:
-    boxes = {f"{t}.0": [10, 20, 30, 40] for t in range(10)}
-    assert without_question(first(records, "EgoSurgery", "stg"), "STG") == {
-        "conversations": turns(" ".join(f"{t}.0 seconds: [10, 20, 30, 40]" for t in range(10))),
-        "video": frames(f"EgoSurgery/frames_1fps/{fx.EGO_ID}", range(10), 6, "jpg"),
-        "metadata": {"video_id": fx.EGO_ID, "fps": "1.0", "input_video_start_frame": "0",
+def test_egosurgery_stg_on_the_released_frames(records: list[dict]) -> None:
+    rec = next(r for r in records if r["data_source"] == "EgoSurgery" and r["qa_type"] == "stg"
+               and r["struc_info"][0]["object"] == "scissors")
+    boxes = {f"{t}.0": [10, 20, 30, 40] for t in range(0, 10, 2)}
+    assert without_question(rec, "STG") == {
+        "conversations": turns(" ".join(f"{t}.0 seconds: [10, 20, 30, 40]" for t in range(0, 10, 2))),
+        "video": [f"EgoSurgery/images/01/{fx.EGO_TAKE}_{f:06d}.jpg" for f in range(0, 300, 60)],
+        "metadata": {"video_id": fx.EGO_TAKE, "fps": "0.5", "input_video_start_frame": "0",
                      "input_video_end_frame": "300"},
         "qa_type": "stg", "data_source": "EgoSurgery",
-        "struc_info": [{"start": 0.0, "end": 9.0, "stride": 1.0, "object": "scissors", "bbox_dict": boxes}],
+        "struc_info": [{"start": 0.0, "end": 8.0, "stride": 2.0, "object": "scissors", "bbox_dict": boxes}],
         "is_RC": False}
 
 
@@ -110,7 +112,7 @@ def test_copesd_rc_with_facts(records: list[dict]) -> None:
     video = frames("CoPESD/high_light_images/023521", range(1, 11), 4, "jpg")
     assert without_question(first(records, "CoPESD", "region_caption"), "RC") == {
         "conversations": turns(""), "video": video,
-        "metadata": {"video_id": fx.COPESD_ID, "fps": "1.0", "input_video_start_frame": "0",
+        "metadata": {"video_id": fx.COPESD_FOLDER, "fps": "1.0", "input_video_start_frame": "0",
                      "input_video_end_frame": "10"},
         "qa_type": "region_caption", "data_source": "CoPESD",
         "struc_info": [{"struc_info": {"start": 0.0, "end": 10.0, "object": "Forceps"}, "question": "Q"}],

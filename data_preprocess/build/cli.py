@@ -25,8 +25,9 @@ import yaml
 from data_preprocess.build import manifest as mf
 from data_preprocess.build.adapters import ADAPTERS
 from data_preprocess.build.canonical import AnnotationError
-from data_preprocess.build.config import ConfigError, load_config
+from data_preprocess.build.config import BuildConfig, ConfigError, load_config
 from data_preprocess.build.frames import FrameLinkError
+from data_preprocess.build.generators import CAPTION_TASKS
 from data_preprocess.build.pipeline import CAPTION_MODES, BuildOptions, Built, build_source
 from data_preprocess.build.select import excluder, load_test_keys, standard_sample
 from reward_fns.atomic_io import atomic_path, write_json_atomic
@@ -105,6 +106,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     files: list[Path] = []
     read_sources: set[str] = set()
     skipped: dict[str, Counter[str]] = {}
+    warnings: dict[str, Counter[str]] = {}
     for job in jobs_from_args(args):
         result = build_source(job.source, job.root, job.videos, config, options)
         built += result.built
@@ -114,6 +116,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         files += result.read.files
         read_sources |= {v.source for v in result.read.videos}
         skipped.setdefault(job.source, Counter()).update(result.read.skipped)
+        warnings.setdefault(job.source, Counter()).update(result.read.warnings)
+    warnings["build"] = empty_tasks(config, built, dropped, read_sources, args.captions)
     large = len(built)
     if args.split == "standard":
         def cap(source: str, task: str) -> int:
@@ -138,12 +142,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                      "per_source": dict(excluded), "test_files": list(args.exclude_test),
                      "test_videos": len(keys)},
         "adapter_skipped": {name: dict(c) for name, c in skipped.items()},
+        "warnings": {name: dict(c) for name, c in warnings.items() if c},
         "frames": frames,
         "inputs": mf.inputs(files),
         "licences": mf.licences(config, read_sources),
     }
     write_json_atomic(f"{args.out.removesuffix('.json')}.manifest.json", manifest)
     return manifest
+
+
+def empty_tasks(config: BuildConfig, built: list[Built], dropped: Counter[tuple[str, str, str]],
+                sources: set[str], captions: str) -> Counter[str]:
+    """A warning per (source, task) the config asks for that yielded no record, with its main drop reason."""
+    made = {(b.video.source, b.task) for b in built}
+    out: Counter[str] = Counter()
+    for source in sorted(sources & set(config.sources)):
+        for task in config.sources[source].tasks:
+            if (source, task) in made or (task in CAPTION_TASKS and captions == "none"):
+                continue
+            reasons = Counter({r: n for (s, t, r), n in dropped.items() if (s, t) == (source, task)})
+            why = f"most dropped: {reasons.most_common(1)[0][0]}" if reasons else "nothing to build it from"
+            out[f"{source} {task}: no records ({why})"] += 1
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -155,6 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (AnnotationError, ConfigError, FrameLinkError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    for name, messages in manifest["warnings"].items():
+        for message, n in messages.items():
+            print(f"warning: {name}: {message} ({n})", file=sys.stderr)
     for source, tasks in manifest["counts"].items():
         print(f"{source}: " + ", ".join(f"{t} {sum(f.values())}" for t, f in tasks.items()))
     print(f"{manifest['records']} records ({manifest['excluded']['records']} excluded as test/val clips) "

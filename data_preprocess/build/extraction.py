@@ -15,6 +15,7 @@ from data_preprocess.build.frames import (
     find_video,
     last_frame_index,
     link_frame_folder,
+    top_folder,
 )
 from data_preprocess.build.pipeline import Built
 
@@ -55,27 +56,40 @@ def _extract(video_builds: list[Built], frames_out: Path, stage: FrameStage) -> 
     return {fps: r.frames for fps, r in results.items()}
 
 
-def _link(b: Built, frames_out: Path, stage: FrameStage, roots: dict[str, Path]) -> None:
-    source = b.video.source
+def _link(b: Built, frames_out: Path, stage: FrameStage, roots: dict[str, Path], done: set[tuple[str, str]]) -> None:
+    source, root = b.video.source, b.root.resolve()
     if source not in roots:
-        link_frame_folder(frames_out, source, b.root)
-        roots[source] = b.root.resolve()
+        roots[source] = root
         stage.linked.append(source)
-    elif roots[source] != b.root.resolve():
-        raise FrameLinkError(f"{source} frame folders come from two roots ({roots[source]} and "
-                             f"{b.root.resolve()}); one data root can hold one of them")
+    elif roots[source] != root:
+        raise FrameLinkError(f"{source} frame folders come from two roots ({roots[source]} and {root}); "
+                             "one data root can hold one of them")
+    top = top_folder(b.video)
+    if (source, top) not in done:
+        link_frame_folder(frames_out, source, b.root, top)
+        done.add((source, top))
+
+
+def _check_writable(frames_out: Path, source: str) -> None:
+    """Extracted frames go to `<frames_out>/<Source>/frames_*`: never through a link into a release."""
+    if (frames_out / source).is_symlink():
+        raise FrameLinkError(f"{frames_out / source}: links into a release (an earlier build's layout), so "
+                             f"{source} frames extracted now would be written there; remove the link")
 
 
 def run_frame_stage(builds: list[Built], frames_out: Path) -> FrameStage:
     """Extract each video once (all the fps its records use) into `frames_out`; link shipped frame folders."""
     stage = FrameStage(kept=[])
     roots: dict[str, Path] = {}
+    done: set[tuple[str, str]] = set()
     by_video: dict[tuple[str, str], list[Built]] = defaultdict(list)
     for b in builds:
         if b.video.frames.kind == "folder":
-            _link(b, frames_out, stage, roots)
+            _link(b, frames_out, stage, roots, done)
         else:
             by_video[b.video.source, b.video.video_id].append(b)
+    for source in sorted({source for source, _ in by_video}):
+        _check_writable(frames_out, source)
     counts = {key: _extract(group, frames_out, stage) for key, group in by_video.items()}
     for b in builds:
         n = counts[b.video.source, b.video.video_id][b.fps] if b.video.frames.kind == "video" else None

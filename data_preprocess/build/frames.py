@@ -113,19 +113,36 @@ def extract(path: Path, targets: Mapping[float, Path], quality: int = 90) -> dic
     return out
 
 
-def link_frame_folder(frames_out: Path, source: str, root: Path) -> None:
-    """Make `<frames_out>/<Source>` point at a release that ships its frames. An existing link must point
-    at the same root (else FrameLinkError); an existing real folder is the user's and is left alone."""
-    link = frames_out / source
-    if link.is_symlink():
-        if link.resolve() != root.resolve():
-            raise FrameLinkError(f"{link}: links to {link.resolve()}, but {source} frames are read from "
+def link_frame_folder(frames_out: Path, source: str, root: Path, top: str) -> None:
+    """Make `<frames_out>/<Source>/<top>` point at `<root>/<top>`, a frame folder tree the release ships
+    (so extracted frames of the same source, under `<Source>/frames_<fps>fps/`, never land inside the
+    release). An existing link must point at the same folder (else FrameLinkError); an existing real
+    folder is the user's and is left alone; a whole-root `<Source>` link of an earlier build is accepted."""
+    base = frames_out / source
+    if base.is_symlink():
+        if base.resolve() != root.resolve():
+            raise FrameLinkError(f"{base}: links to {base.resolve()}, but {source} frames are read from "
                                  f"{root.resolve()}; remove the link or use another --frames-out")
+        return
+    link = base / top
+    if link.is_symlink():
+        if link.resolve() != (root / top).resolve():
+            raise FrameLinkError(f"{link}: links to {link.resolve()}, but {source} frames are read from "
+                                 f"{(root / top).resolve()}; remove the link or use another --frames-out")
         return
     if link.exists():
         return
-    frames_out.mkdir(parents=True, exist_ok=True)
-    link.symlink_to(root.resolve(), target_is_directory=True)
+    base.mkdir(parents=True, exist_ok=True)
+    link.symlink_to((root / top).resolve(), target_is_directory=True)
+
+
+def top_folder(video: Video) -> str:
+    """The first folder of a `folder` frame source's path (what `link_frame_folder` links)."""
+    parts = [p for p in Path(video.frames.path).parts if p not in ("", ".")]
+    if not parts or parts[0].startswith("frames_"):
+        raise FrameLinkError(f"{video.source} {video.video_id}: frame folder {video.frames.path!r} must be a "
+                             "sub-folder of the release root not named frames_*")
+    return parts[0]
 
 
 class FrameLinkError(ValueError):

@@ -1,5 +1,6 @@
-"""CoPESD (endoscopic submucosal dissection): the raw motion/box format is unpublished, so the adapter
-reads a documented intermediate file `copesd_annotations.json` under --root:
+"""CoPESD (endoscopic submucosal dissection). Without `copesd_annotations.json` under --root the adapter
+reads the distributed form: the LLaVA-style per-image JSON and the `high_light_images/` folders (see
+copesd_release.py). With it, the documented intermediate file (motions and boxes per video):
 
     {"<video_id>": {"frames": "high_light_images/023521", "pattern": "{n:04d}.jpg", "fps": 1.0,
                     "first_frame": 1, "width": 1920, "height": 1080,
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from data_preprocess.build.adapters.base import SourceRead, adapter, image_size, require
 from data_preprocess.build.adapters.copesd_llava import LLAVA_GLOB, llava_boxes
+from data_preprocess.build.adapters.copesd_release import read_release, release_files
 from data_preprocess.build.canonical import AnnotationError, Box, FrameSource, Segment, Video, read_json
 from reward_fns.tasks.nap import canonical
 
@@ -47,7 +49,10 @@ def read_video(vid: str, entry: dict, root: Path, where: str, extra: list[Box]) 
 
 @adapter("copesd", "CoPESD")
 def read(root: Path, videos: Path | None) -> SourceRead:
-    path = require(root / FILE, "CoPESD intermediate annotation JSON (see docs/builder.md)")
+    if not (root / FILE).exists() and release_files(root):
+        return read_release(root, release_files(root))
+    path = require(root / FILE, "CoPESD intermediate annotation JSON, or the distributed LLaVA-style JSON "
+                                "copesd_llava*.json / smllm*.json (see docs/builder.md)")
     data = read_json(path)
     if not isinstance(data, dict):
         raise AnnotationError(str(path), "-", "<file>", "must map video ids to annotation objects")
