@@ -348,3 +348,28 @@ def test_copesd_image_outside_high_light_images_is_named(tmp_path: Path) -> None
     (tmp_path / "copesd_llava_train.json").write_text(json.dumps([{"image": "x/0001.jpg", "conversations": []}]))
     with pytest.raises(AnnotationError, match=r"copesd_llava_train.json: entry 0: field 'image'"):
         read("copesd", tmp_path)
+
+
+def test_cholec80_cvs_sheets_after_the_first_are_reported(tmp_path: Path) -> None:
+    import openpyxl
+
+    fx.cholec80_cvs(tmp_path, with_video=False)
+    path = tmp_path / "surgeons_annotations.xlsx"
+    book = openpyxl.load_workbook(path)
+    book.create_sheet("second surgeon").append(fx.CVS_HEADER)
+    book.create_sheet("empty")
+    book.save(path)
+    got = read("cholec80_cvs", tmp_path)
+    assert got.warnings == {"Cholec80-CVS surgeons_annotations.xlsx sheet 'second surgeon' not read (only the "
+                            "first sheet is)": 1}
+
+
+def test_copesd_intermediate_motion_outside_the_classes_is_warned(tmp_path: Path) -> None:
+    fx.copesd(tmp_path)
+    path = tmp_path / "copesd_annotations.json"
+    path.write_text(path.read_text().replace("adjust camera", "suction"))
+    got = read("copesd", tmp_path)
+    assert got.videos[0].segments_of("motion")[2].label == "suction"
+    assert got.warnings == {"CoPESD motion names outside the leaderboard's classes and aliases (kept; NAP drops "
+                            "them)": 1}
+    assert not read("copesd", fx.copesd(tmp_path / "clean")).warnings

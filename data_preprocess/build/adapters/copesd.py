@@ -17,18 +17,20 @@ Boxes may also come from the released LLaVA-style files, saved under --root as `
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from data_preprocess.build.adapters.base import SourceRead, adapter, image_size, require
 from data_preprocess.build.adapters.copesd_llava import LLAVA_GLOB, llava_boxes
 from data_preprocess.build.adapters.copesd_release import read_release, release_files
 from data_preprocess.build.canonical import AnnotationError, Box, FrameSource, Segment, Video, read_json
-from reward_fns.tasks.nap import canonical
+from reward_fns.tasks.nap import canonical, class_table
 
 FILE = "copesd_annotations.json"
 
 
-def read_video(vid: str, entry: dict, root: Path, where: str, extra: list[Box]) -> Video:
+def read_video(vid: str, entry: dict, root: Path, where: str, extra: list[Box],
+               warnings: Counter[str] | None = None) -> Video:
     try:
         fps = float(entry.get("fps", 1.0))
         declared = int(entry.get("width", 1920)), int(entry.get("height", 1080))
@@ -43,6 +45,10 @@ def read_video(vid: str, entry: dict, root: Path, where: str, extra: list[Box]) 
                              int(entry.get("first_frame", 1)), fps)
     except (KeyError, TypeError, ValueError) as exc:
         raise AnnotationError(where, vid, "frames/motions/boxes", f"malformed ({exc!r})") from None
+    unknown = [s for s in segs if s.label not in class_table()["CoPESD"]]
+    if unknown and warnings is not None:
+        warnings["CoPESD motion names outside the leaderboard's classes and aliases (kept; NAP drops them)"] += \
+            len(unknown)
     duration = float(entry.get("duration") or max([s.end for s in segs] + [b.time + 1 / fps for b in boxes] + [0]))
     return Video("CoPESD", vid, fps, duration, frames, w, h, "endoscopic submucosal dissection", segs, boxes)
 
@@ -63,5 +69,7 @@ def read(root: Path, videos: Path | None) -> SourceRead:
     for llava in llava_files:
         for vid, boxes in llava_boxes(llava, folders).items():
             extra.setdefault(vid, []).extend(boxes)
-    videos = [read_video(vid, entry, root, str(path), extra.get(vid, [])) for vid, entry in sorted(data.items())]
-    return SourceRead(videos, [path, *llava_files])
+    out = SourceRead([], [path, *llava_files])
+    out.videos = [read_video(vid, entry, root, str(path), extra.get(vid, []), out.warnings)
+                  for vid, entry in sorted(data.items())]
+    return out
