@@ -83,7 +83,8 @@ def test_manifest_warnings_count_what_the_releases_lack(facts_build: tuple[Path,
     assert warnings["nurvid"] == {"NurViD actionIDs not in the Procedure&Action_ID table (segment left out)": 1}
     assert warnings["build"] == {"CholecT50 RC: no records (nothing to build it from)": 1}
     records = json.loads(facts_build[0].read_text())
-    facts = [json.dumps(r["caption_facts"]) for r in records if r["data_source"] == "CholecT50" and "caption_facts" in r]
+    facts = [json.dumps(r["caption_facts"]) for r in records
+             if r["data_source"] == "CholecT50" and "caption_facts" in r]
     assert facts and not any("null_" in f for f in facts)
 
 
@@ -251,3 +252,73 @@ def test_video_keys_join_the_cholec80_family(source: str, video_id: str, key: st
     from data_preprocess.build.select import video_key
 
     assert video_key(source, video_id) == key
+
+
+def test_exclude_test_normalizes_ids_and_source_spelling(release: Path, tmp_path: Path) -> None:
+    test = [{"metadata": {"video_id": f"{fx.COPESD_FOLDER}_part3"}, "data_source": "copesd"},
+            {"metadata": {"video_id": fx.EGO_TAKE.upper()}, "data_source": "Egosurgery"},
+            {"metadata": {"video_id": f" {fx.NURVID_ID.upper()}.mp4"}, "data_source": "NurViD"},
+            {"metadata": {"video_id": "zzzzzzzzzzz"}, "data_source": "NurViD"}]
+    (tmp_path / "test.json").write_text(json.dumps(test))
+    manifest = build(release, tmp_path / "o.json", "--exclude-test", str(tmp_path / "test.json"))
+    kept = {r["data_source"] for r in json.loads((tmp_path / "o.json").read_text())}
+    assert not {"CoPESD", "EgoSurgery", "NurViD"} & kept
+    assert manifest["excluded"]["matches"] == {
+        "CoPESD": {"test_videos": 1, "built_videos": 1, "matched": 1, "matched_any_source": 1},
+        "EgoSurgery": {"test_videos": 1, "built_videos": 1, "matched": 1, "matched_any_source": 1},
+        "NurViD": {"test_videos": 2, "built_videos": 1, "matched": 1, "matched_any_source": 1}}
+    assert manifest["excluded"]["videos"] == 3
+
+
+def test_exclude_test_matching_nothing_of_a_built_source_is_an_error(release: Path, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "test.json").write_text(json.dumps([{"metadata": {"video_id": "Ego_07"}, "data_source": "EgoSurgery"},
+                                                    {"metadata": {"video_id": "x"}, "data_source": "AVOS"}]))
+    argv = ["--all", str(release / "sources.yaml"), "--config", str(release / "config.yaml"),
+            "--exclude-test", str(tmp_path / "test.json"), "--out", str(tmp_path / "o.json")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--exclude-test: none of the 1 AVOS test videos matches one of the 1 built AVOS videos" in err
+    assert not (tmp_path / "o.json").exists()
+    assert main([*argv, "--allow-no-match"]) == 0
+    manifest = json.loads((tmp_path / "o.manifest.json").read_text())
+    assert manifest["warnings"]["build"]["--exclude-test: no EgoSurgery test video matched a built one "
+                                         "(--allow-no-match)"] == 1
+    assert "--exclude-test EgoSurgery: 0 of 1 test videos matched among 1 built" in capsys.readouterr().out
+
+
+def test_exclude_test_with_an_unknown_source_names_the_record(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "test.json").write_text(json.dumps([{"metadata": {"video_id": "a"}, "data_source": "Cholec81"}]))
+    assert main(["--source", "canonical", "--root", str(tmp_path), "--exclude-test", str(tmp_path / "test.json"),
+                 "--out", str(tmp_path / "o.json")]) == 2
+    assert "test.json: entry 0: field 'data_source': 'Cholec81' names no MedVidBench source" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("video_id", "normal"), [
+    ("014014_part0", "014014"), ("Case01-Part_2", "case01"), (" AbC.mp4 ", "abc"), ("x_part1_part2", "x"),
+    ("Suturing_B001", "suturing_b001"), ("01_1", "01_1"), ("depart1", "depart1"), ("a.mp4_part1", "a"),
+])
+def test_normalize_id(video_id: str, normal: str) -> None:
+    from data_preprocess.build.select import normalize_id
+
+    assert normalize_id(video_id) == normal
+
+
+def test_normalize_id_is_idempotent_and_source_names_resolve() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from data_preprocess.build.select import normalize_id, source_name
+    from reward_fns.registry import SOURCES
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.text(max_size=40))
+    def check(text: str) -> None:
+        assert normalize_id(normalize_id(text)) == normalize_id(text)
+
+    check()
+    for name in SOURCES:
+        for spelling in (name, name.lower(), name.upper(), name.replace("-", "_"), f" {name} "):
+            assert source_name(spelling) == name
+    assert source_name("Cholec81") is None

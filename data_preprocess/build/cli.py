@@ -29,7 +29,7 @@ from data_preprocess.build.config import BuildConfig, ConfigError, load_config
 from data_preprocess.build.frames import FrameLinkError
 from data_preprocess.build.generators import CAPTION_TASKS
 from data_preprocess.build.pipeline import CAPTION_MODES, BuildOptions, Built, build_source
-from data_preprocess.build.select import excluder, load_test_keys, standard_sample
+from data_preprocess.build.select import excluder, load_test_keys, match_report, no_match_sources, standard_sample
 from reward_fns.atomic_io import atomic_path, write_json_atomic
 
 
@@ -53,7 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=("large", "standard"), default="large",
                    help="large: every record; standard: at most the config's cap per (source, task), seeded")
     p.add_argument("--exclude-test", action="append", default=[], metavar="TEST.json",
-                   help="drop every clip of a video in this MedVidBench test/val JSON (repeatable)")
+                   help="drop every clip of a video in this MedVidBench test/val JSON (repeatable); ids compare "
+                        "normalized (case, _partN suffixes), sources however spelled")
+    p.add_argument("--allow-no-match", action="store_true",
+                   help="let a source present in both the test files and the build match no test video (warned)")
     p.add_argument("--seed", type=int, help="question draws and Standard sampling (default: the config's)")
     p.add_argument("--limit-videos", type=int, default=0, help="only the first N videos (by id) of each release")
     p.add_argument("--captions", choices=CAPTION_MODES, default="none",
@@ -103,6 +106,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     dropped: Counter[tuple[str, str, str]] = Counter()
     excluded: Counter[str] = Counter()
     excluded_videos: set[tuple[str, str]] = set()
+    seen: set[tuple[str, str]] = set()
     files: list[Path] = []
     read_sources: set[str] = set()
     skipped: dict[str, Counter[str]] = {}
@@ -113,11 +117,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         dropped += result.dropped
         excluded += result.excluded
         excluded_videos |= result.excluded_videos
+        seen |= result.seen
         files += result.read.files
         read_sources |= {v.source for v in result.read.videos}
         skipped.setdefault(job.source, Counter()).update(result.read.skipped)
         warnings.setdefault(job.source, Counter()).update(result.read.warnings)
     warnings["build"] = empty_tasks(config, built, dropped, read_sources, args.captions)
+    matches = match_report(keys, seen)
+    unmatched = no_match_sources(matches)
+    if unmatched and not args.allow_no_match:
+        s = unmatched[0]
+        raise ConfigError(f"--exclude-test: none of the {matches[s]['test_videos']} {s} test videos matches one of "
+                          f"the {matches[s]['built_videos']} built {s} videos (video_id forms differ?); fix the ids "
+                          "or pass --allow-no-match")
+    for s in unmatched:
+        warnings["build"][f"--exclude-test: no {s} test video matched a built one (--allow-no-match)"] += 1
     large = len(built)
     if args.split == "standard":
         def cap(source: str, task: str) -> int:
@@ -140,7 +154,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "dropped": mf.nested(dropped),
         "excluded": {"records": sum(excluded.values()), "videos": len(excluded_videos),
                      "per_source": dict(excluded), "test_files": list(args.exclude_test),
-                     "test_videos": len(keys)},
+                     "test_videos": sum(len(k) for k in keys.values()), "matches": matches},
         "adapter_skipped": {name: dict(c) for name, c in skipped.items()},
         "warnings": {name: dict(c) for name, c in warnings.items() if c},
         "frames": frames,
@@ -180,6 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"warning: {name}: {message} ({n})", file=sys.stderr)
     for source, tasks in manifest["counts"].items():
         print(f"{source}: " + ", ".join(f"{t} {sum(f.values())}" for t, f in tasks.items()))
+    for source, m in manifest["excluded"]["matches"].items():
+        print(f"--exclude-test {source}: {m['matched']} of {m['test_videos']} test videos matched among "
+              f"{m['built_videos']} built")
     print(f"{manifest['records']} records ({manifest['excluded']['records']} excluded as test/val clips) "
           f"in {time.perf_counter() - started:.1f} s -> {args.out}")
     return 0
