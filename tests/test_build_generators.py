@@ -90,7 +90,27 @@ def test_stg_boxes_at_the_stride_in_pixels(ctx: GenContext) -> None:
     assert items[0].struc_info == [{"start": 0.0, "end": 2.0, "stride": 2.0, "object": "grasper",
                                     "bbox_dict": {"0.0": [10, 6, 40, 30], "2.0": [10, 6, 40, 30]}}]
     assert "grasper" in items[0].question
-    assert drops == [Drop("STG", "track with fewer than 2 boxes in the clip")] * 2  # hook; grasper at 4-5 s
+    assert drops == [Drop("STG", "track with fewer than 2 boxes in a row in the clip")] * 2  # hook; grasper 4-5 s
+
+
+def test_stg_asks_for_a_stretch_of_a_longer_clip(ctx: GenContext) -> None:
+    import re
+
+    boxes = [Box(float(t), "grasper", "1", (10, 10, 40, 30)) for t in range(66, 79)]
+    boxes += [Box(float(t), "grasper", "1", (10, 10, 40, 30)) for t in (90, 94, 98)]  # a second run, after a gap
+    v = video(boxes=boxes, duration=120.0)
+    s = TaskSettings(fps=1.0, clip_len=120, stride=120, box_stride=4.0, min_boxes=3)
+    items, drops = run("STG", v, s, ctx)
+    assert [list(i.struc_info[0]["bbox_dict"]) for i in items] == [["66.0", "70.0", "74.0", "78.0"],
+                                                                   ["90.0", "94.0", "98.0"]]
+    assert (items[0].start, items[0].end, items[0].struc_info[0]["start"], items[0].struc_info[0]["end"]) == (
+        0.0, 120.0, 66.0, 78.0)
+    assert re.search(r"every 4 seconds (from 66 to 78|between 66 and 78) seconds|from 66 to 78 seconds, one pixel "
+                     r"box every 4 seconds", items[0].question), items[0].question
+    pieces, _ = run("STG", v, replace(s, max_boxes=2, min_boxes=2), ctx)
+    assert [list(i.struc_info[0]["bbox_dict"]) for i in pieces] == [["66.0", "70.0"], ["74.0", "78.0"],
+                                                                    ["90.0", "94.0"]]
+    assert not drops
 
 
 def test_rc_box_on_the_clip_start_frame(ctx: GenContext) -> None:
@@ -170,10 +190,14 @@ def test_sa_answer_and_level(ctx: GenContext) -> None:
 def test_questions_are_seeded_per_record(ctx: GenContext) -> None:
     cfg = load_config()
     v = video()
-    one = QuestionBank(cfg, 0).ask("TAG", v, 0.0, label="preparation", duration=30.0)
-    assert one == QuestionBank(cfg, 0).ask("TAG", v, 0.0, label="preparation", duration=30.0)
-    drawn = {QuestionBank(cfg, seed).ask("TAG", v, 0.0, label="preparation", duration=30.0) for seed in range(30)}
-    assert len(drawn) == len(cfg.bank("TAG", "CholecT50")) > 1
+    words = {"classes": "a, b", "unit": "phase", "units": "phases"}
+    one = QuestionBank(cfg, 0).ask("TAG", v, 0.0, label="preparation", duration=30.0, **words)
+    assert one == QuestionBank(cfg, 0).ask("TAG", v, 0.0, label="preparation", duration=30.0, **words)
+    drawn = {QuestionBank(cfg, seed).ask("TAG", v, 0.0, label="preparation", duration=30.0, **words)
+             for seed in range(60)}
+    templates = cfg.bank("TAG", "CholecT50")
+    endings = {q.split("phases")[-1] for q in drawn}  # the ask, past the persona, setting and class list
+    assert len(endings) == len(templates) > 1 and len(drawn) > len(templates)
 
 
 def test_a_template_with_an_unknown_placeholder_names_the_task(ctx: GenContext) -> None:

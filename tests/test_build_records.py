@@ -151,3 +151,32 @@ def test_avos_vs_facts_item(records: list[dict]) -> None:
         {"start": 35.0, "end": 40.0, "label": "suturing", "kind": "action"}]
     assert rec["metadata"] == {"video_id": fx.AVOS_ID, "fps": "0.5", "input_video_start_frame": "0",
                                "input_video_end_frame": "600"}
+
+
+def test_questions_follow_the_released_style(records: list[dict]) -> None:
+    """Persona, then the source's setting, then (TAG, NAP, DVC) the class list, then the ask."""
+    import re
+
+    from data_preprocess.build.phrasing import PERSONAS, SETTINGS
+    from reward_fns.tasks.nap import class_table
+
+    for rec in records:
+        q = rec["conversations"][0]["value"].removeprefix("<video>\n")
+        source = rec["data_source"]
+        assert any(q.startswith(p + " ") for p in PERSONAS.get(source, PERSONAS["default"])), q
+        settings = SETTINGS.get(source, SETTINGS["default"])
+        assert any(re.escape(s).replace(r"\{procedure\}", ".+") for s in settings
+                   if re.search(re.escape(s).replace(r"\{procedure\}", ".+"), q)), q
+        if rec["qa_type"] in ("tal", "next_action", "dense_captioning"):
+            listed = class_table().get(source) or []
+            if source == "NurViD":
+                listed = class_table()["NurViD_by_procedure"]["Bed Shampoo"]
+            if source == "EgoSurgery":  # no leaderboard list: the video's own phases
+                listed = sorted(p for _, _, p in fx.EGO_PHASES)
+            assert listed and ", ".join(listed) in q, q
+        if rec["qa_type"] == "region_caption":
+            end = rec["struc_info"][0]["struc_info"]["end"]
+            assert "0.0 seconds" in q and f"{end:.1f}" in q, q
+        if rec["qa_type"] == "stg":
+            info = rec["struc_info"][0]
+            assert f"{info['stride']:g} seconds" in q and f"{info['start']:g}" in q and f"{info['end']:g}" in q, q

@@ -39,6 +39,7 @@ class TaskSettings:
     min_boxes: int = 3  # STG: fewest boxes a clip must hold
     max_len: float = 0.0  # CVS/SA: longest clip (0 = no limit; longer spans are dropped with a reason)
     cap: int = 0  # Standard split: most records of this (source, task); 0 = none of it
+    max_boxes: int = 0  # STG: longest run of boxes one record asks for (0 = the whole run)
 
 
 @dataclass(frozen=True)

@@ -128,3 +128,32 @@ def facts_segments(spans: Sequence[Span]) -> list[dict[str, Any]]:
 def base_facts(task: str, video: Video, ctx: Context, start: float, end: float, fps: float) -> dict[str, Any]:
     return {"task": task, "source": video.source, "procedure": video.procedure or ctx.procedure,
             "clip": {"start": start, "end": end, "fps": fps}}
+
+
+UNITS = {"phase": ("phase", "phases"), "action": ("action", "actions"), "gesture": ("gesture", "gestures"),
+         "motion": ("motion", "motions"), "step": ("step", "steps")}
+
+
+def class_names(video: Video, kind: str) -> tuple[str, ...]:
+    """The answer classes a question offers: the leaderboard's list of the source (NurViD: of the video's
+    procedure) when it holds every label of the video's `kind` segments, else those labels, sorted."""
+    from reward_fns.tasks import nap
+
+    table = nap.class_table()
+    if video.source == "NurViD":
+        listed = tuple(table["NurViD_by_procedure"].get(video.procedure) or ())
+    else:
+        listed = tuple(table[video.source]) if video.source in nap.FIXED_LIST_SOURCES else ()
+    own = sorted({s.label for s in video.segments if s.kind == kind})
+    return listed if listed and set(own) <= set(listed) else tuple(own)
+
+
+def vocabulary(video: Video, kind: str) -> dict[str, str]:
+    """The question fields naming a task's classes: {classes} (comma list), {unit} and {units}."""
+    unit, units = UNITS.get(kind, ("step", "steps"))
+    return {"classes": ", ".join(class_names(video, kind)), "unit": unit, "units": units}
+
+
+def seconds(t: float) -> str:
+    """A time as questions write it: 8 -> '8', 7.5 -> '7.5'."""
+    return f"{t:g}"

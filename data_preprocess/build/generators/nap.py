@@ -10,13 +10,16 @@ from collections.abc import Iterator
 
 from data_preprocess.build.canonical import Video
 from data_preprocess.build.config import TaskSettings
-from data_preprocess.build.generators.base import EPS, Context, Drop, Item, generator, snap_down
+from data_preprocess.build.generators.base import EPS, UNITS, Context, Drop, Item, generator, snap_down
 from reward_fns.tasks import nap
 
 
 @generator("NAP")
 def generate(video: Video, s: TaskSettings, ctx: Context) -> Iterator[Item | Drop]:
     segments = video.segments_of(s.kind)
+    unit, units = UNITS.get(s.kind, ("step", "steps"))
+    listed = _fixed_list(video.source, video.procedure or ctx.procedure) or sorted({x.label for x in segments})
+    words = {"classes": ", ".join(listed), "unit": unit, "units": units}
     for i, seg in enumerate(segments):
         if i and segments[i - 1].label == seg.label and segments[i - 1].end >= seg.start - EPS:
             continue  # the same action going on: no boundary
@@ -30,8 +33,7 @@ def generate(video: Video, s: TaskSettings, ctx: Context) -> Iterator[Item | Dro
                 yield Drop("NAP", "clip would start before the video")
                 continue
             start = max(start, 0.0)
-            question = ctx.ask("NAP", video, start, duration=end - start,
-                               classes=", ".join(_fixed_list(video.source, video.procedure or ctx.procedure)))
+            question = ctx.ask("NAP", video, start, duration=end - start, **words)
             classes = nap.resolve_nap_classes(video.source, question, [label])
             if label not in classes:
                 yield Drop("NAP", "next action not in the leaderboard class list")

@@ -30,7 +30,8 @@ def generate(video: Video, s: TaskSettings, ctx: Context) -> Iterator[Item | Dro
                 yield Drop("RC", "clip shorter than one frame or box without area")
                 continue
             last = box.time
-            question = ctx.ask("RC", video, start, object=box.label, duration=end - start)
+            question = ctx.ask("RC", video, start, object=box.label, duration=end - start, time="0.0",
+                               end=f"{end - start:.1f}")
             struc = [{"struc_info": {"start": 0.0, "end": round(end - start, 1), "object": box.label},
                       "question": question}]
             facts = {**base_facts("rc", video, ctx, start, end, s.fps),
