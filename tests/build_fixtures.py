@@ -370,3 +370,130 @@ def fill_captions(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             rec["qa_type"] += "_gpt"
         out.append(rec)
     return out
+
+
+# ---- A synthetic root sized like the releases (canonical JSON, one file per source) --------------------------
+# Counts and lengths are our estimates from the releases' published descriptions (sources.md): CholecT50 50
+# videos (~28 h, Release 2.0 without boxes), CholecTrack20 20 videos with ~65k tool boxes at 1 fps,
+# Cholec80-CVS 572 scored segments over 80 videos, JIGSAWS 103 scored trials of 1-4 min, NurViD 1,538
+# videos (144 h, sparse actions), AVOS 1,997 videos (47 h annotated, 5-s segments), CoPESD ~17.7k images in
+# 100 folders at 1 fps with two tools each, EgoSurgery 21 takes (~15 h) at 0.5 fps with ~15k boxed frames.
+def _runs(rng: Any, duration: float, labels: Sequence[str], short: float, long: float, gap: float = 0.0,
+          ordered: bool = False) -> list[tuple[str, float, float]]:
+    """Consecutive labelled runs over [0, duration): lengths uniform(short, long), gaps up to `gap`."""
+    out, t, i = [], 0.0, 0
+    while t < duration - 1:
+        length = min(rng.uniform(short, long), duration - t)
+        label = labels[min(i, len(labels) - 1)] if ordered else rng.choice(labels)
+        out.append((label, round(t, 1), round(t + length, 1)))
+        t += length + (rng.uniform(0, gap) if gap else 0.0)
+        i += 1
+    return out
+
+
+def _video(source: str, vid: str, fps: float, duration: float, frames: dict, **kw: Any) -> dict[str, Any]:
+    return {"source": source, "video_id": vid, "fps": fps, "duration": float(duration), "frames": frames, **kw}
+
+
+def _track(rng: Any, duration: float, label: str, track: str, step: float, on: tuple[float, float],
+           off: tuple[float, float]) -> list[dict[str, Any]]:
+    boxes, t = [], rng.uniform(0, off[1])
+    while t < duration:
+        end = min(duration, t + rng.uniform(*on))
+        while t < end:
+            x = rng.uniform(0, 500)
+            boxes.append({"time": round(t, 1), "label": label, "track": track, "xyxy": [x, 100, x + 200, 300]})
+            t += step
+        t += rng.uniform(*off)
+    return boxes
+
+
+def release_sized(root: Path, scale: float = 1.0, seed: int = 0) -> Path:
+    """Canonical JSON of all 8 sources sized like the releases (times `scale`), under `root`; returns root."""
+    import random
+
+    from reward_fns.tasks.nap import class_table
+
+    rng = random.Random(seed)
+    n = lambda count: max(1, round(count * scale))  # noqa: E731
+    table = class_table()
+    files: dict[str, list[dict[str, Any]]] = {}
+    cholec = []
+    for i in range(n(50)):
+        d = rng.randint(1200, 2800)
+        segs = [{"label": p, "start": a, "end": b, "kind": "phase"}
+                for p, a, b in _runs(rng, d, CT50_PHASES, d / 10, d / 5, ordered=True)]
+        cholec.append(_video("CholecT50", f"VID{i + 1:02d}", 1.0, d, {"kind": "folder", "path": f"videos/VID{i:02d}",
+                             "pattern": "{n:06d}.png"}, width=854, height=480, segments=segs))
+    files["CholecT50"] = cholec
+    files["CholecTrack20"] = [
+        _video("CholecTrack20", f"vid{i + 111:03d}", 25.0, d, {"kind": "folder", "path": f"Training/VID{i}/Frames",
+               "pattern": "{n:06d}.png", "index_fps": 25.0, "offset": 1}, width=854, height=480,
+               boxes=[b for k, tool in enumerate(("grasper", "hook", "clipper"))
+                      for b in _track(rng, d, tool, str(k), 1.0, (20, 120), (10, 90))])
+        for i, d in ((i, rng.randint(1200, 2400)) for i in range(n(20)))]
+    cvs = []
+    for i in range(n(80)):
+        d, scores, t = rng.randint(1500, 3000), [], rng.uniform(200, 600)
+        for _ in range(7 if i % 7 else 8):
+            length = rng.uniform(10, 150)
+            scores.append({"start": round(t, 1), "end": round(t + length, 1), "kind": "cvs",
+                           "values": {k: rng.randint(0, 2) for k in ("two_structures", "cystic_plate",
+                                                                     "hepatocystic_triangle")}})
+            t += length + rng.uniform(5, 60)
+        cvs.append(_video("Cholec80-CVS", f"video{i + 1:02d}", 25.0, max(d, t + 1), {"kind": "video", "path": "x"},
+                          scores=scores))
+    files["Cholec80-CVS"] = cvs
+    aspects = ("Respect for tissue", "Suture/needle handling", "Time and motion", "Flow of operation",
+               "Overall performance", "Quality of final product")
+    files["JIGSAWS"] = [
+        _video("JIGSAWS", f"Trial_{i:03d}", 30.0, d, {"kind": "video", "path": "x"}, procedure="robotic suturing",
+               segments=[{"label": g, "start": a, "end": b, "kind": "gesture"}
+                         for g, a, b in _runs(rng, d, [f"G{k}" for k in range(1, 12)], 3, 15)],
+               scores=[{"start": 0.0, "end": float(d), "kind": "skill", "level": rng.choice("NIE"),
+                        "values": {a: rng.randint(1, 5) for a in aspects}}])
+        for i, d in ((i, rng.randint(40, 240)) for i in range(n(103)))]
+    procedures = sorted(table["NurViD_by_procedure"])
+    nurvid = []
+    for i in range(n(1538)):
+        d, procedure = rng.randint(30, 650), rng.choice(procedures)
+        actions = table["NurViD_by_procedure"][procedure]
+        segs = [{"label": a, "start": s, "end": e, "kind": "action"}
+                for a, s, e in _runs(rng, d, actions, 4, 60, gap=60)]
+        nurvid.append(_video("NurViD", f"nv{i:09d}", 30.0, d, {"kind": "video", "path": "x"}, procedure=procedure,
+                             segments=segs))
+    files["NurViD"] = nurvid
+    avos = []
+    for i in range(n(1997)):
+        d = rng.randint(6, 28) * 5
+        segs = [{"label": a, "start": s, "end": e, "kind": "action"}
+                for a, s, e in _runs(rng, d, ["cutting", "tying", "suturing"], 10, 45, gap=15)]
+        boxes = _track(rng, d, "hand", "1", 1.0, (15, 40), (20, 80)) if i % 10 == 0 else []
+        avos.append(_video("AVOS", f"av{i:09d}", 15.0, d, {"kind": "video", "path": "x"}, width=640, height=360,
+                           segments=segs, boxes=boxes))
+    files["AVOS"] = avos
+    copesd = []
+    for i in range(n(100)):
+        d = rng.randint(60, 300)
+        segs = [{"label": m, "start": s, "end": e, "kind": "motion"}
+                for m, s, e in _runs(rng, d, table["CoPESD"], 3, 30)]
+        boxes = [{"time": float(t), "label": tool, "track": tool.lower(), "xyxy": [100, 100, 400, 500]}
+                 for t in range(d) for tool in ("Forceps", "Knife")]
+        copesd.append(_video("CoPESD", f"{23000 + i:06d}", 1.0, d, {"kind": "folder", "path": f"high_light_images/{i}",
+                             "pattern": "{n:04d}.jpg", "offset": 1}, width=1920, height=1080, segments=segs,
+                             boxes=boxes))
+    files["CoPESD"] = copesd
+    ego_phases = ["disinfection", "design", "anesthesia", "incision", "dissection", "hemostasis", "irrigation",
+                  "closure", "dressing"]
+    files["EgoSurgery"] = [
+        _video("EgoSurgery", f"{i + 1:02d}_1", 30.0, d, {"kind": "folder", "path": f"images/{i + 1:02d}",
+               "pattern": f"{i + 1:02d}_1_{{n:06d}}.jpg", "index_fps": 30.0, "rate": 0.5}, width=1920, height=1080,
+               segments=[{"label": p, "start": a, "end": b, "kind": "phase"}
+                         for p, a, b in _runs(rng, d, ego_phases, d / 14, d / 7, ordered=True)],
+               boxes=[b for k, tool in enumerate(("scissors", "forceps")) for b in
+                      _track(rng, d, tool, str(k), 2.0, (30, 120), (60, 200))])
+        for i, d in ((i, rng.randint(1500, 3600)) for i in range(n(21)))]
+    root.mkdir(parents=True, exist_ok=True)
+    for source, videos in files.items():
+        (root / f"{source}.json").write_text(json.dumps(videos))
+    return root

@@ -207,3 +207,47 @@ def test_a_template_with_an_unknown_placeholder_names_the_task(ctx: GenContext) 
     bad = replace(cfg, questions={**cfg.questions, "TAG": {"default": ("When is {nothing}?",)}})
     with pytest.raises(ConfigError, match=r"questions.TAG: template 'When is \{nothing\}\?' needs 'nothing'"):
         QuestionBank(bad, 0).ask("TAG", video(), 0.0, label="x")
+
+
+def test_several_clip_lengths_each_window_once(ctx: GenContext) -> None:
+    s = TaskSettings(fps=1.0, lengths=((30.0, 30.0), (60.0, 60.0), (90.0, 90.0)))
+    items, _ = run("TAG", video(), s, ctx)
+    windows = sorted({(i.start, i.end) for i in items})
+    assert windows == [(0.0, 30.0), (0.0, 60.0), (30.0, 60.0)]  # 90 s on a 60 s video = the whole video, once
+    nap_items, _ = run("NAP", video(), TaskSettings(fps=1.0, stride=5, horizon=0, lengths=((10.0, 5.0), (20.0, 5.0))),
+                       ctx)
+    assert [(i.start, i.end) for i in nap_items if i.answer == "carlot-triangle-dissection"] == [(10.0, 20.0),
+                                                                                             (0.0, 20.0)]
+
+
+def test_windowed_cvs_and_sa_keep_the_span_scores(ctx: GenContext) -> None:
+    from data_preprocess.build.generators.sa import ASPECTS
+
+    cvs = Scores(2.0, 32.0, "cvs", {"two_structures": 2, "cystic_plate": 1, "hepatocystic_triangle": 0})
+    s = TaskSettings(fps=1.0, clip_len=20, stride=5, windowed=True)
+    items, _ = run("CVS", video("Cholec80-CVS", scores=[cvs]), s, ctx)
+    assert [(i.start, i.end) for i in items] == [(2.0, 22.0), (7.0, 27.0), (12.0, 32.0)]
+    assert {i.answer for i in items} == {"Two structures: 2, Cystic plate: 1, Hepatocystic triangle: 0"}
+    values = dict(zip(ASPECTS, (2, 2, 3, 2, 2, 3), strict=True))
+    trial = video("JIGSAWS", duration=50.0, scores=[Scores(0, 50.0, "skill", values, "E")])
+    sa, _ = run("SA", trial, TaskSettings(fps=0.5, clip_len=20, stride=20, windowed=True), ctx)
+    assert [(i.start, i.end) for i in sa] == [(0.0, 20.0), (20.0, 40.0), (30.0, 50.0)]
+    assert all(i.struc_info == [{"skill_level": "E", "skill_scores": values}] for i in sa)
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"lengths": [[60, 30], [7, 2]], "fps": 0.5}, r"lengths: must be a positive multiple of 1/fps"),
+    ({"lengths": [[60, 30, 1]]}, r"lengths must be a list of \[clip_len, stride\] pairs"),
+    ({"lengths": 60}, r"lengths must be a list"),
+    ({"windowed": "yes"}, r"must be true or false"),
+])
+def test_new_settings_are_checked(tmp_path, settings: dict, message: str) -> None:
+    import yaml
+
+    from data_preprocess.build.config import ConfigError
+
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({"task_defaults": {"TAG": settings}}))
+    with pytest.raises(ConfigError, match=message):
+        load_config(tmp_path / "c.yaml")
+    (tmp_path / "ok.yaml").write_text(yaml.safe_dump({"task_defaults": {"TAG": {"lengths": [[60, 30], 120]}}}))
+    assert load_config(tmp_path / "ok.yaml") is not None

@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit-videos", type=int, default=0, help="only the first N videos (by id) of each release")
     p.add_argument("--captions", choices=CAPTION_MODES, default="none",
                    help="none: leave DVC/VS/RC out; facts: write them with caption_facts for the caption stage")
+    p.add_argument("--caption-variants", type=int, default=2, choices=(1, 2),
+                   help="records the caption stage writes per facts item (gpt, gemini): Standard caps and the "
+                        "manifest's mix count final records")
     return p
 
 
@@ -134,8 +137,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         warnings["build"][f"--exclude-test: no {s} test video matched a built one (--allow-no-match)"] += 1
     large = len(built)
     if args.split == "standard":
-        def cap(source: str, task: str) -> int:
-            return config.sources[source].tasks[task].cap
+        def cap(source: str, task: str) -> int:  # caps count final records
+            per = args.caption_variants if task in CAPTION_TASKS else 1
+            return config.sources[source].tasks[task].cap // per
         built = standard_sample(built, lambda b: (b.video.source, b.task), cap, seed)
     frames: dict[str, Any] = {"frames_out": args.frames_out}
     if args.frames_out:
@@ -151,6 +155,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "config": config.path, "seed": seed, "split": args.split, "captions": args.captions,
         "records": len(built), "records_large": large,
         "counts": mf.counts(built),
+        "mix": mf.mix(built, args.split, args.caption_variants, CAPTION_TASKS),
         "dropped": mf.nested(dropped),
         "excluded": {"records": sum(excluded.values()), "videos": len(excluded_videos),
                      "per_source": dict(excluded), "test_files": list(args.exclude_test),
@@ -194,6 +199,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"warning: {name}: {message} ({n})", file=sys.stderr)
     for source, tasks in manifest["counts"].items():
         print(f"{source}: " + ", ".join(f"{t} {sum(f.values())}" for t, f in tasks.items()))
+    mix = manifest["mix"]
+    if mix["records_final"]:
+        shares = "/".join(f"{mix['fps'][r]['share']:.1f}" for r in ("0.5", "1.0", "2.0"))
+        print(f"mix: {mix['records_final']} final records ({mix['ratio_to_paper']:.3f} x the paper's "
+              f"{mix['paper_records']}); fps 0.5/1/2: {shares} % (paper 63.3/22.0/7.5)")
     for source, m in manifest["excluded"]["matches"].items():
         print(f"--exclude-test {source}: {m['matched']} of {m['test_videos']} test videos matched among "
               f"{m['built_videos']} built")

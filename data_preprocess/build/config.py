@@ -40,6 +40,12 @@ class TaskSettings:
     max_len: float = 0.0  # CVS/SA: longest clip (0 = no limit; longer spans are dropped with a reason)
     cap: int = 0  # Standard split: most records of this (source, task); 0 = none of it
     max_boxes: int = 0  # STG: longest run of boxes one record asks for (0 = the whole run)
+    windowed: bool = False  # CVS/SA: windows of clip_len every stride inside each scored span (else the span)
+    lengths: tuple[tuple[float, float], ...] = ()  # several [clip_len, stride] pairs (replace clip_len/stride)
+
+    def scales(self) -> list[TaskSettings]:
+        """One settings per clip length: `lengths` when given, else this one."""
+        return [replace(self, clip_len=length, stride=step, lengths=()) for length, step in self.lengths] or [self]
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,25 @@ class BuildConfig:
 _KNOWN = {f.name for f in fields(TaskSettings)}
 
 
+def _lengths(value: Any) -> tuple[tuple[float, float], ...]:
+    """`[[clip_len, stride], ...]` (a bare number L means [L, L])."""
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"lengths must be a list of [clip_len, stride] pairs, got {value!r}")
+    pairs = [(v, v) if isinstance(v, int | float) else tuple(v) for v in value]
+    if any(len(p) != 2 for p in pairs):
+        raise ValueError(f"lengths must be a list of [clip_len, stride] pairs, got {value!r}")
+    return tuple((float(a), float(b)) for a, b in pairs)
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, got {value!r}")
+    return value
+
+
+CONVERT = {"lengths": _lengths, "windowed": _flag}
+
+
 def _settings(raw: Any, base: TaskSettings, where: str) -> TaskSettings:
     if raw is None:
         return base
@@ -75,7 +100,7 @@ def _settings(raw: Any, base: TaskSettings, where: str) -> TaskSettings:
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(_KNOWN)}")
     try:
-        out = replace(base, **{k: type(getattr(base, k))(v) for k, v in raw.items()})
+        out = replace(base, **{k: CONVERT.get(k, type(getattr(base, k)))(v) for k, v in raw.items()})
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: {exc}") from None
     _check(out, where)
@@ -85,9 +110,10 @@ def _settings(raw: Any, base: TaskSettings, where: str) -> TaskSettings:
 def _check(s: TaskSettings, where: str) -> None:
     if s.fps not in FPS_CHOICES:
         raise ConfigError(f"{where}.fps: {s.fps} not one of {FPS_CHOICES}")
-    for key in ("clip_len", "stride"):
-        value = getattr(s, key) * s.fps
-        if getattr(s, key) <= 0 or not math.isclose(value, round(value)):
+    for key, number in [("clip_len", s.clip_len), ("stride", s.stride),
+                        *(("lengths", v) for pair in s.lengths for v in pair)]:
+        value = number * s.fps
+        if not (math.isfinite(number) and number > 0) or not math.isclose(value, round(value)):
             raise ConfigError(f"{where}.{key}: must be a positive multiple of 1/fps ({1 / s.fps} s)")
     if s.box_stride <= 0 or s.min_boxes < 1 or s.min_segments < 1 or s.cap < 0:
         raise ConfigError(f"{where}: box_stride > 0, min_boxes >= 1, min_segments >= 1, cap >= 0 required")

@@ -70,9 +70,20 @@ def snap_down(t: float, fps: float) -> float:
     return math.floor(t * fps + EPS) / fps
 
 
-def windows(duration: float, s: TaskSettings) -> Iterator[tuple[float, float]]:
-    """Clip windows [start, end) of `clip_len` every `stride`, plus one ending at the video's end when the
-    stride leaves a tail uncovered; a video shorter than one window is one clip."""
+def windows(duration: float, s: TaskSettings, offset: float = 0.0) -> Iterator[tuple[float, float]]:
+    """Clip windows [start, end) of each clip length (`clip_len`, or every pair of `lengths`) every its stride,
+    plus one ending at the video's end when the stride leaves a tail uncovered; a video shorter than a window
+    is one clip. Each window once, shifted by `offset` (windows inside a span starting there)."""
+    seen: set[tuple[float, float]] = set()
+    for one in s.scales():
+        for start, end in _windows(duration, one):
+            key = (round(start + offset, 6), round(end + offset, 6))
+            if key not in seen:
+                seen.add(key)
+                yield start + offset, end + offset
+
+
+def _windows(duration: float, s: TaskSettings) -> Iterator[tuple[float, float]]:
     last = snap_down(duration, s.fps)
     if duration < s.clip_len:
         if last * s.fps >= 1:

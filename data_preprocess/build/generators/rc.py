@@ -1,6 +1,7 @@
 """RC (`region_caption`): a box on the clip's start frame; written only with `--captions facts`.
 
-Per track, boxes on the fps grid at least `stride` seconds apart each start a clip of `clip_len`.
+Per track, boxes on the fps grid at least `stride` seconds apart each start a clip of `clip_len` (per pair of
+`lengths` when given).
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ from data_preprocess.build.generators.boxes import pixel_box
 
 @generator("RC")
 def generate(video: Video, s: TaskSettings, ctx: Context) -> Iterator[Item | Drop]:
+    for one in s.scales():
+        yield from _clips(video, one, ctx)
+
+
+def _clips(video: Video, s: TaskSettings, ctx: Context) -> Iterator[Item | Drop]:
     for track in video.tracks().values():
         last = -float("inf")
         for box in track:
