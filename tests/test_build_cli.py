@@ -322,3 +322,46 @@ def test_normalize_id_is_idempotent_and_source_names_resolve() -> None:
         for spelling in (name, name.lower(), name.upper(), name.replace("-", "_"), f" {name} "):
             assert source_name(spelling) == name
     assert source_name("Cholec81") is None
+
+
+def test_plan_prints_records_frames_and_disk_and_extracts_nothing(release: Path, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from data_preprocess.build.plan import jpeg_bytes
+
+    out, frames = tmp_path / "o.json", tmp_path / "data"
+    argv = ["--all", str(release / "sources.yaml"), "--config", str(release / "config.yaml"), "--captions", "facts",
+            "--frames-out", str(frames), "--out", str(out)]
+    assert main([*argv, "--plan"]) == 0
+    printed = capsys.readouterr().out
+    assert not out.exists() and not frames.exists()
+    plan = json.loads(out.with_name("o.plan.json").read_text())
+    total = plan["total"]
+    assert printed.startswith(f"plan: {total['records']} records ({total['records_final']} final) naming "
+                              f"{total['frames']} frame files")
+    assert "disk for the extracted JPEGs: about" in printed
+    assert total["frames"] == total["frames_in_place"] + total["frames_to_extract"] + total["frames_on_disk"]
+    assert total["frames_on_disk"] == 0 and total["videos_not_found"] == 0
+    ct20 = plan["per_source"]["CholecTrack20"]  # the Testing MP4 (854x480) resized to 224x112
+    nurvid = plan["per_source"]["NurViD"]  # 64x36: kept as is
+    assert ct20["disk_bytes"] == ct20["frames_to_extract"] * jpeg_bytes(224, 112)
+    assert nurvid["disk_bytes"] == nurvid["frames_to_extract"] * jpeg_bytes(64, 36)
+    assert main(argv) == 0  # the build itself writes exactly the planned frames
+    manifest = json.loads(out.with_name("o.manifest.json").read_text())
+    assert manifest["frames"]["written"] == total["frames_to_extract"]
+    assert manifest["records"] == total["records"]
+    assert main([*argv, "--plan"]) == 0
+    again = json.loads(out.with_name("o.plan.json").read_text())["total"]
+    assert again["frames_to_extract"] == 0 and again["frames_on_disk"] == total["frames_to_extract"]
+
+
+def test_records_naming_a_missing_release_frame_are_dropped(tmp_path: Path) -> None:
+    root = fx.cholect50(tmp_path / "ct50")
+    (root / "videos" / "VID01" / "000014.png").unlink()
+    out = tmp_path / "o.json"
+    assert main(["--source", "cholect50", "--root", str(root), "--out", str(out), "--frames-out",
+                 str(tmp_path / "data"), "--config", str(fx.small_config(tmp_path / "c.yaml"))]) == 0
+    manifest = json.loads((tmp_path / "o.manifest.json").read_text())
+    assert manifest["frames"]["missing_frames"] == 1
+    assert manifest["dropped"]["CholecT50"]["TAG"]["frame files missing from the release folder"] > 0
+    for rec in json.loads(out.read_text()):
+        assert all((tmp_path / "data" / p).is_file() for p in rec["video"])

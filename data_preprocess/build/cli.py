@@ -2,7 +2,8 @@
 
     python -m data_preprocess.build --source NAME --root DIR [--videos DIR] --out OUT.json
         [--frames-out DIR] [--config YAML] [--split large|standard] [--exclude-test TEST.json]
-        [--seed N] [--limit-videos N] [--captions none|facts]
+        [--seed N] [--limit-videos N] [--captions none|facts] [--workers N] [--video-spec YAML |
+        --full-resolution] [--plan]
     python -m data_preprocess.build --all SOURCES.yaml --out OUT.json [...]
 
 Writes OUT.json (a list of records) and OUT.manifest.json atomically. Exit status 2: bad input or config.
@@ -11,6 +12,7 @@ Writes OUT.json (a list of records) and OUT.manifest.json atomically. Exit statu
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections import Counter
@@ -25,12 +27,15 @@ import yaml
 from data_preprocess.build import manifest as mf
 from data_preprocess.build.adapters import ADAPTERS
 from data_preprocess.build.canonical import AnnotationError
-from data_preprocess.build.config import BuildConfig, ConfigError, load_config
+from data_preprocess.build.config import DEFAULT_CONFIG, BuildConfig, ConfigError, load_config
+from data_preprocess.build.decode import Resize
 from data_preprocess.build.frames import FrameLinkError
 from data_preprocess.build.generators import CAPTION_TASKS
 from data_preprocess.build.pipeline import CAPTION_MODES, BuildOptions, Built, build_source
 from data_preprocess.build.select import excluder, load_test_keys, match_report, no_match_sources, standard_sample
 from reward_fns.atomic_io import atomic_path, write_json_atomic
+
+DEFAULT_VIDEO_SPEC = DEFAULT_CONFIG.with_name("medgrpo_video.yaml")
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit-videos", type=int, default=0, help="only the first N videos (by id) of each release")
     p.add_argument("--captions", choices=CAPTION_MODES, default="none",
                    help="none: leave DVC/VS/RC out; facts: write them with caption_facts for the caption stage")
+    p.add_argument("--plan", action="store_true",
+                   help="print (and write OUT.plan.json) the records, frames and disk a build needs; extract nothing")
+    p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1),
+                   help="frame extraction processes (default: the CPUs, at most 8)")
+    p.add_argument("--video-spec", help="VideoSpec YAML whose max_pixels extracted frames are shrunk to "
+                                        "(default recipes/config/medgrpo_video.yaml)")
+    p.add_argument("--full-resolution", action="store_true", help="extract frames at the videos' own size")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
     p.add_argument("--caption-variants", type=int, default=2, choices=(1, 2),
                    help="records the caption stage writes per facts item (gpt, gemini): Standard caps and the "
                         "manifest's mix count final records")
@@ -99,7 +112,23 @@ def write_records(path: str, built: list[Built]) -> None:
         f.write(b"]\n")
 
 
+def frame_resize(args: argparse.Namespace) -> Resize:
+    """The resize of extracted frames: the VideoSpec's per-frame pixel budget, or none."""
+    if args.full_resolution:
+        return Resize()
+    from data_preprocess.video_spec import VideoSpec
+
+    path = Path(args.video_spec) if args.video_spec else DEFAULT_VIDEO_SPEC
+    try:
+        spec = VideoSpec.load(path)
+    except (OSError, ValueError, TypeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: not a VideoSpec ({exc})") from None
+    return Resize(spec.max_pixels, spec.min_pixels, 2 * spec.image_patch_size * spec.merge_size)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.workers < 1:
+        raise ConfigError(f"--workers: must be >= 1, got {args.workers}")
     config = load_config(args.config)
     seed = config.seed if args.seed is None else args.seed
     keys = load_test_keys(args.exclude_test)
@@ -141,14 +170,29 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             per = args.caption_variants if task in CAPTION_TASKS else 1
             return config.sources[source].tasks[task].cap // per
         built = standard_sample(built, lambda b: (b.video.source, b.task), cap, seed)
+    resize = frame_resize(args)
+    if args.plan:
+        from data_preprocess.build.plan import make_plan
+
+        plan = make_plan(built, Path(args.frames_out) if args.frames_out else None, resize,
+                         args.caption_variants, CAPTION_TASKS)
+        write_json_atomic(f"{args.out.removesuffix('.json')}.plan.json", plan)
+        return {"plan": plan}
     frames: dict[str, Any] = {"frames_out": args.frames_out}
     if args.frames_out:
         from data_preprocess.build.extraction import run_frame_stage
 
-        stage = run_frame_stage(built, Path(args.frames_out))
+        stage = run_frame_stage(built, Path(args.frames_out), args.workers, resize,
+                                progress=False if args.no_progress else None)
         built, dropped = stage.kept, dropped + stage.dropped
-        frames.update(extracted=len(stage.extracted), resumed=stage.resumed, linked=stage.linked,
-                      errors=stage.errors)
+        for b in built:
+            b.scale = stage.scales.get((b.video.source, b.video.video_id))
+        frames.update(extracted=len(stage.extracted), written=stage.written, resumed=stage.resumed,
+                      linked=stage.linked, errors=stage.errors, missing_frames=stage.missing_frames,
+                      resize_max_pixels=resize.max_pixels, resized_videos=len(stage.scales),
+                      workers=args.workers, seconds=round(stage.seconds, 2), decoded=stage.decoded,
+                      seeks=stage.seeks,
+                      frames_per_s=round(stage.written / stage.seconds, 1) if stage.seconds else None)
     write_records(args.out, built)
     manifest = {
         "command": "python -m data_preprocess.build " + " ".join(args.argv),
@@ -194,6 +238,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (AnnotationError, ConfigError, FrameLinkError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if "plan" in manifest:
+        from data_preprocess.build.plan import describe
+
+        print("\n".join(describe(manifest["plan"])))
+        return 0
     for name, messages in manifest["warnings"].items():
         for message, n in messages.items():
             print(f"warning: {name}: {message} ({n})", file=sys.stderr)

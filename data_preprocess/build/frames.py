@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data_preprocess.build.canonical import Video
-from reward_fns.atomic_io import atomic_path, write_text_atomic
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".webm", ".mov", ".m4v")
-DONE = ".done"
+DONE = ".done"  # decode.DONE
 
 
 def frame_times(start: float, end: float, fps: float) -> list[float]:
@@ -77,40 +76,15 @@ class Extracted:
 
 
 def extract(path: Path, targets: Mapping[float, Path], quality: int = 90) -> dict[float, Extracted]:
-    """Decode a video once and write, for each fps of `targets`, frame k (the first decoded frame at or
-    after k / fps) as `<folder>/<k:06d>.jpg`. A `.done` marker per folder makes reruns skip that fps; an
-    unfinished folder picks up after its last complete file (files are renamed into place when written)."""
-    import av
+    """Every frame of a video at each fps of `targets`, in one decode (see decode.extract_frames, which
+    extracts only the frames records need); frames already on disk are kept. Raises on an unreadable file."""
+    from data_preprocess.build.decode import Target, extract_frames
 
-    out: dict[float, Extracted] = {}
-    pending: dict[float, tuple[Path, list[int]]] = {}  # fps -> (folder, [next k, first k to write])
-    for fps, folder in targets.items():
-        marker = folder / DONE
-        if marker.is_file():
-            out[fps] = Extracted(int(marker.read_text() or 0), True)
-            continue
-        folder.mkdir(parents=True, exist_ok=True)
-        pending[fps] = (folder, [0, max(0, len(list(folder.glob("*.jpg"))) - 1)])
-    if not pending:
-        return out
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        for frame in container.decode(stream):
-            if frame.time is None:
-                continue
-            image = None
-            for fps, (folder, state) in pending.items():
-                while frame.time + 1e-6 >= state[0] / fps:
-                    if state[0] >= state[1]:
-                        image = image or frame.to_image()
-                        with atomic_path(folder / f"{state[0]:06d}.jpg") as tmp:
-                            image.save(tmp, format="JPEG", quality=quality)
-                    state[0] += 1
-    for fps, (folder, state) in pending.items():
-        write_text_atomic(folder / DONE, str(state[0]))
-        out[fps] = Extracted(state[0], False)
-    return out
+    outcome = extract_frames(str(path), [Target(fps, str(folder)) for fps, folder in targets.items()],
+                             quality=quality)
+    if outcome.error:
+        raise OSError(f"{path}: {outcome.error}")
+    return {fps: Extracted(outcome.present[fps], outcome.resumed[fps]) for fps in targets}
 
 
 def link_frame_folder(frames_out: Path, source: str, root: Path, top: str) -> None:

@@ -30,6 +30,7 @@ class Built:
     fps: float
     root: Path
     videos_dir: Path | None
+    scale: tuple[float, float] | None = None  # set by the frame stage when the video's frames were resized
 
     def frames(self) -> list[str]:
         frames = clip_frames(self.video, self.item.start, self.item.end, self.fps)
@@ -38,7 +39,7 @@ class Built:
 
     @property
     def record(self) -> dict[str, Any]:
-        return make_record(self.video, self.item, self.fps, self.frames())
+        return make_record(self.video, self.item, self.fps, self.frames(), self.scale)
 
 
 @dataclass
