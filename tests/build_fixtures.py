@@ -442,12 +442,13 @@ def release_sized(root: Path, scale: float = 1.0, seed: int = 0) -> Path:
                                                                      "hepatocystic_triangle")}})
             t += length + rng.uniform(5, 60)
         cvs.append(_video("Cholec80-CVS", f"video{i + 1:02d}", 25.0, max(d, t + 1), {"kind": "video", "path": "x"},
-                          scores=scores))
+                          width=854, height=480, scores=scores))
     files["Cholec80-CVS"] = cvs
     aspects = ("Respect for tissue", "Suture/needle handling", "Time and motion", "Flow of operation",
                "Overall performance", "Quality of final product")
     files["JIGSAWS"] = [
-        _video("JIGSAWS", f"Trial_{i:03d}", 30.0, d, {"kind": "video", "path": "x"}, procedure="robotic suturing",
+        _video("JIGSAWS", f"Trial_{i:03d}", 30.0, d, {"kind": "video", "path": "x"}, width=640, height=480,
+               procedure="robotic suturing",
                segments=[{"label": g, "start": a, "end": b, "kind": "gesture"}
                          for g, a, b in _runs(rng, d, [f"G{k}" for k in range(1, 12)], 3, 15)],
                scores=[{"start": 0.0, "end": float(d), "kind": "skill", "level": rng.choice("NIE"),
@@ -460,8 +461,8 @@ def release_sized(root: Path, scale: float = 1.0, seed: int = 0) -> Path:
         actions = table["NurViD_by_procedure"][procedure]
         segs = [{"label": a, "start": s, "end": e, "kind": "action"}
                 for a, s, e in _runs(rng, d, actions, 4, 60, gap=60)]
-        nurvid.append(_video("NurViD", f"nv{i:09d}", 30.0, d, {"kind": "video", "path": "x"}, procedure=procedure,
-                             segments=segs))
+        nurvid.append(_video("NurViD", f"nv{i:09d}", 30.0, d, {"kind": "video", "path": "x"}, width=1280,
+                             height=720, procedure=procedure, segments=segs))
     files["NurViD"] = nurvid
     avos = []
     for i in range(n(1997)):

@@ -119,3 +119,31 @@ def test_the_frame_stage_in_parallel_matches_one_process(tmp_path: Path) -> None
         x1, y1, x2, y2 = rec["RC_info"]["start_frame_bbox"]
         assert 0 <= x1 < x2 <= 224 and 0 <= y1 < y2 <= 112
         assert rec["caption_facts"]["region"]["image_size"] == [224, 112]
+
+
+def test_fit_pixels_agrees_with_qwen_vl_utils() -> None:
+    from qwen_vl_utils import smart_resize
+
+    from data_preprocess.build.decode import fit_pixels
+
+    for height in (24, 100, 360, 480, 719, 720, 1080, 1440, 2160):
+        for width in (32, 100, 640, 854, 1280, 1920, 3840):
+            if max(height, width) / min(height, width) > 200:
+                continue
+            for factor, lo, hi in ((56, 6272, 37632), (28, 3136, 12845056), (64, 8192, 49152)):
+                theirs = smart_resize(height, width, factor, lo, hi)
+                ours = fit_pixels(height, width, factor, lo, hi)
+                # where qwen-vl-utils floors a side to 0 (aspect ratios near its limit), ours keeps one factor
+                assert ours == tuple(v or factor for v in theirs), (height, width, factor)
+
+
+def test_the_cli_reads_the_video_spec_without_importing_torch(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from data_preprocess.build.cli import build_parser, frame_resize; "
+            "r = frame_resize(build_parser().parse_args(['--source', 'canonical', '--out', 'x.json'])); "
+            "print(r.max_pixels, r.min_pixels, r.factor, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1]).stdout.split()
+    assert out == ["37632", "6272", "56", "False"]

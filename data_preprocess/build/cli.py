@@ -36,6 +36,7 @@ from data_preprocess.build.select import excluder, load_test_keys, match_report,
 from reward_fns.atomic_io import atomic_path, write_json_atomic
 
 DEFAULT_VIDEO_SPEC = DEFAULT_CONFIG.with_name("medgrpo_video.yaml")
+SPEC_DEFAULTS = {"max_pixels": 48 * 28 * 28, "min_pixels": 8 * 28 * 28, "image_patch_size": 14, "merge_size": 2}
 
 
 @dataclass(frozen=True)
@@ -113,17 +114,21 @@ def write_records(path: str, built: list[Built]) -> None:
 
 
 def frame_resize(args: argparse.Namespace) -> Resize:
-    """The resize of extracted frames: the VideoSpec's per-frame pixel budget, or none."""
+    """The resize of extracted frames: the VideoSpec YAML's per-frame pixel budget (`max_pixels`,
+    `min_pixels`, `image_patch_size` x `merge_size` x 2 as the side multiple, as the model's frame resize),
+    or none. Read as plain YAML: importing VideoSpec would pull in torch through qwen-vl-utils."""
     if args.full_resolution:
         return Resize()
-    from data_preprocess.video_spec import VideoSpec
-
     path = Path(args.video_spec) if args.video_spec else DEFAULT_VIDEO_SPEC
     try:
-        spec = VideoSpec.load(path)
-    except (OSError, ValueError, TypeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: not a VideoSpec ({exc})") from None
-    return Resize(spec.max_pixels, spec.min_pixels, 2 * spec.image_patch_size * spec.merge_size)
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = data.get("video_spec", data) if isinstance(data, dict) else {}
+        spec = {k: int(data.get(k, default)) for k, default in SPEC_DEFAULTS.items()}
+    except (OSError, yaml.YAMLError, TypeError, ValueError, AttributeError) as exc:
+        raise ConfigError(f"{path}: not a VideoSpec YAML ({exc})") from None
+    if not 0 < spec["min_pixels"] <= spec["max_pixels"] or spec["image_patch_size"] < 1 or spec["merge_size"] < 1:
+        raise ConfigError(f"{path}: needs 0 < min_pixels <= max_pixels and positive patch sizes, got {spec}")
+    return Resize(spec["max_pixels"], spec["min_pixels"], 2 * spec["image_patch_size"] * spec["merge_size"])
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -170,7 +175,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             per = args.caption_variants if task in CAPTION_TASKS else 1
             return config.sources[source].tasks[task].cap // per
         built = standard_sample(built, lambda b: (b.video.source, b.task), cap, seed)
-    resize = frame_resize(args)
+    resize = frame_resize(args) if args.plan or args.frames_out else Resize()
     if args.plan:
         from data_preprocess.build.plan import make_plan
 

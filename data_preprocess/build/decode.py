@@ -22,10 +22,28 @@ SEEK_GAP = 8.0  # seconds
 JPEG_QUALITY = 90
 
 
+def fit_pixels(height: int, width: int, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
+    """(height, width) multiples of `factor`, near the aspect ratio, with h x w within [min_pixels,
+    max_pixels]: the rule of qwen-vl-utils' `smart_resize` (test_build_frames checks they agree; a side it
+    would floor to 0 stays one factor here), written here so extraction workers need not import it (it
+    pulls in torch)."""
+    h = max(factor, round(height / factor) * factor)
+    w = max(factor, round(width / factor) * factor)
+    if h * w > max_pixels:
+        beta = math.sqrt(height * width / max_pixels)
+        h = max(factor, math.floor(height / beta / factor) * factor)
+        w = max(factor, math.floor(width / beta / factor) * factor)
+    elif h * w < min_pixels:
+        beta = math.sqrt(min_pixels / (height * width))
+        h, w = math.ceil(height * beta / factor) * factor, math.ceil(width * beta / factor) * factor
+    return h, w
+
+
 @dataclass(frozen=True)
 class Resize:
     """Frames above `max_pixels` are shrunk the way the recipes' VideoSpec shrinks them for the model
-    (qwen-vl-utils `smart_resize` with sides multiples of `factor`); 0 keeps the full resolution."""
+    (`fit_pixels` with sides multiples of `factor`); 0 keeps the full resolution; smaller frames keep
+    their size (never enlarged)."""
 
     max_pixels: int = 0
     min_pixels: int = 0
@@ -34,9 +52,7 @@ class Resize:
     def size(self, width: int, height: int) -> tuple[int, int]:
         if not self.max_pixels or width * height <= self.max_pixels or not width or not height:
             return width, height
-        from qwen_vl_utils import smart_resize
-
-        h, w = smart_resize(height, width, self.factor, self.min_pixels, self.max_pixels)
+        h, w = fit_pixels(height, width, self.factor, self.min_pixels, self.max_pixels)
         return w, h
 
 
