@@ -147,3 +147,16 @@ def test_the_cli_reads_the_video_spec_without_importing_torch(tmp_path: Path) ->
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1]).stdout.split()
     assert out == ["37632", "6272", "56", "False"]
+
+
+def test_extraction_progress_shows_frames_rate_and_eta(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from data_preprocess.build.extraction import Progress
+
+    bar = Progress(10, True)
+    bar.update(4)
+    bar.update(6)
+    bar.close()
+    err = capsys.readouterr().err
+    assert "frames: 100%" in err and "10/10" in err and "<00:00" in err  # elapsed<remaining, the ETA
+    Progress(10, False).close()
+    assert capsys.readouterr().err == ""

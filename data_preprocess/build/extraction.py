@@ -154,8 +154,8 @@ class Progress:
     def __init__(self, total: int, enabled: bool | None) -> None:
         from tqdm import tqdm
 
-        self.bar = tqdm(total=total, unit="frame", desc="frames", disable=enabled is False or None,
-                        file=sys.stderr, smoothing=0.1)
+        disable = {True: False, False: True, None: None}[enabled]  # None: only on a terminal
+        self.bar = tqdm(total=total, unit="frame", desc="frames", disable=disable, file=sys.stderr, smoothing=0.1)
 
     def update(self, n: int) -> None:
         self.bar.update(n)
