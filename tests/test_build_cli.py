@@ -57,8 +57,9 @@ def test_manifest_lists_input_files_with_sha256(facts_build: tuple[Path, dict, P
     inputs = {Path(i["path"]).name: i for i in facts_build[1]["inputs"]}
     label = release / "cholect50" / "labels" / "VID01.json"
     assert inputs["VID01.json"]["sha256"] == hashlib.sha256(label.read_bytes()).hexdigest()
-    assert {"surgeons_annotations.xlsx", "NurViD_annotations.json", "avos_segments.csv", "videos.csv",
-            "copesd_annotations.json", "meta_file_Suturing.txt", "VID02.json"} <= set(inputs)
+    assert {"surgeons_annotations.xlsx", "NurViD_annotations.json", "Procedure&Action_ID.xlsx", "avos_segments.csv",
+            f"{fx.EGO_TAKE}.csv", "train.json", "copesd_llava_train.json", "meta_file_Suturing.txt", "VID02.json",
+            "vid05.json", "VID12.json"} <= set(inputs)
 
 
 def test_every_frame_exists_under_the_data_root_in_time_order(facts_build: tuple[Path, dict, Path]) -> None:
@@ -68,8 +69,23 @@ def test_every_frame_exists_under_the_data_root_in_time_order(facts_build: tuple
         numbers = [int(Path(p).stem) for p in rec["video"]]
         assert numbers == sorted(set(numbers)), rec["video"]
         assert all((frames / p).is_file() for p in rec["video"]), rec["metadata"]
-    assert manifest["frames"]["linked"] == ["CholecT50", "CholecTrack20", "CoPESD"]
+    assert manifest["frames"]["linked"] == ["CholecT50", "CholecTrack20", "CoPESD", "EgoSurgery"]
     assert manifest["frames"]["extracted"] > 0 and manifest["frames"]["resumed"] == 0
+
+
+def test_manifest_warnings_count_what_the_releases_lack(facts_build: tuple[Path, dict, Path],
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    warnings = facts_build[1]["warnings"]
+    assert warnings["cholect50"] == {
+        "CholecT50 triplets with null_verb/null_target left out of caption facts": 10,
+        "CholecT50 videos without instrument boxes (all -1, as in the public Release 2.0): no RC/STG records "
+        "from them": 1}
+    assert warnings["nurvid"] == {"NurViD actionIDs not in the Procedure&Action_ID table (segment left out)": 1}
+    assert warnings["build"] == {"CholecT50 RC: no records (nothing to build it from)": 1}
+    records = json.loads(facts_build[0].read_text())
+    facts = [json.dumps(r["caption_facts"]) for r in records
+             if r["data_source"] == "CholecT50" and "caption_facts" in r]
+    assert facts and not any("null_" in f for f in facts)
 
 
 def test_caption_items_carry_caption_facts(facts_build: tuple[Path, dict, Path]) -> None:
@@ -183,7 +199,7 @@ def test_a_data_root_serves_one_release_per_source(release: Path, tmp_path: Path
     common = ["--config", str(release / "config.yaml"), "--frames-out", str(tmp_path / "data")]
     assert main(["--source", "cholect50", "--root", str(release / "cholect50"), "--out", str(tmp_path / "a.json"),
                  *common]) == 0
-    assert (tmp_path / "data" / "CholecT50").resolve() == (release / "cholect50").resolve()
+    assert (tmp_path / "data" / "CholecT50" / "videos").resolve() == (release / "cholect50" / "videos").resolve()
     manifest = json.loads((tmp_path / "a.manifest.json").read_text())
     assert list(manifest["licences"]) == ["CholecT50"]
     assert main(["--source", "cholect50", "--root", str(other), "--out", str(tmp_path / "b.json"), *common]) == 2
@@ -240,3 +256,117 @@ def test_video_keys_join_the_cholec80_family(source: str, video_id: str, key: st
     from data_preprocess.build.select import video_key
 
     assert video_key(source, video_id) == key
+
+
+def test_exclude_test_normalizes_ids_and_source_spelling(release: Path, tmp_path: Path) -> None:
+    test = [{"metadata": {"video_id": f"{fx.COPESD_FOLDER}_part3"}, "data_source": "copesd"},
+            {"metadata": {"video_id": fx.EGO_TAKE.upper()}, "data_source": "Egosurgery"},
+            {"metadata": {"video_id": f" {fx.NURVID_ID.upper()}.mp4"}, "data_source": "NurViD"},
+            {"metadata": {"video_id": "zzzzzzzzzzz"}, "data_source": "NurViD"}]
+    (tmp_path / "test.json").write_text(json.dumps(test))
+    manifest = build(release, tmp_path / "o.json", "--exclude-test", str(tmp_path / "test.json"))
+    kept = {r["data_source"] for r in json.loads((tmp_path / "o.json").read_text())}
+    assert not {"CoPESD", "EgoSurgery", "NurViD"} & kept
+    assert manifest["excluded"]["matches"] == {
+        "CoPESD": {"test_videos": 1, "built_videos": 1, "matched": 1, "matched_any_source": 1},
+        "EgoSurgery": {"test_videos": 1, "built_videos": 1, "matched": 1, "matched_any_source": 1},
+        "NurViD": {"test_videos": 2, "built_videos": 1, "matched": 1, "matched_any_source": 1}}
+    assert manifest["excluded"]["videos"] == 3
+
+
+def test_exclude_test_matching_nothing_of_a_built_source_is_an_error(release: Path, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "test.json").write_text(json.dumps([{"metadata": {"video_id": "Ego_07"}, "data_source": "EgoSurgery"},
+                                                    {"metadata": {"video_id": "x"}, "data_source": "AVOS"}]))
+    argv = ["--all", str(release / "sources.yaml"), "--config", str(release / "config.yaml"),
+            "--exclude-test", str(tmp_path / "test.json"), "--out", str(tmp_path / "o.json")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--exclude-test: none of the 1 AVOS test videos matches one of the 1 built AVOS videos" in err
+    assert not (tmp_path / "o.json").exists()
+    assert main([*argv, "--allow-no-match"]) == 0
+    manifest = json.loads((tmp_path / "o.manifest.json").read_text())
+    assert manifest["warnings"]["build"]["--exclude-test: no EgoSurgery test video matched a built one "
+                                         "(--allow-no-match)"] == 1
+    assert "--exclude-test EgoSurgery: 0 of 1 test videos matched among 1 built" in capsys.readouterr().out
+
+
+def test_exclude_test_with_an_unknown_source_names_the_record(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "test.json").write_text(json.dumps([{"metadata": {"video_id": "a"}, "data_source": "Cholec81"}]))
+    (tmp_path / "root").mkdir()  # outputs may not lie inside --root
+    assert main(["--source", "canonical", "--root", str(tmp_path / "root"), "--exclude-test",
+                 str(tmp_path / "test.json"), "--out", str(tmp_path / "out" / "o.json")]) == 2
+    assert "test.json: entry 0: field 'data_source': 'Cholec81' names no MedVidBench source" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("video_id", "normal"), [
+    ("014014_part0", "014014"), ("Case01-Part_2", "case01"), (" AbC.mp4 ", "abc"), ("x_part1_part2", "x"),
+    ("Suturing_B001", "suturing_b001"), ("01_1", "01_1"), ("depart1", "depart1"), ("a.mp4_part1", "a"),
+])
+def test_normalize_id(video_id: str, normal: str) -> None:
+    from data_preprocess.build.select import normalize_id
+
+    assert normalize_id(video_id) == normal
+
+
+def test_normalize_id_is_idempotent_and_source_names_resolve() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from data_preprocess.build.select import normalize_id, source_name
+    from reward_fns.registry import SOURCES
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.text(max_size=40))
+    def check(text: str) -> None:
+        assert normalize_id(normalize_id(text)) == normalize_id(text)
+
+    check()
+    for name in SOURCES:
+        for spelling in (name, name.lower(), name.upper(), name.replace("-", "_"), f" {name} "):
+            assert source_name(spelling) == name
+    assert source_name("Cholec81") is None
+
+
+def test_plan_prints_records_frames_and_disk_and_extracts_nothing(release: Path, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from data_preprocess.build.plan import jpeg_bytes
+
+    out, frames = tmp_path / "o.json", tmp_path / "data"
+    argv = ["--all", str(release / "sources.yaml"), "--config", str(release / "config.yaml"), "--captions", "facts",
+            "--frames-out", str(frames), "--out", str(out)]
+    assert main([*argv, "--plan"]) == 0
+    printed = capsys.readouterr().out
+    assert not out.exists() and not frames.exists()
+    plan = json.loads(out.with_name("o.plan.json").read_text())
+    total = plan["total"]
+    assert printed.startswith(f"plan: {total['records']} records ({total['records_final']} final) naming "
+                              f"{total['frames']} frame files")
+    assert "disk for the extracted JPEGs: about" in printed
+    assert total["frames"] == total["frames_in_place"] + total["frames_to_extract"] + total["frames_on_disk"]
+    assert total["frames_on_disk"] == 0 and total["videos_not_found"] == 0
+    ct20 = plan["per_source"]["CholecTrack20"]  # the Testing MP4 (854x480) resized to 224x112
+    nurvid = plan["per_source"]["NurViD"]  # 64x36: kept as is
+    assert ct20["disk_bytes"] == ct20["frames_to_extract"] * jpeg_bytes(224, 112)
+    assert nurvid["disk_bytes"] == nurvid["frames_to_extract"] * jpeg_bytes(64, 36)
+    assert main(argv) == 0  # the build itself writes exactly the planned frames
+    manifest = json.loads(out.with_name("o.manifest.json").read_text())
+    assert manifest["frames"]["written"] == total["frames_to_extract"]
+    assert manifest["records"] == total["records"]
+    assert main([*argv, "--plan"]) == 0
+    again = json.loads(out.with_name("o.plan.json").read_text())["total"]
+    assert again["frames_to_extract"] == 0 and again["frames_on_disk"] == total["frames_to_extract"]
+
+
+def test_records_naming_a_missing_release_frame_are_dropped(tmp_path: Path) -> None:
+    root = fx.cholect50(tmp_path / "ct50")
+    (root / "videos" / "VID01" / "000014.png").unlink()
+    out = tmp_path / "o.json"
+    assert main(["--source", "cholect50", "--root", str(root), "--out", str(out), "--frames-out",
+                 str(tmp_path / "data"), "--config", str(fx.small_config(tmp_path / "c.yaml"))]) == 0
+    manifest = json.loads((tmp_path / "o.manifest.json").read_text())
+    assert manifest["frames"]["missing_frames"] == 1
+    assert manifest["dropped"]["CholecT50"]["TAG"]["frame files missing from the release folder"] > 0
+    for rec in json.loads(out.read_text()):
+        assert all((tmp_path / "data" / p).is_file() for p in rec["video"])

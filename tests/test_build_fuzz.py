@@ -24,7 +24,8 @@ from tests import build_fixtures as fx
 HOSTILE = [None, True, False, 0, -1, 1.5, -1e9, 1e9, 1e308, float("nan"), float("inf"), 10**40, "", " ", "abc",
            "1e3", "-5", "../x", "/etc", "a\nb", "{n.__class__}", "{0}", "3-4 seconds: x", "\u2028", "x" * 300,
            [], {}, [1, 2], [[1]], {"a": 1}, {"": None}, [None] * 4, ["a", "b", "c", "d"]]
-UNFILLED = re.compile(r"\{(label|object|classes|procedure|source|duration|track)\}")
+UNFILLED = re.compile(r"\{(label|object|classes|procedure|source|duration|track|persona|setting|unit|units|first|last"
+                      r"|stride|time|end)\}")
 # (CLI source name, annotation file inside the release)
 JSON_FILES = [("nurvid", "NurViD_annotations.json"), ("copesd", "copesd_annotations.json"),
               ("cholect50", "labels/VID01.json"), ("cholectrack20", "Training/VID02/VID02.json"),
@@ -38,7 +39,7 @@ CSV_FILES = [("egosurgery", "videos.csv"), ("egosurgery", "phases.csv"), ("egosu
 def releases(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("fuzz_releases")
     for name in ("nurvid", "cholect50", "cholectrack20", "avos", "egosurgery"):
-        fx.WRITERS[name](base / name)
+        fx.WRITERS[name](base / name, **({"flat": True} if name == "nurvid" else {}))  # files in --root itself
     fx.copesd(base / "copesd", seconds=20, llava=True)
     fx.write_csv(base / "cholec80_cvs" / "surgeons_annotations.csv", fx.CVS_HEADER, fx.CVS_ROWS)
     fx.small_config(base / "config.yaml")

@@ -90,7 +90,27 @@ def test_stg_boxes_at_the_stride_in_pixels(ctx: GenContext) -> None:
     assert items[0].struc_info == [{"start": 0.0, "end": 2.0, "stride": 2.0, "object": "grasper",
                                     "bbox_dict": {"0.0": [10, 6, 40, 30], "2.0": [10, 6, 40, 30]}}]
     assert "grasper" in items[0].question
-    assert drops == [Drop("STG", "track with fewer than 2 boxes in the clip")] * 2  # hook; grasper at 4-5 s
+    assert drops == [Drop("STG", "track with fewer than 2 boxes in a row in the clip")] * 2  # hook; grasper 4-5 s
+
+
+def test_stg_asks_for_a_stretch_of_a_longer_clip(ctx: GenContext) -> None:
+    import re
+
+    boxes = [Box(float(t), "grasper", "1", (10, 10, 40, 30)) for t in range(66, 79)]
+    boxes += [Box(float(t), "grasper", "1", (10, 10, 40, 30)) for t in (90, 94, 98)]  # a second run, after a gap
+    v = video(boxes=boxes, duration=120.0)
+    s = TaskSettings(fps=1.0, clip_len=120, stride=120, box_stride=4.0, min_boxes=3)
+    items, drops = run("STG", v, s, ctx)
+    assert [list(i.struc_info[0]["bbox_dict"]) for i in items] == [["66.0", "70.0", "74.0", "78.0"],
+                                                                   ["90.0", "94.0", "98.0"]]
+    assert (items[0].start, items[0].end, items[0].struc_info[0]["start"], items[0].struc_info[0]["end"]) == (
+        0.0, 120.0, 66.0, 78.0)
+    assert re.search(r"every 4 seconds (from 66 to 78|between 66 and 78) seconds|from 66 to 78 seconds, one pixel "
+                     r"box every 4 seconds", items[0].question), items[0].question
+    pieces, _ = run("STG", v, replace(s, max_boxes=2, min_boxes=2), ctx)
+    assert [list(i.struc_info[0]["bbox_dict"]) for i in pieces] == [["66.0", "70.0"], ["74.0", "78.0"],
+                                                                    ["90.0", "94.0"]]
+    assert not drops
 
 
 def test_rc_box_on_the_clip_start_frame(ctx: GenContext) -> None:
@@ -170,10 +190,14 @@ def test_sa_answer_and_level(ctx: GenContext) -> None:
 def test_questions_are_seeded_per_record(ctx: GenContext) -> None:
     cfg = load_config()
     v = video()
-    one = QuestionBank(cfg, 0).ask("TAG", v, 0.0, label="preparation", duration=30.0)
-    assert one == QuestionBank(cfg, 0).ask("TAG", v, 0.0, label="preparation", duration=30.0)
-    drawn = {QuestionBank(cfg, seed).ask("TAG", v, 0.0, label="preparation", duration=30.0) for seed in range(30)}
-    assert len(drawn) == len(cfg.bank("TAG", "CholecT50")) > 1
+    words = {"classes": "a, b", "unit": "phase", "units": "phases"}
+    one = QuestionBank(cfg, 0).ask("TAG", v, 0.0, label="preparation", duration=30.0, **words)
+    assert one == QuestionBank(cfg, 0).ask("TAG", v, 0.0, label="preparation", duration=30.0, **words)
+    drawn = {QuestionBank(cfg, seed).ask("TAG", v, 0.0, label="preparation", duration=30.0, **words)
+             for seed in range(60)}
+    templates = cfg.bank("TAG", "CholecT50")
+    endings = {q.split("phases")[-1] for q in drawn}  # the ask, past the persona, setting and class list
+    assert len(endings) == len(templates) > 1 and len(drawn) > len(templates)
 
 
 def test_a_template_with_an_unknown_placeholder_names_the_task(ctx: GenContext) -> None:
@@ -183,3 +207,59 @@ def test_a_template_with_an_unknown_placeholder_names_the_task(ctx: GenContext) 
     bad = replace(cfg, questions={**cfg.questions, "TAG": {"default": ("When is {nothing}?",)}})
     with pytest.raises(ConfigError, match=r"questions.TAG: template 'When is \{nothing\}\?' needs 'nothing'"):
         QuestionBank(bad, 0).ask("TAG", video(), 0.0, label="x")
+
+
+def test_several_clip_lengths_each_window_once(ctx: GenContext) -> None:
+    s = TaskSettings(fps=1.0, lengths=((30.0, 30.0), (60.0, 60.0), (90.0, 90.0)))
+    items, _ = run("TAG", video(), s, ctx)
+    windows = sorted({(i.start, i.end) for i in items})
+    assert windows == [(0.0, 30.0), (0.0, 60.0), (30.0, 60.0)]  # 90 s on a 60 s video = the whole video, once
+    nap_items, _ = run("NAP", video(), TaskSettings(fps=1.0, stride=5, horizon=0, lengths=((10.0, 5.0), (20.0, 5.0))),
+                       ctx)
+    assert [(i.start, i.end) for i in nap_items if i.answer == "carlot-triangle-dissection"] == [(10.0, 20.0),
+                                                                                             (0.0, 20.0)]
+
+
+def test_windowed_cvs_and_sa_keep_the_span_scores(ctx: GenContext) -> None:
+    from data_preprocess.build.generators.sa import ASPECTS
+
+    cvs = Scores(2.0, 32.0, "cvs", {"two_structures": 2, "cystic_plate": 1, "hepatocystic_triangle": 0})
+    s = TaskSettings(fps=1.0, clip_len=20, stride=5, windowed=True)
+    items, _ = run("CVS", video("Cholec80-CVS", scores=[cvs]), s, ctx)
+    assert [(i.start, i.end) for i in items] == [(2.0, 22.0), (7.0, 27.0), (12.0, 32.0)]
+    assert {i.answer for i in items} == {"Two structures: 2, Cystic plate: 1, Hepatocystic triangle: 0"}
+    values = dict(zip(ASPECTS, (2, 2, 3, 2, 2, 3), strict=True))
+    trial = video("JIGSAWS", duration=50.0, scores=[Scores(0, 50.0, "skill", values, "E")])
+    sa, _ = run("SA", trial, TaskSettings(fps=0.5, clip_len=20, stride=20, windowed=True), ctx)
+    assert [(i.start, i.end) for i in sa] == [(0.0, 20.0), (20.0, 40.0), (30.0, 50.0)]
+    assert all(i.struc_info == [{"skill_level": "E", "skill_scores": values}] for i in sa)
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"lengths": [[60, 30], [7, 2]], "fps": 0.5}, r"lengths: must be a positive multiple of 1/fps"),
+    ({"lengths": [[60, 30, 1]]}, r"lengths: \[0\] must be a number or a \[clip_len, stride\] pair"),
+    ({"lengths": 60}, r"lengths: must be a non-empty list of \[clip_len, stride\] pairs"),
+    ({"lengths": []}, r"lengths: must be a non-empty list"),
+    ({"lengths": [[60, -30]]}, r"lengths: \[0\] must be > 0"),
+    ({"lengths": [[60, float("inf")]]}, r"lengths: \[0\] must be a finite number"),
+    ({"lengths": [[60, float("nan")]]}, r"lengths: \[0\] must be a finite number"),
+    ({"lengths": [True]}, r"lengths: \[0\] must be a number"),
+    ({"lengths": [["60", 30]]}, r"lengths: \[0\] must be a number"),
+    ({"lengths": [60] * 33}, r"lengths: holds 33 pairs"),
+    ({"windowed": "yes"}, r"windowed: must be true or false"),
+    ({"windowed": 1}, r"windowed: must be true or false"),
+    ({"max_boxes": -1}, r"max_boxes: must be >= 0"),
+    ({"max_boxes": 2.5}, r"max_boxes: must be a whole number"),
+    ({"max_boxes": float("inf")}, r"max_boxes: must be a whole number"),
+    ({"max_box": 3}, r"unknown key\(s\) \['max_box'\]"),
+])
+def test_new_settings_are_checked(tmp_path, settings: dict, message: str) -> None:
+    import yaml
+
+    from data_preprocess.build.config import ConfigError
+
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({"task_defaults": {"TAG": settings}}))
+    with pytest.raises(ConfigError, match=message):
+        load_config(tmp_path / "c.yaml")
+    (tmp_path / "ok.yaml").write_text(yaml.safe_dump({"task_defaults": {"TAG": {"lengths": [[60, 30], 120]}}}))
+    assert load_config(tmp_path / "ok.yaml") is not None

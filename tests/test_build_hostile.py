@@ -33,6 +33,8 @@ class Ctx:
     def root(self, name: str, **kw) -> Path:
         """A fresh synthetic release of one source under tmp/rel/<name>."""
         root = self.tmp / "rel" / name
+        if name == "nurvid":
+            kw.setdefault("flat", True)  # the JSON and a Procedure&Action_ID.csv in --root itself
         if name == "jigsaws" or name == "cholec80_cvs":
             return fx.WRITERS[name](root, with_video=kw.pop("with_video", False))
         return fx.WRITERS[name](root, **kw)
@@ -822,7 +824,7 @@ def test_a_full_frames_out_stops_the_build_and_keeps_the_previous_outputs(ctx: C
     assert (ctx.tmp / "o.json").read_bytes() == previous
 
 
-# ---- corrupt .done markers are redone, not trusted -------------------------------------------------------------
+# ---- corrupt .done markers are never trusted: the folder listing is -----------------------------------------------
 @pytest.mark.parametrize("marker", [b"abc", b"", b"99999", b"\xff\xfe1", b"-3", b"1e3"])
 def test_a_corrupt_done_marker_is_redone(ctx: Ctx, marker: bytes) -> None:
     frames = ctx.tmp / "data"
@@ -831,11 +833,15 @@ def test_a_corrupt_done_marker_is_redone(ctx: Ctx, marker: bytes) -> None:
     first = (ctx.tmp / "o.json").read_bytes()
     done_files = sorted(frames.rglob(".done"))
     good = {p: p.read_bytes() for p in done_files}
-    for path in done_files:
+    removed = []
+    for path in done_files:  # a corrupt marker and a missing frame: the marker must not hide the gap
         path.write_bytes(marker)
+        removed.append(sorted(path.parent.glob("*.jpg"))[-1])
+        removed[-1].unlink()
     assert main(argv) == 0
     manifest = json.loads((ctx.tmp / "o.manifest.json").read_text())
-    assert manifest["frames"]["resumed"] == 0 and manifest["records"] > 0
+    assert manifest["frames"]["written"] == len(removed) and manifest["records"] > 0
+    assert all(p.is_file() for p in removed)
     assert (ctx.tmp / "o.json").read_bytes() == first
     assert {p: p.read_bytes() for p in done_files} == good
 
@@ -879,3 +885,18 @@ def test_frame_name_fills_one_field_only() -> None:
     assert not pattern_problem("sub/{n:04d}.jpg") and not pattern_problem("{n:d}.png")
     with pytest.raises(ValueError):
         frame_name("{n:04d}.jpg", -1)
+
+
+# ---- the released layouts (issue 22 adapters) keep ids and paths inside --root -----------------------------------
+@pytest.mark.parametrize(("image", "fragment"), [
+    ("x/high_light_images/../0001.jpg", "field 'image': folder '..' is not a plain file name"),
+    ("x/high_light_images//0001.jpg", "field 'image': folder must be 1 to"),
+    ("x/high_light_images/a\nb/0001.jpg", "is not a plain file name"),
+    ("x/high_light_images/023521/" + "9" * 5000 + ".jpg", "is not a frame number (1-12 digits)"),
+])
+def test_copesd_release_image_paths_stay_inside_the_root(ctx: Ctx, capsys: pytest.CaptureFixture[str],
+                                                          image: str, fragment: str) -> None:
+    root = fx.copesd_release(ctx.tmp / "rel" / "copesd", seconds=5)
+    edit_json(root / "copesd_llava_train.json", lambda d: [{**d[0], "image": image}, *d[1:]])
+    code, err = run_cli([*ctx.args("copesd", root), "--out", str(ctx.tmp / "o.json")], capsys)
+    assert_one_line_error(code, err, fragment)

@@ -94,15 +94,17 @@ def test_nurvid_nap_names_the_procedure(records: list[dict]) -> None:
         "is_RC": False}
 
 
-def test_egosurgery_stg(records: list[dict]) -> None:
-    boxes = {f"{t}.0": [10, 20, 30, 40] for t in range(10)}
-    assert without_question(first(records, "EgoSurgery", "stg"), "STG") == {
-        "conversations": turns(" ".join(f"{t}.0 seconds: [10, 20, 30, 40]" for t in range(10))),
-        "video": frames(f"EgoSurgery/frames_1fps/{fx.EGO_ID}", range(10), 6, "jpg"),
-        "metadata": {"video_id": fx.EGO_ID, "fps": "1.0", "input_video_start_frame": "0",
+def test_egosurgery_stg_on_the_released_frames(records: list[dict]) -> None:
+    rec = next(r for r in records if r["data_source"] == "EgoSurgery" and r["qa_type"] == "stg"
+               and r["struc_info"][0]["object"] == "scissors")
+    boxes = {f"{t}.0": [10, 20, 30, 40] for t in range(0, 10, 2)}
+    assert without_question(rec, "STG") == {
+        "conversations": turns(" ".join(f"{t}.0 seconds: [10, 20, 30, 40]" for t in range(0, 10, 2))),
+        "video": [f"EgoSurgery/images/01/{fx.EGO_TAKE}_{f:06d}.jpg" for f in range(0, 300, 60)],
+        "metadata": {"video_id": fx.EGO_TAKE, "fps": "0.5", "input_video_start_frame": "0",
                      "input_video_end_frame": "300"},
         "qa_type": "stg", "data_source": "EgoSurgery",
-        "struc_info": [{"start": 0.0, "end": 9.0, "stride": 1.0, "object": "scissors", "bbox_dict": boxes}],
+        "struc_info": [{"start": 0.0, "end": 8.0, "stride": 2.0, "object": "scissors", "bbox_dict": boxes}],
         "is_RC": False}
 
 
@@ -110,7 +112,7 @@ def test_copesd_rc_with_facts(records: list[dict]) -> None:
     video = frames("CoPESD/high_light_images/023521", range(1, 11), 4, "jpg")
     assert without_question(first(records, "CoPESD", "region_caption"), "RC") == {
         "conversations": turns(""), "video": video,
-        "metadata": {"video_id": fx.COPESD_ID, "fps": "1.0", "input_video_start_frame": "0",
+        "metadata": {"video_id": fx.COPESD_FOLDER, "fps": "1.0", "input_video_start_frame": "0",
                      "input_video_end_frame": "10"},
         "qa_type": "region_caption", "data_source": "CoPESD",
         "struc_info": [{"struc_info": {"start": 0.0, "end": 10.0, "object": "Forceps"}, "question": "Q"}],
@@ -149,3 +151,32 @@ def test_avos_vs_facts_item(records: list[dict]) -> None:
         {"start": 35.0, "end": 40.0, "label": "suturing", "kind": "action"}]
     assert rec["metadata"] == {"video_id": fx.AVOS_ID, "fps": "0.5", "input_video_start_frame": "0",
                                "input_video_end_frame": "600"}
+
+
+def test_questions_follow_the_released_style(records: list[dict]) -> None:
+    """Persona, then the source's setting, then (TAG, NAP, DVC) the class list, then the ask."""
+    import re
+
+    from data_preprocess.build.phrasing import PERSONAS, SETTINGS
+    from reward_fns.tasks.nap import class_table
+
+    for rec in records:
+        q = rec["conversations"][0]["value"].removeprefix("<video>\n")
+        source = rec["data_source"]
+        assert any(q.startswith(p + " ") for p in PERSONAS.get(source, PERSONAS["default"])), q
+        settings = SETTINGS.get(source, SETTINGS["default"])
+        assert any(re.escape(s).replace(r"\{procedure\}", ".+") for s in settings
+                   if re.search(re.escape(s).replace(r"\{procedure\}", ".+"), q)), q
+        if rec["qa_type"] in ("tal", "next_action", "dense_captioning"):
+            listed = class_table().get(source) or []
+            if source == "NurViD":
+                listed = class_table()["NurViD_by_procedure"]["Bed Shampoo"]
+            if source == "EgoSurgery":  # no leaderboard list: the video's own phases
+                listed = sorted(p for _, _, p in fx.EGO_PHASES)
+            assert listed and ", ".join(listed) in q, q
+        if rec["qa_type"] == "region_caption":
+            end = rec["struc_info"][0]["struc_info"]["end"]
+            assert "0.0 seconds" in q and f"{end:.1f}" in q, q
+        if rec["qa_type"] == "stg":
+            info = rec["struc_info"][0]
+            assert f"{info['stride']:g} seconds" in q and f"{info['start']:g}" in q and f"{info['end']:g}" in q, q

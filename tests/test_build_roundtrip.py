@@ -10,16 +10,20 @@ import pytest
 
 from data_preprocess import medvidbench
 from data_preprocess.build.cli import main
+from data_preprocess.build.config import DEFAULT_CONFIG
 from evaluation.scorer import build_references, score
 from reward_fns.reference import record_answer
 from tests import build_fixtures as fx
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], Path, Path]:
+@pytest.fixture(scope="module", params=["small", "paper"])
+def finished(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], Path, Path]:
+    """The published-layout fixtures built with short default windows, and with the paper preset (several
+    clip lengths, windowed CVS/SA, STG runs, 2 fps)."""
     base = tmp_path_factory.mktemp("rt")
     sources = fx.write_all(base)
-    config = fx.small_config(base / "config.yaml")
+    config = (fx.small_config(base / "config.yaml") if request.param == "small"
+              else DEFAULT_CONFIG.with_name("medvidbench_paper.yaml"))
     out, frames = base / "built.json", base / "data"
     assert main(["--all", str(sources), "--out", str(out), "--config", str(config), "--captions", "facts",
                  "--frames-out", str(frames)]) == 0

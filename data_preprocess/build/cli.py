@@ -2,7 +2,8 @@
 
     python -m data_preprocess.build --source NAME --root DIR [--videos DIR] --out OUT.json
         [--frames-out DIR] [--config YAML] [--split large|standard] [--exclude-test TEST.json]
-        [--seed N] [--limit-videos N] [--captions none|facts]
+        [--seed N] [--limit-videos N] [--captions none|facts] [--workers N] [--video-spec YAML |
+        --full-resolution] [--plan]
     python -m data_preprocess.build --all SOURCES.yaml --out OUT.json [...]
 
 Writes OUT.json (a list of records) and OUT.manifest.json atomically (both or neither). Exit status 2: bad
@@ -29,13 +30,17 @@ import yaml
 from data_preprocess.build import manifest as mf
 from data_preprocess.build.adapters import ADAPTERS
 from data_preprocess.build.canonical import AnnotationError
-from data_preprocess.build.config import DEFAULT_CONFIG as DEFAULT
-from data_preprocess.build.config import ConfigError, load_config
+from data_preprocess.build.config import DEFAULT_CONFIG, BuildConfig, ConfigError, load_config
+from data_preprocess.build.decode import Resize
 from data_preprocess.build.frames import FrameLinkError, FrameOutputError
+from data_preprocess.build.generators import CAPTION_TASKS
 from data_preprocess.build.pipeline import CAPTION_MODES, BuildOptions, Built, build_source
-from data_preprocess.build.select import excluder, load_test_keys, standard_sample
-from data_preprocess.build.validate import read_text
-from reward_fns.atomic_io import atomic_path
+from data_preprocess.build.select import excluder, load_test_keys, match_report, no_match_sources, standard_sample
+from data_preprocess.build.validate import integer_problem, read_text
+from reward_fns.atomic_io import atomic_path, write_json_atomic
+
+DEFAULT_VIDEO_SPEC = DEFAULT_CONFIG.with_name("medgrpo_video.yaml")
+SPEC_DEFAULTS = {"max_pixels": 48 * 28 * 28, "min_pixels": 8 * 28 * 28, "image_patch_size": 14, "merge_size": 2}
 
 
 @dataclass(frozen=True)
@@ -58,11 +63,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=("large", "standard"), default="large",
                    help="large: every record; standard: at most the config's cap per (source, task), seeded")
     p.add_argument("--exclude-test", action="append", default=[], metavar="TEST.json",
-                   help="drop every clip of a video in this MedVidBench test/val JSON (repeatable)")
+                   help="drop every clip of a video in this MedVidBench test/val JSON (repeatable); ids compare "
+                        "normalized (case, _partN suffixes), sources however spelled")
+    p.add_argument("--allow-no-match", action="store_true",
+                   help="let a source present in both the test files and the build match no test video (warned)")
     p.add_argument("--seed", type=int, help="question draws and Standard sampling (default: the config's)")
     p.add_argument("--limit-videos", type=int, default=0, help="only the first N videos (by id) of each release")
     p.add_argument("--captions", choices=CAPTION_MODES, default="none",
                    help="none: leave DVC/VS/RC out; facts: write them with caption_facts for the caption stage")
+    p.add_argument("--plan", action="store_true",
+                   help="print (and write OUT.plan.json) the records, frames and disk a build needs; extract nothing")
+    p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1),
+                   help="frame extraction processes (default: the CPUs, at most 8)")
+    p.add_argument("--video-spec", help="VideoSpec YAML whose max_pixels extracted frames are shrunk to "
+                                        "(default recipes/config/medgrpo_video.yaml)")
+    p.add_argument("--full-resolution", action="store_true", help="extract frames at the videos' own size")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
+    p.add_argument("--caption-variants", type=int, default=2, choices=(1, 2),
+                   help="records the caption stage writes per facts item (gpt, gemini): Standard caps and the "
+                        "manifest's mix count final records")
     return p
 
 
@@ -105,6 +124,10 @@ def manifest_path(out: str) -> Path:
     return Path(f"{out.removesuffix('.json')}.manifest.json")
 
 
+def plan_path(out: str) -> Path:
+    return Path(f"{out.removesuffix('.json')}.plan.json")
+
+
 def _overlaps(out: Path, out_is_folder: bool, inp: Path) -> bool:
     """Does an output (a file, or a folder the build writes into) overlap an input file or folder?"""
     return out == inp or inp in out.parents or (out_is_folder and out in inp.parents)
@@ -113,7 +136,8 @@ def _overlaps(out: Path, out_is_folder: bool, inp: Path) -> bool:
 def check_overlap(args: argparse.Namespace, jobs: list[Job], files: Sequence[Path] = ()) -> None:
     """Outputs (--out, its manifest, --frames-out) are neither inputs nor inside or around one: an input
     folder (--root, --videos), an input file (config, --all YAML, --exclude-test, annotation files read)."""
-    inputs: list[tuple[str, Path]] = [("--config", Path(args.config)) if args.config else ("config", DEFAULT)]
+    inputs: list[tuple[str, Path]] = [("--config", Path(args.config)) if args.config else ("config", DEFAULT_CONFIG)]
+    inputs += [("--video-spec", Path(args.video_spec))] if args.video_spec else []
     inputs += [("--all", Path(args.all))] if args.all else []
     inputs += [("--exclude-test", Path(p)) for p in args.exclude_test]
     for job in jobs:
@@ -121,6 +145,7 @@ def check_overlap(args: argparse.Namespace, jobs: list[Job], files: Sequence[Pat
         inputs += [(f"{job.source} --videos", job.videos)] if job.videos else []
     inputs += [("input file", f) for f in files]
     outputs = [("--out", Path(args.out), False), ("--out's manifest", manifest_path(args.out), False)]
+    outputs += [("--plan's file", plan_path(args.out), False)] if args.plan else []
     outputs += [("--frames-out", Path(args.frames_out), True)] if args.frames_out else []
     for flag, out, is_folder in outputs:
         resolved = out.resolve()
@@ -150,6 +175,8 @@ def check_flags(args: argparse.Namespace) -> None:
     """Flag values: --limit-videos not negative, --out a file path, --frames-out a folder path."""
     if args.limit_videos < 0:
         raise ConfigError(f"--limit-videos: must be 0 (every video) or a positive count, got {args.limit_videos}")
+    if args.workers < 1:
+        raise ConfigError(f"--workers: must be >= 1, got {args.workers}")
     out = Path(args.out)
     for flag, path in (("--out", out), ("--out's manifest", manifest_path(args.out))):
         if path.is_dir():
@@ -170,7 +197,7 @@ def check_flags(args: argparse.Namespace) -> None:
 
 def probe_outputs(args: argparse.Namespace) -> None:
     """The output folders exist (made if missing) and take a write, before any long work."""
-    if args.frames_out:
+    if args.frames_out and not args.plan:  # --plan extracts nothing
         _probe(Path(args.frames_out), "--frames-out", Path(args.frames_out))
     _probe(Path(args.out).parent, "--out", Path(args.out))
 
@@ -191,6 +218,32 @@ def write_outputs(path: str, built: list[Built], manifest: dict[str, Any]) -> No
         raise OutputError(f"--out {path}: cannot write ({exc.strerror or exc}); nothing was replaced") from None
 
 
+def frame_resize(args: argparse.Namespace) -> Resize:
+    """The resize of extracted frames: the VideoSpec YAML's per-frame pixel budget (`max_pixels`,
+    `min_pixels`, `image_patch_size` x `merge_size` x 2 as the side multiple, as the model's frame resize),
+    or none. Read as plain YAML: importing VideoSpec would pull in torch through qwen-vl-utils."""
+    if args.full_resolution:
+        return Resize()
+    path = Path(args.video_spec) if args.video_spec else DEFAULT_VIDEO_SPEC
+    try:
+        data = yaml.safe_load(read_text(path)) or {}
+    except ValueError as exc:  # read_text's reasons
+        raise ConfigError(f"{path}: {exc}") from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise ConfigError(f"{path}: not a VideoSpec YAML ({str(exc).splitlines()[0] if str(exc) else exc!r})") from None
+    data = data.get("video_spec", data) if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: not a VideoSpec YAML (a mapping, optionally under video_spec:)")
+    spec = {k: data.get(k, default) for k, default in SPEC_DEFAULTS.items()}
+    for key, value in spec.items():
+        if problem := integer_problem(value, 1, 10**9):
+            raise ConfigError(f"{path}: {key}: {problem}")
+    spec = {k: int(v) for k, v in spec.items()}
+    if not spec["min_pixels"] <= spec["max_pixels"]:
+        raise ConfigError(f"{path}: needs 0 < min_pixels <= max_pixels and positive patch sizes, got {spec}")
+    return Resize(spec["max_pixels"], spec["min_pixels"], 2 * spec["image_patch_size"] * spec["merge_size"])
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     check_flags(args)
     config = load_config(args.config)
@@ -205,42 +258,77 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     dropped: Counter[tuple[str, str, str]] = Counter()
     excluded: Counter[str] = Counter()
     excluded_videos: set[tuple[str, str]] = set()
+    seen: set[tuple[str, str]] = set()
     files: list[Path] = []
     read_sources: set[str] = set()
     skipped: dict[str, Counter[str]] = {}
+    warnings: dict[str, Counter[str]] = {}
     for job in jobs:
         result = build_source(job.source, job.root, job.videos, config, options)
         built += result.built
         dropped += result.dropped
         excluded += result.excluded
         excluded_videos |= result.excluded_videos
+        seen |= result.seen
         files += result.read.files
         read_sources |= {v.source for v in result.read.videos}
         skipped.setdefault(job.source, Counter()).update(result.read.skipped)
+        warnings.setdefault(job.source, Counter()).update(result.read.warnings)
+    warnings["build"] = empty_tasks(config, built, dropped, read_sources, args.captions)
+    matches = match_report(keys, seen)
+    unmatched = no_match_sources(matches)
+    if unmatched and not args.allow_no_match:
+        s = unmatched[0]
+        raise ConfigError(f"--exclude-test: none of the {matches[s]['test_videos']} {s} test videos matches one of "
+                          f"the {matches[s]['built_videos']} built {s} videos (video_id forms differ?); fix the ids "
+                          "or pass --allow-no-match")
+    for s in unmatched:
+        warnings["build"][f"--exclude-test: no {s} test video matched a built one (--allow-no-match)"] += 1
     check_overlap(args, jobs, files)
     large = len(built)
     if args.split == "standard":
-        def cap(source: str, task: str) -> int:
-            return config.sources[source].tasks[task].cap
+        def cap(source: str, task: str) -> int:  # caps count final records
+            per = args.caption_variants if task in CAPTION_TASKS else 1
+            return config.sources[source].tasks[task].cap // per
         built = standard_sample(built, lambda b: (b.video.source, b.task), cap, seed)
+    resize = frame_resize(args) if args.plan or args.frames_out else Resize()
+    if args.plan:
+        from data_preprocess.build.plan import make_plan
+
+        plan = make_plan(built, Path(args.frames_out) if args.frames_out else None, resize,
+                         args.caption_variants, CAPTION_TASKS)
+        try:
+            write_json_atomic(plan_path(args.out), plan)
+        except OSError as exc:
+            raise OutputError(f"--plan {plan_path(args.out)}: cannot write ({exc.strerror or exc})") from None
+        return {"plan": plan}
     frames: dict[str, Any] = {"frames_out": args.frames_out}
     if args.frames_out:
         from data_preprocess.build.extraction import run_frame_stage
 
-        stage = run_frame_stage(built, Path(args.frames_out))
+        stage = run_frame_stage(built, Path(args.frames_out), args.workers, resize,
+                                progress=False if args.no_progress else None)
         built, dropped = stage.kept, dropped + stage.dropped
-        frames.update(extracted=len(stage.extracted), resumed=stage.resumed, linked=stage.linked,
-                      errors=stage.errors)
+        for b in built:
+            b.scale = stage.scales.get((b.video.source, b.video.video_id))
+        frames.update(extracted=len(stage.extracted), written=stage.written, resumed=stage.resumed,
+                      linked=stage.linked, errors=stage.errors, missing_frames=stage.missing_frames,
+                      resize_max_pixels=resize.max_pixels, resized_videos=len(stage.scales),
+                      workers=args.workers, seconds=round(stage.seconds, 2), decoded=stage.decoded,
+                      seeks=stage.seeks,
+                      frames_per_s=round(stage.written / stage.seconds, 1) if stage.seconds else None)
     manifest = {
         "command": "python -m data_preprocess.build " + " ".join(args.argv),
         "config": config.path, "seed": seed, "split": args.split, "captions": args.captions,
         "records": len(built), "records_large": large,
         "counts": mf.counts(built),
+        "mix": mf.mix(built, args.split, args.caption_variants, CAPTION_TASKS),
         "dropped": mf.nested(dropped),
         "excluded": {"records": sum(excluded.values()), "videos": len(excluded_videos),
                      "per_source": dict(excluded), "test_files": list(args.exclude_test),
-                     "test_videos": len(keys)},
+                     "test_videos": sum(len(k) for k in keys.values()), "matches": matches},
         "adapter_skipped": {name: dict(c) for name, c in skipped.items()},
+        "warnings": {name: dict(c) for name, c in warnings.items() if c},
         "frames": frames,
         "inputs": mf.inputs(files),
         "licences": mf.licences(config, read_sources),
@@ -252,6 +340,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def _one_line(exc: BaseException) -> str:
     """The message on one line (a value quoted in it may hold a line break)."""
     return " ".join(str(exc).split("\n"))
+
+
+def empty_tasks(config: BuildConfig, built: list[Built], dropped: Counter[tuple[str, str, str]],
+                sources: set[str], captions: str) -> Counter[str]:
+    """A warning per (source, task) the config asks for that yielded no record, with its main drop reason."""
+    made = {(b.video.source, b.task) for b in built}
+    out: Counter[str] = Counter()
+    for source in sorted(sources & set(config.sources)):
+        for task in config.sources[source].tasks:
+            if (source, task) in made or (task in CAPTION_TASKS and captions == "none"):
+                continue
+            reasons = Counter({r: n for (s, t, r), n in dropped.items() if (s, t) == (source, task)})
+            why = f"most dropped: {reasons.most_common(1)[0][0]}" if reasons else "nothing to build it from"
+            out[f"{source} {task}: no records ({why})"] += 1
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -266,8 +369,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OutputError, FrameOutputError) as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 1
+    if "plan" in manifest:
+        from data_preprocess.build.plan import describe
+
+        print("\n".join(describe(manifest["plan"])))
+        return 0
+    for name, messages in manifest["warnings"].items():
+        for message, n in messages.items():
+            print(f"warning: {name}: {message} ({n})", file=sys.stderr)
     for source, tasks in manifest["counts"].items():
         print(f"{source}: " + ", ".join(f"{t} {sum(f.values())}" for t, f in tasks.items()))
+    mix = manifest["mix"]
+    if mix["records_final"]:
+        shares = "/".join(f"{mix['fps'][r]['share']:.1f}" for r in ("0.5", "1.0", "2.0"))
+        print(f"mix: {mix['records_final']} final records ({mix['ratio_to_paper']:.3f} x the paper's "
+              f"{mix['paper_records']}); fps 0.5/1/2: {shares} % (paper 63.3/22.0/7.5)")
+    for source, m in manifest["excluded"]["matches"].items():
+        print(f"--exclude-test {source}: {m['matched']} of {m['test_videos']} test videos matched among "
+              f"{m['built_videos']} built")
     print(f"{manifest['records']} records ({manifest['excluded']['records']} excluded as test/val clips) "
           f"in {time.perf_counter() - started:.1f} s -> {args.out}")
     return 0

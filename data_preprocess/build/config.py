@@ -52,6 +52,13 @@ class TaskSettings:
     min_boxes: int = 3  # STG: fewest boxes a clip must hold
     max_len: float = 0.0  # CVS/SA: longest clip (0 = no limit; longer spans are dropped with a reason)
     cap: int = 0  # Standard split: most records of this (source, task); 0 = none of it
+    max_boxes: int = 0  # STG: longest run of boxes one record asks for (0 = the whole run)
+    windowed: bool = False  # CVS/SA: windows of clip_len every stride inside each scored span (else the span)
+    lengths: tuple[tuple[float, float], ...] = ()  # several [clip_len, stride] pairs (replace clip_len/stride)
+
+    def scales(self) -> list[TaskSettings]:
+        """One settings per clip length: `lengths` when given, else this one."""
+        return [replace(self, clip_len=length, stride=step, lengths=()) for length, step in self.lengths] or [self]
 
 
 @dataclass(frozen=True)
@@ -78,10 +85,14 @@ class BuildConfig:
 _KNOWN = {f.name for f in fields(TaskSettings)}
 TOP_KEYS = ("seed", "task_defaults", "sources", "questions")
 SOURCE_KEYS = ("licence", "procedure", "tasks")
-COMMON_PLACEHOLDERS = ("procedure", "source", "duration")
+# `persona` and `setting` open every question (phrasing.py).
+COMMON_PLACEHOLDERS = ("procedure", "source", "duration", "persona", "setting")
 # What each task's generator passes to its questions (besides the common ones).
-TASK_PLACEHOLDERS: Mapping[str, tuple[str, ...]] = {"TAG": ("label",), "NAP": ("classes",), "STG": ("object", "track"),
-                                                   "RC": ("object",)}
+_WORDS = ("classes", "unit", "units")  # the clip's class list and the segment vocabulary's name (generators/base.py)
+TASK_PLACEHOLDERS: Mapping[str, tuple[str, ...]] = {
+    "TAG": ("label", *_WORDS), "NAP": _WORDS, "DVC": _WORDS, "STG": ("object", "track", "first", "last", "stride"),
+    "RC": ("object", "time", "end")}
+MAX_LENGTHS = 32  # [clip_len, stride] pairs in one `lengths`
 # Per setting: the check of its value (settings in seconds are bounded by the longest accepted video).
 _RULES: Mapping[str, Callable[[object], str]] = {
     "fps": lambda v: number_problem(v, 0, 2, above=True) or ("" if v in FPS_CHOICES else f"{v} not one of "
@@ -96,6 +107,9 @@ _RULES: Mapping[str, Callable[[object], str]] = {
     "min_boxes": lambda v: integer_problem(v, 1, 10_000),
     "max_len": lambda v: number_problem(v, 0, MAX_DURATION),
     "cap": lambda v: integer_problem(v, 0, 10**9),
+    "max_boxes": lambda v: integer_problem(v, 0, 10_000),
+    "windowed": lambda v: "" if isinstance(v, bool) else f"must be true or false, got {v!r}",
+    "lengths": lambda v: _lengths_problem(v),
 }
 
 
@@ -107,6 +121,34 @@ def _mapping(raw: Any, where: str, what: str = "a mapping") -> Mapping[Any, Any]
     return raw
 
 
+def _lengths_problem(value: object) -> str:
+    """`lengths`: a list of at most MAX_LENGTHS `[clip_len, stride]` pairs (a bare number L means [L, L]),
+    each a number > 0 and <= MAX_DURATION."""
+    if not isinstance(value, list) or not value:
+        return f"must be a non-empty list of [clip_len, stride] pairs, got {value!r}"[:200]
+    if len(value) > MAX_LENGTHS:
+        return f"holds {len(value)} pairs (at most {MAX_LENGTHS})"
+    for i, item in enumerate(value):
+        pair = item if isinstance(item, list) else [item]
+        if not 1 <= len(pair) <= 2:
+            return f"[{i}] must be a number or a [clip_len, stride] pair, got {item!r}"[:200]
+        for v in pair:
+            problem = number_problem(v, 0, MAX_DURATION, above=True)
+            if problem:
+                return f"[{i}] {problem}"
+    return ""
+
+
+def _lengths(value: list[Any]) -> tuple[tuple[float, float], ...]:
+    """Checked `lengths` (see _lengths_problem) as (clip_len, stride) pairs."""
+    pairs = [item if isinstance(item, list) else [item] for item in value]
+    return tuple((float(p[0]), float(p[-1])) for p in pairs)
+
+
+# How a checked value becomes the setting's type (the default: the field's type, e.g. float(3)).
+CONVERT: Mapping[str, Callable[[Any], Any]] = {"lengths": _lengths, "windowed": bool}
+
+
 def _settings(raw: Any, base: TaskSettings, where: str) -> TaskSettings:
     raw = _mapping(raw, where, "a mapping of settings")
     unknown = set(raw) - _KNOWN
@@ -116,15 +158,16 @@ def _settings(raw: Any, base: TaskSettings, where: str) -> TaskSettings:
         problem = _RULES[key](value)
         if problem:
             raise ConfigError(f"{where}.{key}: {problem}")
-    out = replace(base, **{k: type(getattr(base, k))(v) for k, v in raw.items()})
+    out = replace(base, **{k: CONVERT.get(k, type(getattr(base, k)))(v) for k, v in raw.items()})
     _check(out, where)
     return out
 
 
 def _check(s: TaskSettings, where: str) -> None:
-    for key in ("clip_len", "stride"):
-        value = getattr(s, key) * s.fps
-        if not math.isclose(value, round(value)):
+    for key, number in [("clip_len", s.clip_len), ("stride", s.stride),
+                        *(("lengths", v) for pair in s.lengths for v in pair)]:
+        value = number * s.fps
+        if not (math.isfinite(number) and number > 0) or not math.isclose(value, round(value)):
             raise ConfigError(f"{where}.{key}: must be a positive multiple of 1/fps ({1 / s.fps} s)")
 
 

@@ -14,10 +14,9 @@ from pathlib import Path
 
 from data_preprocess.build.canonical import Video
 from data_preprocess.build.validate import frame_name
-from reward_fns.atomic_io import atomic_path, write_text_atomic
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".webm", ".mov", ".m4v")
-DONE = ".done"
+DONE = ".done"  # decode.DONE
 
 
 def frame_times(start: float, end: float, fps: float) -> list[float]:
@@ -84,7 +83,7 @@ class FrameOutputError(Exception):
 
 
 @contextlib.contextmanager
-def _writing(folder: Path) -> Iterator[None]:
+def writing(folder: Path) -> Iterator[None]:
     """Turn an OSError of writing into `folder` into a FrameOutputError naming it."""
     try:
         yield
@@ -92,76 +91,49 @@ def _writing(folder: Path) -> Iterator[None]:
         raise FrameOutputError(f"{folder}: cannot write frames ({exc.strerror or exc})") from None
 
 
-def done_count(folder: Path) -> int | None:
-    """The frame count in a finished folder's `.done` marker; None when there is no marker or it is corrupt
-    (not a plain count, or its last frame file is missing): the folder is then redone, resuming."""
-    marker = folder / DONE
-    if not marker.is_file():
-        return None
-    try:
-        text = marker.read_bytes()[:32].decode("ascii").strip()
-    except (OSError, UnicodeDecodeError):
-        return None
-    if not text.isdigit() or len(text) > 10:
-        return None
-    n = int(text)
-    return n if n == 0 or (folder / f"{n - 1:06d}.jpg").is_file() else None
-
-
 def extract(path: Path, targets: Mapping[float, Path], quality: int = 90) -> dict[float, Extracted]:
-    """Decode a video once and write, for each fps of `targets`, frame k (the first decoded frame at or
-    after k / fps) as `<folder>/<k:06d>.jpg`. A `.done` marker per folder makes reruns skip that fps; an
-    unfinished folder picks up after its last complete file (files are renamed into place when written).
-    Decoding problems raise PyAV's errors; a folder that cannot be written raises FrameOutputError."""
-    import av
+    """Every frame of a video at each fps of `targets`, in one decode (see decode.extract_frames, which
+    extracts only the frames records need); frames already on disk are kept. Raises on an unreadable file."""
+    from data_preprocess.build.decode import Target, extract_frames
 
-    out: dict[float, Extracted] = {}
-    pending: dict[float, tuple[Path, list[int]]] = {}  # fps -> (folder, [next k, first k to write])
-    for fps, folder in targets.items():
-        done = done_count(folder)
-        if done is not None:
-            out[fps] = Extracted(done, True)
-            continue
-        with _writing(folder):
-            folder.mkdir(parents=True, exist_ok=True)
-            pending[fps] = (folder, [0, max(0, len(list(folder.glob("*.jpg"))) - 1)])
-    if not pending:
-        return out
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        for frame in container.decode(stream):
-            if frame.time is None:
-                continue
-            image = None
-            for fps, (folder, state) in pending.items():
-                while frame.time + 1e-6 >= state[0] / fps:
-                    if state[0] >= state[1]:
-                        image = image or frame.to_image()
-                        with _writing(folder), atomic_path(folder / f"{state[0]:06d}.jpg") as tmp:
-                            image.save(tmp, format="JPEG", quality=quality)
-                    state[0] += 1
-    for fps, (folder, state) in pending.items():
-        with _writing(folder):
-            write_text_atomic(folder / DONE, str(state[0]))
-        out[fps] = Extracted(state[0], False)
-    return out
+    outcome = extract_frames(str(path), [Target(fps, str(folder)) for fps, folder in targets.items()],
+                             quality=quality)
+    if outcome.error:
+        raise OSError(f"{path}: {outcome.error}")
+    return {fps: Extracted(outcome.present[fps], outcome.resumed[fps]) for fps in targets}
 
 
-def link_frame_folder(frames_out: Path, source: str, root: Path) -> None:
-    """Make `<frames_out>/<Source>` point at a release that ships its frames. An existing link must point
-    at the same root (else FrameLinkError); an existing real folder is the user's and is left alone."""
-    link = frames_out / source
-    if link.is_symlink():
-        if link.resolve() != root.resolve():
-            raise FrameLinkError(f"{link}: links to {link.resolve()}, but {source} frames are read from "
+def link_frame_folder(frames_out: Path, source: str, root: Path, top: str) -> None:
+    """Make `<frames_out>/<Source>/<top>` point at `<root>/<top>`, a frame folder tree the release ships
+    (so extracted frames of the same source, under `<Source>/frames_<fps>fps/`, never land inside the
+    release). An existing link must point at the same folder (else FrameLinkError); an existing real
+    folder is the user's and is left alone; a whole-root `<Source>` link of an earlier build is accepted."""
+    base = frames_out / source
+    if base.is_symlink():
+        if base.resolve() != root.resolve():
+            raise FrameLinkError(f"{base}: links to {base.resolve()}, but {source} frames are read from "
                                  f"{root.resolve()}; remove the link or use another --frames-out")
+        return
+    link = base / top
+    if link.is_symlink():
+        if link.resolve() != (root / top).resolve():
+            raise FrameLinkError(f"{link}: links to {link.resolve()}, but {source} frames are read from "
+                                 f"{(root / top).resolve()}; remove the link or use another --frames-out")
         return
     if link.exists():
         return
-    with _writing(frames_out):
-        frames_out.mkdir(parents=True, exist_ok=True)
-        link.symlink_to(root.resolve(), target_is_directory=True)
+    with writing(frames_out):
+        base.mkdir(parents=True, exist_ok=True)
+        link.symlink_to((root / top).resolve(), target_is_directory=True)
+
+
+def top_folder(video: Video) -> str:
+    """The first folder of a `folder` frame source's path (what `link_frame_folder` links)."""
+    parts = [p for p in Path(video.frames.path).parts if p not in ("", ".")]
+    if not parts or parts[0].startswith("frames_"):
+        raise FrameLinkError(f"{video.source} {video.video_id}: frame folder {video.frames.path!r} must be a "
+                             "sub-folder of the release root not named frames_*")
+    return parts[0]
 
 
 class FrameLinkError(ValueError):

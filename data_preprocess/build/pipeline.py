@@ -30,6 +30,7 @@ class Built:
     fps: float
     root: Path
     videos_dir: Path | None
+    scale: tuple[float, float] | None = None  # set by the frame stage when the video's frames were resized
 
     def frames(self) -> list[str]:
         frames = clip_frames(self.video, self.item.start, self.item.end, self.fps)
@@ -38,7 +39,7 @@ class Built:
 
     @property
     def record(self) -> dict[str, Any]:
-        return make_record(self.video, self.item, self.fps, self.frames())
+        return make_record(self.video, self.item, self.fps, self.frames(), self.scale)
 
 
 @dataclass
@@ -49,6 +50,7 @@ class SourceBuild:
     dropped: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (source, task, reason)
     excluded: Counter[str] = field(default_factory=Counter)  # source -> records of test/val videos
     excluded_videos: set[tuple[str, str]] = field(default_factory=set)
+    seen: set[tuple[str, str]] = field(default_factory=set)  # (source, video_id) of every video built from
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,7 @@ def build_source(name: str, root: Path, videos_dir: Path | None, config: BuildCo
             raise ConfigError(f"{config.path}: sources.{source}: missing (needed by {name} at {root})")
         ctx = GenContext(src_cfg.procedure, bank)
         excluded = options.exclude(video)
+        out.seen.add((source, video.video_id))
         for task, settings in src_cfg.tasks.items():
             if task in CAPTION_TASKS and options.captions == "none":
                 continue

@@ -1,4 +1,5 @@
-"""Seeded question drawing from the (task, source) paraphrase banks of the builder config.
+"""Seeded question drawing from the (task, source) paraphrase banks of the builder config; `{persona}` and
+`{setting}` (phrasing.py) open a question in the released records' style.
 
 The draw depends only on the seed and the record's identity (source, video, task, clip start, values),
 so a record keeps its question however the build is ordered or limited. Templates are filled by
@@ -13,6 +14,7 @@ from typing import Any
 
 from data_preprocess.build.canonical import Video
 from data_preprocess.build.config import BuildConfig, ConfigError
+from data_preprocess.build.phrasing import opening
 from data_preprocess.build.validate import render
 
 
@@ -27,10 +29,12 @@ class QuestionBank:
             raise ConfigError(f"{self.config.path}: questions.{task}: no bank for {video.source} and no default")
         key = "|".join([str(self.seed), video.source, video.video_id, task, f"{start:.3f}",
                         *(f"{k}={values[k]}" for k in sorted(values))])
-        template = random.Random(key).choice(bank)
+        rng = random.Random(key)
+        template = rng.choice(bank)
         src = self.config.sources.get(video.source)
-        fields = {"procedure": video.procedure or (src.procedure if src else "") or "the procedure",
-                  "source": video.source, **values}
+        procedure = video.procedure or (src.procedure if src else "")
+        fields = {"procedure": procedure or "the procedure", "source": video.source,
+                  **opening(rng, video.source, procedure), **values}
         try:
             return render(template, fields)
         except KeyError as exc:

@@ -44,8 +44,19 @@ def keyframes(frames: Sequence[str], n: int = KEYFRAMES) -> list[str]:
     return [frames[round(i * step)] for i in range(n)]
 
 
-def make_record(video: Video, item: Item, fps: float, frames: list[str]) -> dict[str, Any]:
-    """The record; caption items (`facts`) get the caption_facts key of the captions interchange format."""
+def scaled_box(box: Sequence[float], scale: tuple[float, float] | None) -> list[int]:
+    """A pixel box on frames resized by `scale` (x, y); the box itself when they were not."""
+    if scale is None:
+        return [int(v) for v in box]
+    sx, sy = scale
+    return [round(box[0] * sx), round(box[1] * sy), round(box[2] * sx), round(box[3] * sy)]
+
+
+def make_record(video: Video, item: Item, fps: float, frames: list[str],
+                scale: tuple[float, float] | None = None) -> dict[str, Any]:
+    """The record; caption items (`facts`) get the caption_facts key of the captions interchange format.
+    `scale`: the video's frames were stored resized by (x, y), so the RC box drawn on its start frame is
+    scaled to them (STG answers stay in the source video's pixels, as released)."""
     rec: dict[str, Any] = {
         "conversations": [{"from": "human", "value": "<video>\n" + item.question},
                           {"from": "gpt", "value": item.answer}],
@@ -57,11 +68,15 @@ def make_record(video: Video, item: Item, fps: float, frames: list[str]) -> dict
         "is_RC": item.rc_box is not None,
     }
     if item.rc_box is not None:
-        rec["RC_info"] = {"start_frame": frames[0], "start_frame_bbox": list(item.rc_box)}
+        rec["RC_info"] = {"start_frame": frames[0], "start_frame_bbox": scaled_box(item.rc_box, scale)}
     if item.facts is not None:
         facts = dict(item.facts)
         if "region" in facts:
             facts["region"] = {**facts["region"], "frame": frames[0]}
+            if scale is not None:
+                w, h = facts["region"]["image_size"]
+                facts["region"].update(bbox=scaled_box(facts["region"]["bbox"], scale),
+                                       image_size=[round(w * scale[0]), round(h * scale[1])])
         facts["keyframes"] = keyframes(frames)
         rec["caption_facts"] = facts
     return rec

@@ -12,11 +12,14 @@ from data_preprocess.build.canonical import AnnotationError, Video
 
 @dataclass
 class SourceRead:
-    """What an adapter read: the videos, the input files (for the manifest's sha256s), what it skipped."""
+    """What an adapter read: the videos, the input files (for the manifest's sha256s), what it skipped, and
+    warnings (message -> count) about what the release lacks or what was left out (the manifest's
+    `warnings`, also printed): unknown ids, releases without boxes, null triplets, sheets not read."""
 
     videos: list[Video]
     files: list[Path]
     skipped: Counter[str] = field(default_factory=Counter)
+    warnings: Counter[str] = field(default_factory=Counter)
 
 
 Reader = Callable[[Path, Path | None], SourceRead]

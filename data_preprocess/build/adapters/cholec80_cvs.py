@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from data_preprocess.build.adapters.base import SourceRead, adapter
-from data_preprocess.build.adapters.tables import column, first_existing, number, read_rows
+from data_preprocess.build.adapters.tables import column, first_existing, number, read_rows, unread_sheets
 from data_preprocess.build.canonical import AnnotationError, FrameSource, Scores, Video
 
 FPS = 25.0
@@ -66,4 +66,7 @@ def read(root: Path, videos: Path | None) -> SourceRead:
     out = [Video("Cholec80-CVS", vid, FPS, max(1.0, *(s.end for s in scores)), FrameSource("video", f"videos/{vid}"),
                  procedure="laparoscopic cholecystectomy", scores=scores)
            for vid, scores in sorted(by_video.items())]
-    return SourceRead(out, [path])
+    result = SourceRead(out, [path])
+    for sheet in unread_sheets(path):
+        result.warnings[f"Cholec80-CVS {path.name} sheet {sheet!r} not read (only the first sheet is)"] += 1
+    return result

@@ -1,5 +1,6 @@
-"""CoPESD (endoscopic submucosal dissection): the raw motion/box format is unpublished, so the adapter
-reads a documented intermediate file `copesd_annotations.json` under --root:
+"""CoPESD (endoscopic submucosal dissection). Without `copesd_annotations.json` under --root the adapter
+reads the distributed form: the LLaVA-style per-image JSON and the `high_light_images/` folders (see
+copesd_release.py). With it, the documented intermediate file (motions and boxes per video):
 
     {"<video_id>": {"frames": "high_light_images/023521", "pattern": "{n:04d}.jpg", "fps": 1.0,
                     "first_frame": 1, "width": 1920, "height": 1080,
@@ -17,10 +18,12 @@ Boxes may also come from the released LLaVA-style files, saved under --root as `
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from data_preprocess.build.adapters.base import SourceRead, adapter, image_size, require
 from data_preprocess.build.adapters.copesd_llava import LLAVA_GLOB, llava_boxes
+from data_preprocess.build.adapters.copesd_release import read_release, release_files
 from data_preprocess.build.canonical import AnnotationError, Box, FrameSource, Segment, Video, read_json
 from data_preprocess.build.validate import (
     MAX_FPS,
@@ -30,7 +33,7 @@ from data_preprocess.build.validate import (
     relpath_problem,
     to_number,
 )
-from reward_fns.tasks.nap import canonical
+from reward_fns.tasks.nap import canonical, class_table
 
 FILE = "copesd_annotations.json"
 
@@ -42,7 +45,8 @@ def _text(value: object) -> str:
     return value
 
 
-def read_video(vid: str, entry: dict, root: Path, where: str, extra: list[Box]) -> Video:
+def read_video(vid: str, entry: dict, root: Path, where: str, extra: list[Box],
+               warnings: Counter[str] | None = None) -> Video:
     try:
         fps = float(entry.get("fps", 1.0))
         declared = int(entry.get("width", 1920)), int(entry.get("height", 1080))
@@ -57,6 +61,10 @@ def read_video(vid: str, entry: dict, root: Path, where: str, extra: list[Box]) 
                              int(entry.get("first_frame", 1)), fps)
     except (KeyError, TypeError, ValueError) as exc:
         raise AnnotationError(where, vid, "frames/motions/boxes", f"malformed ({exc!r})") from None
+    unknown = [s for s in segs if s.label not in class_table()["CoPESD"]]
+    if unknown and warnings is not None:
+        warnings["CoPESD motion names outside the leaderboard's classes and aliases (kept; NAP drops them)"] += \
+            len(unknown)
     duration = float(entry.get("duration") or max([s.end for s in segs] + [b.time + 1 / fps for b in boxes] + [0]))
     return Video("CoPESD", vid, fps, duration, frames, w, h, "endoscopic submucosal dissection", segs, boxes)
 
@@ -76,7 +84,10 @@ def check_entry(vid: str, entry: object, where: str) -> None:
 
 @adapter("copesd", "CoPESD")
 def read(root: Path, videos: Path | None) -> SourceRead:
-    path = require(root / FILE, "CoPESD intermediate annotation JSON (see docs/builder.md)")
+    if not (root / FILE).exists() and release_files(root):
+        return read_release(root, release_files(root))
+    path = require(root / FILE, "CoPESD intermediate annotation JSON, or the distributed LLaVA-style JSON "
+                                "copesd_llava*.json / smllm*.json (see docs/builder.md)")
     data = read_json(path)
     if not isinstance(data, dict):
         raise AnnotationError(str(path), "-", "<file>", "must map video ids to annotation objects")
@@ -89,5 +100,7 @@ def read(root: Path, videos: Path | None) -> SourceRead:
     for llava in llava_files:
         for vid, boxes in llava_boxes(llava, folders).items():
             extra.setdefault(vid, []).extend(boxes)
-    videos = [read_video(vid, entry, root, str(path), extra.get(vid, [])) for vid, entry in sorted(data.items())]
-    return SourceRead(videos, [path, *llava_files])
+    out = SourceRead([], [path, *llava_files])
+    out.videos = [read_video(vid, entry, root, str(path), extra.get(vid, []), out.warnings)
+                  for vid, entry in sorted(data.items())]
+    return out

@@ -1,5 +1,6 @@
-"""EgoSurgery: the release's file formats are not public, so the adapter reads documented intermediate
-CSVs under --root (pixel boxes, seconds):
+"""EgoSurgery: the released layout (JPEG frames `images/<n>/<n>_<k>_<frame>.jpg` and `annotations/`,
+read in place: see egosurgery_images.py) when --root holds `images/` and `annotations/`; otherwise the
+documented intermediate CSVs under --root (pixel boxes, seconds), for frames extracted from videos:
 
 - `videos.csv`: video_id, fps, duration, width, height[, procedure]
 - `phases.csv`: video_id, start, end, phase
@@ -14,13 +15,17 @@ from collections import defaultdict
 from pathlib import Path
 
 from data_preprocess.build.adapters.base import SourceRead, adapter, require
+from data_preprocess.build.adapters.egosurgery_images import is_release, read_release
 from data_preprocess.build.adapters.tables import column, number, read_rows
 from data_preprocess.build.canonical import AnnotationError, Box, FrameSource, Segment, Video
 
 
 @adapter("egosurgery", "EgoSurgery")
 def read(root: Path, videos: Path | None) -> SourceRead:
-    meta_path = require(root / "videos.csv", "EgoSurgery videos.csv (see docs/builder.md)")
+    if is_release(root):
+        return read_release(root)
+    meta_path = require(root / "videos.csv", "EgoSurgery videos.csv, or the released images/ + annotations/ "
+                                             "(see docs/builder.md)")
     phase_path, box_path = root / "phases.csv", root / "boxes.csv"
     segs: dict[str, list[Segment]] = defaultdict(list)
     boxes: dict[str, list[Box]] = defaultdict(list)

@@ -79,3 +79,17 @@ def number(value: Any, where: str, index: int, field: str) -> float:
 
 def first_existing(paths: Iterable[Path]) -> Path | None:
     return next((p for p in paths if p.exists()), None)
+
+
+def unread_sheets(path: Path) -> list[str]:
+    """Names of an .xlsx's sheets after the first (which `read_rows` reads) that hold any value."""
+    if path.suffix.lower() == ".csv":
+        return []
+    import openpyxl
+
+    book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    try:
+        return [s.title for s in book.worksheets[1:]
+                if any(v not in (None, "") for row in s.iter_rows(values_only=True) for v in row)]
+    finally:
+        book.close()

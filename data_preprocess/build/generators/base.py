@@ -70,9 +70,20 @@ def snap_down(t: float, fps: float) -> float:
     return math.floor(t * fps + EPS) / fps
 
 
-def windows(duration: float, s: TaskSettings) -> Iterator[tuple[float, float]]:
-    """Clip windows [start, end) of `clip_len` every `stride`, plus one ending at the video's end when the
-    stride leaves a tail uncovered; a video shorter than one window is one clip."""
+def windows(duration: float, s: TaskSettings, offset: float = 0.0) -> Iterator[tuple[float, float]]:
+    """Clip windows [start, end) of each clip length (`clip_len`, or every pair of `lengths`) every its stride,
+    plus one ending at the video's end when the stride leaves a tail uncovered; a video shorter than a window
+    is one clip. Each window once, shifted by `offset` (windows inside a span starting there)."""
+    seen: set[tuple[float, float]] = set()
+    for one in s.scales():
+        for start, end in _windows(duration, one):
+            key = (round(start + offset, 6), round(end + offset, 6))
+            if key not in seen:
+                seen.add(key)
+                yield start + offset, end + offset
+
+
+def _windows(duration: float, s: TaskSettings) -> Iterator[tuple[float, float]]:
     last = snap_down(duration, s.fps)
     if duration < s.clip_len:
         if last * s.fps >= 1:
@@ -128,3 +139,32 @@ def facts_segments(spans: Sequence[Span]) -> list[dict[str, Any]]:
 def base_facts(task: str, video: Video, ctx: Context, start: float, end: float, fps: float) -> dict[str, Any]:
     return {"task": task, "source": video.source, "procedure": video.procedure or ctx.procedure,
             "clip": {"start": start, "end": end, "fps": fps}}
+
+
+UNITS = {"phase": ("phase", "phases"), "action": ("action", "actions"), "gesture": ("gesture", "gestures"),
+         "motion": ("motion", "motions"), "step": ("step", "steps")}
+
+
+def class_names(video: Video, kind: str) -> tuple[str, ...]:
+    """The answer classes a question offers: the leaderboard's list of the source (NurViD: of the video's
+    procedure) when it holds every label of the video's `kind` segments, else those labels, sorted."""
+    from reward_fns.tasks import nap
+
+    table = nap.class_table()
+    if video.source == "NurViD":
+        listed = tuple(table["NurViD_by_procedure"].get(video.procedure) or ())
+    else:
+        listed = tuple(table[video.source]) if video.source in nap.FIXED_LIST_SOURCES else ()
+    own = sorted({s.label for s in video.segments if s.kind == kind})
+    return listed if listed and set(own) <= set(listed) else tuple(own)
+
+
+def vocabulary(video: Video, kind: str) -> dict[str, str]:
+    """The question fields naming a task's classes: {classes} (comma list), {unit} and {units}."""
+    unit, units = UNITS.get(kind, ("step", "steps"))
+    return {"classes": ", ".join(class_names(video, kind)), "unit": unit, "units": units}
+
+
+def seconds(t: float) -> str:
+    """A time as questions write it: 8 -> '8', 7.5 -> '7.5'."""
+    return f"{t:g}"

@@ -20,6 +20,7 @@ from data_preprocess.build.generators.base import (
     clip_spans,
     facts_segments,
     generator,
+    vocabulary,
     windows,
 )
 
@@ -47,11 +48,12 @@ def dvc_struc(video: Video, spans: list[Span]) -> list[dict]:
 @generator("DVC")
 def generate(video: Video, s: TaskSettings, ctx: Context) -> Iterator[Item | Drop]:
     segments = video.segments_of(s.kind)
+    words = vocabulary(video, s.kind)
     for start, end in windows(video.duration, s):
         spans = disjoint(clip_spans(segments, start, end, s.min_span), s.fps)
         if len(spans) < s.min_segments:
             yield Drop("DVC", f"fewer than {s.min_segments} segments in the clip")
             continue
         facts = {**base_facts("dvc", video, ctx, start, end, s.fps), "segments": facts_segments(spans)}
-        question = ctx.ask("DVC", video, start, duration=end - start)
+        question = ctx.ask("DVC", video, start, duration=end - start, **words)
         yield Item("DVC", start, end, "dense_captioning", question, "", dvc_struc(video, spans), facts=facts)

@@ -1,6 +1,7 @@
 """RC (`region_caption`): a box on the clip's start frame; written only with `--captions facts`.
 
-Per track, boxes on the fps grid at least `stride` seconds apart each start a clip of `clip_len`.
+Per track, boxes on the fps grid at least `stride` seconds apart each start a clip of `clip_len` (per pair of
+`lengths` when given).
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ from data_preprocess.build.generators.boxes import pixel_box
 
 @generator("RC")
 def generate(video: Video, s: TaskSettings, ctx: Context) -> Iterator[Item | Drop]:
+    for one in s.scales():
+        yield from _clips(video, one, ctx)
+
+
+def _clips(video: Video, s: TaskSettings, ctx: Context) -> Iterator[Item | Drop]:
     for track in video.tracks().values():
         last = -float("inf")
         for box in track:
@@ -30,7 +36,8 @@ def generate(video: Video, s: TaskSettings, ctx: Context) -> Iterator[Item | Dro
                 yield Drop("RC", "clip shorter than one frame or box without area")
                 continue
             last = box.time
-            question = ctx.ask("RC", video, start, object=box.label, duration=end - start)
+            question = ctx.ask("RC", video, start, object=box.label, duration=end - start, time="0.0",
+                               end=f"{end - start:.1f}")
             struc = [{"struc_info": {"start": 0.0, "end": round(end - start, 1), "object": box.label},
                       "question": question}]
             facts = {**base_facts("rc", video, ctx, start, end, s.fps),

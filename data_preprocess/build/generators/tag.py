@@ -6,7 +6,16 @@ from collections.abc import Iterator
 
 from data_preprocess.build.canonical import Video
 from data_preprocess.build.config import TaskSettings
-from data_preprocess.build.generators.base import Context, Drop, Item, clip_spans, generator, merge_touching, windows
+from data_preprocess.build.generators.base import (
+    Context,
+    Drop,
+    Item,
+    clip_spans,
+    generator,
+    merge_touching,
+    vocabulary,
+    windows,
+)
 
 
 def tal_answer(spans: list[tuple[float, float]]) -> str:
@@ -16,6 +25,7 @@ def tal_answer(spans: list[tuple[float, float]]) -> str:
 @generator("TAG")
 def generate(video: Video, s: TaskSettings, ctx: Context) -> Iterator[Item | Drop]:
     segments = video.segments_of(s.kind)
+    words = vocabulary(video, s.kind)
     for start, end in windows(video.duration, s):
         spans = clip_spans(segments, start, end, s.min_span)
         if not spans:
@@ -23,6 +33,6 @@ def generate(video: Video, s: TaskSettings, ctx: Context) -> Iterator[Item | Dro
             continue
         for label in dict.fromkeys(sp.label for sp in spans):
             merged = [(sp.start, sp.end) for sp in merge_touching([sp for sp in spans if sp.label == label])]
-            question = ctx.ask("TAG", video, start, label=label, duration=end - start)
+            question = ctx.ask("TAG", video, start, label=label, duration=end - start, **words)
             struc = [{"action": label, "spans": [{"start": a, "end": b} for a, b in merged]}]
             yield Item("TAG", start, end, "tal", question, tal_answer(merged), struc)
