@@ -150,7 +150,7 @@ def target(steps: list[dict[str, Any]], alarms: Sequence[str] = ()) -> dict[str,
     common = sorted(set(first) & set(last))
     mean = {key: sum(point[src]["raw"] for src in common) / max(len(common), 1)
             for key, point in (("first", first), ("last", last))}
-    higher = [src for src in common if last[src]["raw"] > first[src]["raw"]]
+    higher = [src for src in common if last[src]["raw"] > first[src]["raw"] + 1e-9]  # not float noise
     gain = mean["last"] - mean["first"]
     met = gain >= TARGET_GAIN and len(higher) >= TARGET_SOURCES
     return {"met": met, "suspect": [a for a in alarms if a.startswith("length-growth")],

@@ -103,3 +103,5 @@ def test_target_needs_the_gain_and_three_higher_sources_and_flags_padded_answers
     assert not learn_smoke.target([point(0, 0.2, 0.2, 0.2, 0.2), point(40, 0.3, 0.3, 0.3, 0.2)])["met"]  # +0.075
     assert not learn_smoke.target([point(0, 0.2, 0.2, 0.2, 0.2), point(40, 0.8, 0.6, 0.1, 0.1)])["met"]  # 2 higher
     assert learn_smoke.target([point(0, 0.2)])["why"].startswith("1 validation point")
+    same = learn_smoke.target([point(0, 0.3, 0.2), point(5, 0.1 + 0.2, 0.2)])  # 0.30000000000000004
+    assert same["sources_higher"] == []
