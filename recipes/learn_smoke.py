@@ -140,18 +140,21 @@ def learning_steps(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"step": step, "val": val[step], "train": train_.get(step, {})} for step in sorted(val)]
 
 
-def target(steps: list[dict[str, Any]]) -> dict[str, Any]:
-    """Item 2 of the learn-smoke issue: mean raw validation reward over sources, first vs last point."""
+def target(steps: list[dict[str, Any]], alarms: Sequence[str] = ()) -> dict[str, Any]:
+    """Item 2 of the learn-smoke issue: mean raw validation reward over sources, first vs last point.
+    `suspect`: the run's length-growth alarms (answers padded, e.g. extra TAG spans the reward never
+    penalizes): a rise beside them may be reward hacking rather than learning."""
     if len(steps) < 2:
         return {"met": False, "why": f"{len(steps)} validation point(s); need step 0 and a later one"}
     first, last = steps[0]["val"], steps[-1]["val"]
     common = sorted(set(first) & set(last))
     mean = {key: sum(point[src]["raw"] for src in common) / max(len(common), 1)
             for key, point in (("first", first), ("last", last))}
-    higher = [src for src in common if last[src]["raw"] > first[src]["raw"]]
+    higher = [src for src in common if last[src]["raw"] > first[src]["raw"] + 1e-9]  # not float noise
     gain = mean["last"] - mean["first"]
     met = gain >= TARGET_GAIN and len(higher) >= TARGET_SOURCES
-    return {"met": met, "first_step": steps[0]["step"], "last_step": steps[-1]["step"],
+    return {"met": met, "suspect": [a for a in alarms if a.startswith("length-growth")],
+            "first_step": steps[0]["step"], "last_step": steps[-1]["step"],
             "mean_raw_first": mean["first"], "mean_raw_last": mean["last"], "gain": gain,
             "sources_higher": higher, "sources": common,
             "want": f"gain >= {TARGET_GAIN} and >= {TARGET_SOURCES} sources higher"}
@@ -210,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     curves.write_csv(run, out / "curves.csv")
     curves.plot(run, out / "curves.png", title=f"learn-smoke ({settings.normalization} normalization)")
     steps = learning_steps(run.rows)
-    verdict = target(steps)
+    verdict = target(steps, [a.line() for a in run.alarms])
     total = round(time.perf_counter() - start, 1)
     write_json_atomic(out / "learning.json", {"settings": asdict(settings), "steps": steps, "target": verdict,
                                               "timings_s": smoke.timings, "total_s": total,
@@ -223,6 +226,9 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"({verdict['gain']:+.3f}), {len(verdict['sources_higher'])}/{len(verdict['sources'])} sources "
               "higher" if "gain" in verdict else verdict["why"])
     print(f"[learn-smoke] target ({verdict.get('want', '')}): {status}: {detail}")
+    if verdict.get("suspect"):
+        print(f"[learn-smoke] but {len(verdict['suspect'])} length-growth alarm(s): answers got padded; read the "
+              "validation answers (DIR/grpo_val) before calling the rise learning (docs/training.md)")
     print(f"[learn-smoke] {out / 'learning.json'}, {out / 'curves.png'}; total {total:.0f} s")
     return 0
 

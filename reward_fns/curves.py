@@ -375,9 +375,13 @@ def read_run(run: str | Path, given: Inputs | None = None, judge: str = "cache",
                                 "validation dumps; give --rollouts / --val (trainer.rollout_data_dir / "
                                 "validation_data_dir)")
     notes = []
-    scorer = rescorer(inputs.config, inputs.stats, judge)
+    try:
+        scorer = rescorer(inputs.config, inputs.stats, judge)
+    except ValueError as err:  # a config from another version of the reward settings, bad stats, ...
+        scorer = None
+        notes.append(f"{inputs.config}: cannot rebuild the run's reward settings ({' '.join(str(err).split())})")
     if scorer is None and inputs.rollouts is not None:
-        notes.append("no run config (.hydra/config.yaml) found: training raw rewards are not rescored (NaN)")
+        notes.append("no usable run config (.hydra/config.yaml): training raw rewards are not rescored (NaN)")
     rows: list[dict[str, Any]] = []
     for split, folder in (("train", inputs.rollouts), ("val", inputs.val)):
         if folder is not None:

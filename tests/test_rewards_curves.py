@@ -98,6 +98,16 @@ def test_without_a_config_training_raw_rewards_are_nan_and_said_so(tmp_path: Pat
     assert run.notes and "not rescored" in run.notes[0]
 
 
+def test_a_config_this_version_cannot_read_is_a_note_not_a_failure(tmp_path: Path) -> None:
+    root = _run_dir(tmp_path)
+    config = root / "runs" / "grpo" / "hydra" / ".hydra" / "config.yaml"
+    config.write_text(CONFIG.replace("judge: {enabled: false}", "judge: {enabled: false, new_key: 1}"))
+    run = curves.read_run(root)
+    assert math.isnan(_row(run, "train", 1, "AVOS")["raw"]) and _row(run, "val", 2, "AVOS")["raw"] == 0.2
+    assert "cannot rebuild the run's reward settings" in run.notes[0] and "new_key" in run.notes[0]
+    assert "not rescored" in run.notes[1]
+
+
 def test_cli_writes_csv_and_png_and_prints_alarms(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = _run_dir(tmp_path / "run", steps=3)
     out, table = tmp_path / "c.png", tmp_path / "c.csv"

@@ -75,3 +75,33 @@ def test_short_learn_smoke_writes_learning_json_and_curves(tmp_path: Path) -> No
     run = curves.read_run(out)
     assert {r["split"] for r in run.rows} == {"train", "val"} and not run.notes
     assert curves.main(["--run", str(out)]) == 0
+
+
+def _curve_row(split: str, step: int, source: str, task: str, n: int, raw: float) -> dict:
+    return {"split": split, "step": step, "data_source": source, "task": task, "n": n, "raw": raw,
+            "normalized": raw / 2}
+
+
+def test_learning_steps_weigh_tasks_by_answers_and_pair_val_points_with_train_steps() -> None:
+    rows = [_curve_row("val", 0, "CoPESD", "STG", 1, 0.0), _curve_row("val", 0, "CoPESD", "TAG", 3, 0.8),
+            _curve_row("val", 5, "CoPESD", "STG", 1, 1.0), _curve_row("val", 5, "CoPESD", "TAG", 3, 0.8),
+            _curve_row("train", 5, "CoPESD", "TAG", 8, 0.5), _curve_row("train", 4, "AVOS", "TAG", 8, 0.9)]
+    steps = learn_smoke.learning_steps(rows)
+    assert [s["step"] for s in steps] == [0, 5]
+    assert steps[0]["val"]["CoPESD"] == {"raw": pytest.approx(0.6), "normalized": pytest.approx(0.3), "n": 4}
+    assert steps[0]["train"] == {} and steps[1]["train"] == {"CoPESD": {"raw": 0.5, "normalized": 0.25, "n": 8}}
+    assert learn_smoke.table(steps)[-1].split() == ["mean", "0.600", "0.850"]
+
+
+def test_target_needs_the_gain_and_three_higher_sources_and_flags_padded_answers() -> None:
+    def point(step: int, *raws: float) -> dict:
+        return {"step": step, "val": {src: {"raw": r} for src, r in zip("ABCD", raws, strict=False)}}
+
+    met = learn_smoke.target([point(0, 0.2, 0.2, 0.2, 0.2), point(40, 0.4, 0.3, 0.35, 0.2)], ["length-growth: x"])
+    assert met["met"] and met["gain"] == pytest.approx(0.1125) and met["sources_higher"] == ["A", "B", "C"]
+    assert met["suspect"] == ["length-growth: x"]
+    assert not learn_smoke.target([point(0, 0.2, 0.2, 0.2, 0.2), point(40, 0.3, 0.3, 0.3, 0.2)])["met"]  # +0.075
+    assert not learn_smoke.target([point(0, 0.2, 0.2, 0.2, 0.2), point(40, 0.8, 0.6, 0.1, 0.1)])["met"]  # 2 higher
+    assert learn_smoke.target([point(0, 0.2)])["why"].startswith("1 validation point")
+    same = learn_smoke.target([point(0, 0.3, 0.2), point(5, 0.1 + 0.2, 0.2)])  # 0.30000000000000004
+    assert same["sources_higher"] == []
