@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from recipes.train_smoke import JUDGE_MODEL, Smoke, SmokeError, fresh_dir
+from recipes.train_smoke import JUDGE_MODEL, VLLM_INFER_ARGS, VLLM_OFFLINE_ENV, Smoke, SmokeError, fresh_dir
 from reward_fns.atomic_io import write_json_atomic
 
 MARKER = ".learn_smoke"
@@ -45,7 +45,7 @@ class LearnSettings:
     seed: int = 0
     per_pair: int = 40  # toy records per (data_source, task); about val_fraction go to validation
     val_fraction: float = 0.25
-    sft_steps: int = 60
+    sft_steps: int = 120
     sft_batch: int = 16
     sft_lr: float = 1e-2
     calib_n: int = 1
@@ -112,9 +112,10 @@ def train(smoke: Smoke, model: Path, settings: LearnSettings) -> None:
     sft_hf = smoke.path("runs", "sft", f"global_step_{settings.sft_steps}", "huggingface")
     if not (sft_hf / "config.json").is_file():
         raise SmokeError(f"SFT wrote no HF model at {sft_hf}")
+    infer_args = " ".join((*VLLM_INFER_ARGS, "--max-new-tokens", str(settings.max_response),
+                           "--seed", str(settings.seed)))  # sampled through vLLM, as train-smoke calibrates
     smoke.launcher("calibrate", "calibrate_reward_stats.sh", [], MODEL_PATH=str(sft_hf), CALIB_N=str(settings.calib_n),
-                   INFER_ARGS=f"--backend transformers --max-new-tokens {settings.max_response} --batch-size 8 "
-                   f"--seed {settings.seed}", CALIB_DIR=str(smoke.path("calibration")))
+                   INFER_ARGS=infer_args, CALIB_DIR=str(smoke.path("calibration")), **VLLM_OFFLINE_ENV)
     overrides = settings.grpo_overrides(smoke.path("grpo_rollouts"), smoke.path("grpo_val"))
     smoke.launcher("grpo", "qwen25vl_7b_medgrpo.sh", overrides, MODEL_PATH=str(sft_hf), EXPERIMENT="grpo",
                    GPUS_PER_NODE="1", VERL_FILE_LOGGER_PATH=str(smoke.path("logs", "grpo_metrics.jsonl")))
