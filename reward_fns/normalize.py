@@ -258,7 +258,11 @@ class LogisticNormalizer:
         x = float(x)
         if math.isnan(x):
             return 0.0
-        return logistic(self.k * (x - stats.p50) / max(stats.iqr, self.eps))
+        return self.squash((x - stats.p50) / max(stats.iqr, self.eps))
+
+    def squash(self, z: float) -> float:
+        """The standardized reward z = (x - p50) / max(IQR, eps) mapped into (0, 1)."""
+        return logistic(self.k * z)
 
 
 class ZScoreNormalizer(LogisticNormalizer):
@@ -268,16 +272,8 @@ class ZScoreNormalizer(LogisticNormalizer):
     rewards (a positive affine map per (source, task), and a group never mixes pairs); kept as an ablation.
     """
 
-    def normalize(self, source: str, task: str, x: float) -> float:
-        stats = self.stats.get(source, task)
-        if stats is None:
-            if self.missing == "identity":
-                return float(x)
-            raise MissingStatsError(f"no reward stats for ({source}, {task})")
-        x = float(x)
-        if math.isnan(x):
-            return 0.0
-        return (x - stats.p50) / max(stats.iqr, self.eps)
+    def squash(self, z: float) -> float:
+        return z
 
 
 NORMALIZERS: dict[str, type[LogisticNormalizer]] = {"logistic": LogisticNormalizer, "zscore": ZScoreNormalizer}
