@@ -148,13 +148,13 @@ medgrpo_run() {
   for arg in "$@"; do [[ "$arg" == medgrpo_engine=cpu ]] && MEDGRPO_ENGINE=cpu; done
   if [[ "${MEDGRPO_ENGINE:-}" == cpu ]]; then  # the CPU training mode: verl plug-ins of recipes/ext
     export VERL_PLATFORM=cpu
-    medgrpo_add_modules first recipes.ext.cpu_platform recipes.ext.cpu_engine recipes.ext.vllm_cpu_weights
+    medgrpo_add_modules first recipes.ext.cpu_platform recipes.ext.cpu_engine
     if [[ "$kind" == ppo ]]; then MEDGRPO_ARGS+=(medgrpo_engine=cpu)
     else MEDGRPO_ARGS+=(+medgrpo_sft_engine=cpu); [[ "${cmd[*]}" == *sft_trainer_ray* ]] || cmd[-1]=recipes.ext.sft_cpu
     fi
   fi
   if [[ "$kind" == ppo ]]; then  # the medgrpo_sync trainer (trainer.v1.trainer_mode), looked up in verl's Ray TaskRunner
-    medgrpo_add_modules last recipes.ext.trainer
+    medgrpo_add_modules last evaluation.backends.vllm_fixes recipes.ext.trainer
     MEDGRPO_ARGS+=("++ray_kwargs.ray_init.runtime_env.env_vars.VERL_USE_EXTERNAL_MODULES=$(hq "$VERL_USE_EXTERNAL_MODULES")")
   fi
   cmd+=("${MEDGRPO_ARGS[@]}" "hydra.run.dir=$(hq "$OUTPUT_DIR/$EXPERIMENT/hydra")")

@@ -194,7 +194,7 @@ def test_launcher_dry_run(setup, script, capsys):
     if script != "calibrate_reward_stats.sh":  # the medgrpo_sync trainer, imported in every Ray process
         assert cfg["trainer"]["v1"]["trainer_mode"] == "medgrpo_sync" and "trainer: medgrpo_sync (" in err
         modules = cfg["ray_kwargs"]["ray_init"]["runtime_env"]["env_vars"]["VERL_USE_EXTERNAL_MODULES"]
-        assert "recipes.ext.trainer" in modules.split(",")
+        assert modules.split(",")[-2:] == ["evaluation.backends.vllm_fixes", "recipes.ext.trainer"]
     assert reward["tasks"]["NAP"] is False and reward["tasks"]["DVC"] is True
     assert reward["judge"]["base_url"] == "http://127.0.0.1:8000/v1" and reward["judge"]["model"] == "med-judge"
     assert reward["judge"]["api_key_env"] == "OPENAI_API_KEY"

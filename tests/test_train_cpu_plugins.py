@@ -35,12 +35,12 @@ def test_plugins_are_in_verls_registries():
     assert cpu_platform.PLATFORM_NAME == "cpu"
 
 
-def test_cpu_engine_rolls_out_on_verls_vllm_replica_with_the_weight_plugin():
+def test_cpu_engine_rolls_out_on_verls_vllm_replica_with_the_vllm_fixes():
     config = yaml.safe_load((REPO / "recipes" / "config" / "medgrpo_engine" / "cpu.yaml").read_text())
     rollout = config["actor_rollout_ref"]["rollout"]
     assert rollout["name"] == "vllm" and rollout["enable_sleep_mode"] is False and rollout["enforce_eager"]
     modules = config["ray_kwargs"]["ray_init"]["runtime_env"]["env_vars"]["VERL_USE_EXTERNAL_MODULES"].split(",")
-    assert "recipes.ext.vllm_cpu_weights" in modules
+    assert "evaluation.backends.vllm_fixes" in modules
     assert modules[0] == "recipes.ext.cpu_platform" and modules[-1] == "recipes.ext.trainer"
 
 

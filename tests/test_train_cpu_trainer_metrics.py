@@ -128,9 +128,10 @@ def test_smoke_reads_the_logged_metrics_and_compares_them_with_the_dump(tmp_path
 
 
 @pytest.mark.parametrize(("engine", "expect"), [
-    ("", "foo.bar,recipes.ext.trainer"),
+    ("", "foo.bar,evaluation.backends.vllm_fixes,recipes.ext.trainer"),
     # the platform plug-ins first (importing verl's trainer looks the platform up), the trainer last
-    ("cpu", "recipes.ext.cpu_platform,recipes.ext.cpu_engine,recipes.ext.vllm_cpu_weights,foo.bar,recipes.ext.trainer"),
+    ("cpu", "recipes.ext.cpu_platform,recipes.ext.cpu_engine,foo.bar,evaluation.backends.vllm_fixes,"
+            "recipes.ext.trainer"),
 ])
 def test_grpo_launcher_extends_the_callers_external_modules_for_ray(engine: str, expect: str) -> None:
     import os

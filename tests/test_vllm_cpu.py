@@ -4,9 +4,13 @@
   token ids equal the transformers backend's for both tiny families, except at near-ties (the transformers
   top-2 logit margin below the stated tolerance at the first differing token; the count is printed).
 - `evaluation.infer --backend vllm`: sampled rollouts (the calibration path) run and are reproducible.
-- recipes/ext/vllm_cpu_weights: vLLM-CPU empties linear weights at load, so the reload verl's weight sync
-  makes fails without the plug-in and gives the transformers model's ids with it
-  (tests/vllm_reload_check.py). The plug-in refuses a vLLM it was not checked against.
+- evaluation/backends/vllm_fixes, video time: with it, vLLM's M-RoPE positions for Qwen2.5-VL clips of several
+  frame counts and fps equal the actor's (evaluation/backends/qwen_positions.py); the clips are chosen so
+  that vLLM 0.24.0 without it (no frame metadata: 24 fps assumed) and transformers 5.9's own positions
+  give other positions (tests/vllm_video_time_check.py).
+- evaluation/backends/vllm_fixes, weights: vLLM-CPU empties linear weights at load, so the reload verl's weight
+  sync makes fails without the fix and gives the transformers model's ids with it
+  (tests/vllm_reload_check.py). The fixes refuse a vLLM they were not checked against.
 - The backend's up-front checks: a `max_model_len` the model cannot hold, sampling the engine cannot honour.
 
 Each vLLM engine starts in a subprocess (vLLM binds OpenMP threads in the process that runs it).
@@ -22,9 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.backends import BackendConfig, BackendError
+from evaluation.backends import BackendConfig, BackendError, vllm_fixes
 from evaluation.backends.vllm_offline import engine_kwargs
-from recipes.ext import vllm_cpu_weights
 
 REPO = Path(__file__).resolve().parents[1]
 TOLERANCE = 0.02  # nats: the transformers top-2 logit margin under which either token is a fair greedy pick
@@ -77,27 +80,61 @@ def test_vllm_sampled_rollouts_run_and_repeat(tiny_qwen25vl_dir, toy_subset, tmp
 
 
 @pytest.mark.slow
-def test_weight_sync_into_a_running_engine_needs_and_gets_the_plugin(tiny_qwen25vl_dir, tmp_path: Path) -> None:
+def test_weight_sync_into_a_running_engine_needs_and_gets_the_fix(tiny_qwen25vl_dir, tmp_path: Path) -> None:
     out = tmp_path / "reload.json"
     done = _run("-m", "tests.vllm_reload_check", str(tiny_qwen25vl_dir), str(out))
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text(encoding="utf-8"))
     assert report["without_plugin"].startswith("failed"), (
-        "vLLM-CPU now keeps linear weights on its own: recipes/ext/vllm_cpu_weights.py may be unnecessary")
+        "vLLM-CPU now keeps linear weights on its own: evaluation/backends/vllm_fixes.py's install_cpu_weights "
+        "may be unnecessary")
     assert report["before"]["vllm"] == report["before"]["hf"]
     assert report["after"]["vllm"] == report["after"]["hf"]
     assert report["after"]["hf"] != report["before"]["hf"]  # the new weights did change the policy
 
 
-def test_plugin_is_checked_against_the_installed_vllm() -> None:
-    assert vllm_cpu_weights.vllm_base_version() == vllm_cpu_weights.CHECKED_VLLM, (
-        "vLLM changed: re-check recipes/ext/vllm_cpu_weights.py against vllm/model_executor/layers/utils.py")
+@pytest.mark.slow
+def test_vllm_places_video_time_as_transformers_does(tiny_qwen25vl_dir, tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 256, (84, 112, 3), dtype=np.uint8)).save(tmp_path / f"frame_{i}.png")
+    out = tmp_path / "video_time.json"
+    done = _run("-m", "tests.vllm_video_time_check", str(tiny_qwen25vl_dir), str(tmp_path), str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    clips = json.loads(out.read_text(encoding="utf-8"))
+    assert len(clips) == 5
+    for clip in clips:
+        where = f"{clip['frames']} frames at {clip['fps']} fps"
+        assert clip["vllm"] == clip["actor"], where
+        if clip["frames"] > 2:  # several temporal patches: the time spacing shows in the positions
+            assert clip["no_metadata"] != clip["actor"], where
+    # why the actor does not use transformers 5.9's own positions: they differ from the rollout's
+    assert sum(clip["transformers"] != clip["actor"] for clip in clips) >= 3
 
 
-def test_plugin_refuses_another_vllm(monkeypatch) -> None:
-    monkeypatch.setattr(vllm_cpu_weights, "vllm_base_version", lambda: "0.99.0")
-    with pytest.raises(vllm_cpu_weights.VLLMVersionError, match=r"checked against vLLM 0\.24\.0"):
-        vllm_cpu_weights.install()
+def test_video_metadata_split_for_the_hf_processor() -> None:
+    frames = [[0] * 3, [1] * 3]
+    with_meta = {"fps": 2.0, "frames_indices": [0, 1, 2], "total_num_frames": 3, "do_sample_frames": False}
+    videos, metadata = vllm_fixes.split_videos([(frames[0], with_meta), frames[1]])
+    assert videos == frames
+    assert metadata == [{"fps": 2.0, "frames_indices": [0, 1, 2], "total_num_frames": 3},
+                        {"total_num_frames": 3, "fps": None, "frames_indices": [0, 1, 2]}]
+
+
+def test_fixes_are_checked_against_the_installed_vllm() -> None:
+    assert vllm_fixes.vllm_base_version() == vllm_fixes.CHECKED_VLLM, (
+        "vLLM changed: re-check evaluation/backends/vllm_fixes.py (vllm/model_executor/layers/utils.py and "
+        "vllm/model_executor/models/qwen2_5_vl.py; upstream fixed the video metadata in vllm#47736)")
+
+
+@pytest.mark.parametrize("install", ["install_cpu_weights", "install_video_metadata"])
+def test_fixes_refuse_another_vllm(monkeypatch, install: str) -> None:
+    monkeypatch.setattr(vllm_fixes, "vllm_base_version", lambda: "0.99.0")
+    with pytest.raises(vllm_fixes.VLLMVersionError, match=r"checked against vLLM 0\.24\.0"):
+        getattr(vllm_fixes, install)()
 
 
 def _config(tmp_path: Path, **kwargs) -> BackendConfig:

@@ -2,11 +2,12 @@
 
     python -m tests.vllm_reload_check MODEL_DIR OUT.json
 
-In one process (vLLM in-process): an engine built without recipes/ext/vllm_cpu_weights must fail to load
-new weights (vLLM-CPU emptied its linear weights; if this ever passes, the plug-in may be unnecessary);
-then, with the plug-in installed, a fresh engine must give the transformers model's greedy ids before and
-after both receive the same perturbed weights (vLLM's `load_weights` + `process_weights_after_loading`,
-the two calls verl's weight sync makes), and the ids must change with the weights.
+In one process (vLLM in-process): an engine built without evaluation/backends/vllm_fixes.py
+(install_cpu_weights) must fail to load new weights (vLLM-CPU emptied its linear weights; if this ever
+passes, the fix may be unnecessary); then, with the fix installed, a fresh engine must give the
+transformers model's greedy ids before and after both receive the same perturbed weights (vLLM's
+`load_weights` + `process_weights_after_loading`, the two calls verl's weight sync makes), and the ids
+must change with the weights.
 """
 
 from __future__ import annotations
@@ -75,9 +76,9 @@ def main(model_dir: str, out: str) -> int:
     del plain
     gc.collect()
 
-    from recipes.ext import vllm_cpu_weights
+    from evaluation.backends import vllm_fixes
 
-    report["plugin_installed"] = vllm_cpu_weights.install()
+    report["plugin_installed"] = vllm_fixes.install_cpu_weights()
     llm = engine()
     report["before"] = {"vllm": greedy_vllm(llm), "hf": greedy_hf()}
     sync_weights(llm, weights)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from evaluation.backends import BackendConfig, cut_at_stop, decode, vision_inputs
+from evaluation.backends.qwen_positions import use_released_positions
 
 if TYPE_CHECKING:
     from evaluation.infer_requests import Request
@@ -33,6 +34,7 @@ class TransformersBackend:
         self.processor = AutoProcessor.from_pretrained(config.model)
         self.processor.tokenizer.padding_side = "left"  # decoder-only batches pad on the left
         self.model = AutoModelForImageTextToText.from_pretrained(config.model, **kwargs).to(self.device).eval()
+        use_released_positions(getattr(self.model, "model", None), self.model.config)  # Qwen2.5-VL: as vLLM
         base = self.model.generation_config
         tokenizer = self.processor.tokenizer
         # a fresh config: not the checkpoint's sampling / repetition-penalty defaults

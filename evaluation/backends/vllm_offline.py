@@ -9,6 +9,8 @@ per prompt, the VideoSpec's processor pixel bounds, the largest tensor parallel 
 that divides the model's heads (vllm_plan.py), `max_model_len`
 32768 or the model's own limit if smaller, `--seed`; on CPU also eager mode and no chunked prefill, which
 seeded sampling on CPU needs). Settings the engine cannot honour are refused up front with the reason.
+vLLM 0.24.0 would drop a Qwen2.5-VL clip's frame metadata and place its time positions as if it ran at
+24 fps; the backend installs evaluation/backends/vllm_fixes.py's video fix first, so they follow the clip's fps.
 """
 
 from __future__ import annotations
@@ -86,6 +88,9 @@ class VLLMBackend:
         import torch
         from transformers import AutoProcessor
 
+        from evaluation.backends.vllm_fixes import install_video_metadata
+
+        install_video_metadata()
         self.config = config
         kwargs = engine_kwargs(config, current_platform.is_cpu(), torch.cuda.device_count())
         self.processor = AutoProcessor.from_pretrained(config.model)

@@ -7,8 +7,11 @@ fps, while vLLM, HF generation and the SFT dataset (recipes/ext/sft_dataset.py) 
 spacing (2 s per patch at 1 fps). verl leaves a hook for this: a processor attribute
 `get_rope_index_kwargs(multi_modal_inputs)` whose result is added to that call.
 
-`VideoTimingSingleTurnAgentLoop` is verl's `SingleTurnAgentLoop` that sets the hook on the processor it
-shares with its worker. It is registered through verl's own custom-agent-loop file
+For Qwen2.5-VL the processor's `get_rope_index` (verl binds transformers' to it) is also replaced by
+the released convention that vLLM computes (evaluation/backends/qwen_positions.py): transformers 5.9
+places text after a video and fractional time steps differently, so the actor's positions would not be
+the rollout's. `VideoTimingSingleTurnAgentLoop` is verl's `SingleTurnAgentLoop` that sets both on the
+processor it shares with its worker. It is registered through verl's own custom-agent-loop file
 (recipes/config/agent_loops.yaml, `actor_rollout_ref.rollout.agent.agent_loop_config_path`) and made
 the default (`agent.default_agent_loop: medgrpo_single_turn`), in recipes/config/medgrpo_grpo.yaml;
 the launchers pass the file's absolute path (Ray workers on other nodes have another working folder).
@@ -21,6 +24,8 @@ from typing import Any
 
 from verl.experimental.agent_loop.single_turn_agent_loop import SingleTurnAgentLoop
 
+from evaluation.backends.qwen_positions import use_released_positions
+
 AGENT_NAME = "medgrpo_single_turn"
 
 
@@ -30,10 +35,13 @@ def _video_timing_kwargs(multi_modal_inputs: dict[str, Any]) -> dict[str, Any]:
 
 
 def add_video_timing(processor: Any) -> None:
-    """Have verl's position-id computation pass `second_per_grid_ts` on (no-op without a processor or
-    when the processor already brings its own hook)."""
-    if processor is not None and getattr(processor, "get_rope_index_kwargs", None) is None:
+    """Have verl's position-id computation pass `second_per_grid_ts` on, with Qwen2.5-VL's released
+    positions (no-op without a processor; a processor's own hook is kept)."""
+    if processor is None:
+        return
+    if getattr(processor, "get_rope_index_kwargs", None) is None:
         processor.get_rope_index_kwargs = _video_timing_kwargs
+    use_released_positions(processor, getattr(processor, "config", None))
 
 
 class VideoTimingSingleTurnAgentLoop(SingleTurnAgentLoop):

@@ -9,8 +9,9 @@ return_video_metadata=True)` and hands the processor `video_metadata` with `do_s
 `VideoTimingSFTDataset` decodes videos and images with the RL dataset's own code
 (`RLHFDataset._process_multi_modal_info`) and passes the resulting metadata to every processor call of
 the SFT dataset (per-turn tokenization and the whole-conversation check). The sample's M-RoPE position
-ids then come from the model's own `get_rope_index` with that `second_per_grid_ts` (what generation
-uses), not from verl's Qwen2-VL helper (which crashes on Qwen3-VL videos). Plug it in with
+ids then come from the processor's `get_rope_index` (verl binds the model's to it; for Qwen2.5-VL the
+released convention the rollout uses, evaluation/backends/qwen_positions.py) with that
+`second_per_grid_ts`, not from verl's Qwen2-VL helper (which crashes on Qwen3-VL videos). Plug it in with
 
     data.custom_cls.path=pkg://recipes.ext.sft_dataset data.custom_cls.name=VideoTimingSFTDataset
 
@@ -31,6 +32,8 @@ from PIL import Image
 from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset
 from verl.utils.dataset.rl_dataset import RLHFDataset
 from verl.utils.py_functional import convert_nested_value_to_list_recursive
+
+from evaluation.backends.qwen_positions import use_released_positions
 
 PLACEHOLDER = re.compile("(<image>|<video>)")
 METADATA_KEY = "medgrpo_video_metadata"  # kept on the content item; the chat template ignores it
@@ -80,6 +83,10 @@ def model_position_ids(processor: Any, input_ids: torch.Tensor, mm: dict[str, to
 
 class VideoTimingSFTDataset(MultiTurnSFTDataset):
     """`MultiTurnSFTDataset` whose videos carry their fps / metadata to the processor (RL-identical)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        use_released_positions(self.processor, getattr(self.processor, "config", None))
 
     def __getitem__(self, item: int) -> dict:
         """verl's sample layout; position ids from the model's `get_rope_index` when verl bound one

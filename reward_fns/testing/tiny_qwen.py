@@ -112,13 +112,24 @@ def build_config(tokenizer, family: str = "qwen2_5_vl"):
         **ids)
 
 
+# Standard deviation of the text attention's query/key weights. At the usual 0.02 the attention is
+# near-uniform, so the model barely depends on token positions: vLLM placing a 4-frame clip's time
+# positions wrongly moved its log-probs by 1e-3 only; at 0.2 by 0.18, which the rollout/actor check sees.
+QK_STD = 0.2
+
+
 def build_model(tokenizer, family: str = "qwen2_5_vl"):
-    """The tiny model of `family` with seeded random weights (float32)."""
+    """The tiny model of `family` with seeded random weights (float32), position-sensitive attention."""
     import torch
     from transformers import AutoModelForImageTextToText
 
     torch.manual_seed(0)
-    return AutoModelForImageTextToText.from_config(build_config(tokenizer, family), dtype=torch.float32).eval()
+    model = AutoModelForImageTextToText.from_config(build_config(tokenizer, family), dtype=torch.float32).eval()
+    with torch.no_grad():
+        for name, weight in model.named_parameters():
+            if "language_model" in name and name.endswith(("q_proj.weight", "k_proj.weight")):
+                weight.normal_(0.0, QK_STD)
+    return model
 
 
 def build_tiny_qwen(out_dir: str | Path, family: str = "qwen2_5_vl", with_model: bool = True,
