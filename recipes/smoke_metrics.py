@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from recipes.ext.reward_metrics import JUDGE_COUNTERS, split_logged
 from reward_fns.build import build_scorer
 from reward_fns.config import MedGRPORewardConfig
 from reward_fns.reference import Reference
+from reward_fns.train_log import file_log_steps
 
 SFT_KEYS = {"loss": "train/loss", "grad_norm": "train/grad_norm", "lr": "train/lr"}
 GRPO_KEYS = {"score": "critic/score/mean", "kl": "actor/kl_loss", "entropy": "actor/entropy",
@@ -37,31 +37,10 @@ GRPO_KEYS = {"score": "critic/score/mean", "kl": "actor/kl_loss", "entropy": "ac
 MATCH_TOL = 1e-5
 
 
-def _file_log(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(step, metrics) of each line of a verl file-logger JSONL."""
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            entry = json.loads(line)
-            data = entry.get("data")
-            if not isinstance(data, dict) or "step" not in entry:
-                raise ValueError(f"{path}:{number}: not a verl file-logger line")
-            yield int(entry["step"]), data
-
-
-def read_file_log(path: str | Path, keys: dict[str, str]) -> list[dict[str, Any]]:
-    """Training steps of a verl file-logger JSONL, each with `keys` (name -> verl metric) picked out."""
-    steps: dict[int, dict[str, Any]] = {}
-    for step, data in _file_log(path):
-        picked = {name: data[metric] for name, metric in keys.items() if metric in data}
-        if picked:
-            steps.setdefault(step, {"step": step}).update(picked)
-    return [steps[n] for n in sorted(steps)]
-
-
 def read_logged_rewards(path: str | Path) -> dict[int, dict[str, Any]]:
     """Per step: the ``medgrpo/*`` metrics the medgrpo_sync trainer logged, as
     {"sources": {source: {n, raw, normalized}}, "judge": {counter: sum}} (steps without them left out)."""
-    steps = {step: split_logged(data) for step, data in _file_log(path)}
+    steps = {step: split_logged(data) for step, data in file_log_steps(path)}
     return {step: logged for step, logged in steps.items() if logged["sources"] or logged["judge"]}
 
 

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from recipes import smoke_metrics
 from reward_fns.atomic_io import write_json_atomic
+from reward_fns.train_log import read_file_log
 
 if TYPE_CHECKING:
     from reward_fns.testing.judge_server import JudgeTestServer
@@ -159,8 +160,8 @@ def train(smoke: Smoke, model: Path) -> dict[str, Any]:
                    MODEL_PATH=str(sft_hf), EXPERIMENT="grpo", GPUS_PER_NODE="1",
                    VERL_FILE_LOGGER_PATH=str(smoke.path("logs", "grpo_metrics.jsonl")))
     judge_calls = smoke.judge.completions - judge_calls  # chat completions the judge server answered in GRPO
-    sft = smoke_metrics.read_file_log(smoke.path("logs", "sft_metrics.jsonl"), smoke_metrics.SFT_KEYS)
-    grpo = smoke_metrics.read_file_log(smoke.path("logs", "grpo_metrics.jsonl"), smoke_metrics.GRPO_KEYS)
+    sft = read_file_log(smoke.path("logs", "sft_metrics.jsonl"), smoke_metrics.SFT_KEYS)
+    grpo = read_file_log(smoke.path("logs", "grpo_metrics.jsonl"), smoke_metrics.GRPO_KEYS)
     logged = smoke_metrics.read_logged_rewards(smoke.path("logs", "grpo_metrics.jsonl"))
     settings = smoke_metrics.reward_settings(smoke.path("runs", "grpo", "hydra", ".hydra", "config.yaml"))
     rewards = {r["step"]: r for r in smoke_metrics.rewards_per_source(dump, settings)}
