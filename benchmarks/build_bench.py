@@ -179,8 +179,8 @@ def bench_extract(work: Path, seconds: int, copies: int, workers: int) -> dict:
 
 
 def bench_mix(work: Path, scale: float) -> dict:
-    """The paper preset on the synthetic root sized like the releases (tests/build_fixtures.release_sized)."""
-    from tests.build_fixtures import release_sized
+    """The paper preset on the synthetic root sized like the releases (testbed/toy_sources.release_sized)."""
+    from testbed.toy_sources import release_sized
 
     root = release_sized(work / "sized", scale)
     out = work / "paper.json"

@@ -2,7 +2,7 @@
 
     python benchmarks/captions_bench.py [--items 320] [--latency 0.5] [--concurrency 32] [--variants gpt,gemini]
 
-Each fake model (data_preprocess.captions.fake_models, the project's OpenAI-compatible test server)
+Each fake model (testbed.fake_caption_models, the project's OpenAI-compatible test server)
 runs in its own process and answers every request after `--latency` seconds; every caption is
 accepted in round 1, so a job (one record, one variant) is one write and one review. The bound:
 each model serves `concurrency` requests at a time, a job needs one request on each model, so at
@@ -25,13 +25,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from data_preprocess.captions import cli
-from tests.captions_fixtures import mixed_records, write_facts
+from testbed.toy_caption_facts import mixed_records, write_facts
 
 
 def _serve(model: str, latency: float, ports: mp.Queue) -> None:  # type: ignore[type-arg]
     import asyncio
 
-    from data_preprocess.captions.fake_models import FakeCaptionModel
+    from testbed.fake_caption_models import FakeCaptionModel
 
     async def main() -> None:
         async with FakeCaptionModel(model, latency_s=latency) as server:

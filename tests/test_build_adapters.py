@@ -9,7 +9,7 @@ import pytest
 
 from data_preprocess.build.adapters import get_adapter
 from data_preprocess.build.canonical import AnnotationError, Box, Segment
-from tests import build_fixtures as fx
+from testbed import toy_sources as fx
 
 
 def read(name: str, root: Path, videos: Path | None = None):

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from data_preprocess.build.cli import main
-from tests import build_fixtures as fx
+from testbed import toy_sources as fx
 
 SOURCES = ("AVOS", "Cholec80-CVS", "CholecT50", "CholecTrack20", "CoPESD", "EgoSurgery", "JIGSAWS", "NurViD")
 

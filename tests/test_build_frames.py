@@ -10,7 +10,7 @@ from PIL import Image
 
 from data_preprocess.build.canonical import FrameSource, Video
 from data_preprocess.build.frames import DONE, clip_frames, extract, find_video, frame_times
-from tests.build_fixtures import write_video
+from testbed.toy_sources import write_video
 
 
 def test_frame_times_at_the_record_fps() -> None:
@@ -92,7 +92,7 @@ def test_the_frame_stage_in_parallel_matches_one_process(tmp_path: Path) -> None
     import json
 
     from data_preprocess.build.cli import main
-    from tests import build_fixtures as fx
+    from testbed import toy_sources as fx
 
     sources = fx.write_all(tmp_path / "rel")
     config = fx.small_config(tmp_path / "c.yaml")

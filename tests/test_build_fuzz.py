@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from data_preprocess.build.cli import main
-from tests import build_fixtures as fx
+from testbed import toy_sources as fx
 
 HOSTILE = [None, True, False, 0, -1, 1.5, -1e9, 1e9, 1e308, float("nan"), float("inf"), 10**40, "", " ", "abc",
            "1e3", "-5", "../x", "/etc", "a\nb", "{n.__class__}", "{0}", "3-4 seconds: x", "\u2028", "x" * 300,

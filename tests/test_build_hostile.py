@@ -20,7 +20,7 @@ import yaml
 
 from data_preprocess.build.canonical import SKILL_ASPECTS
 from data_preprocess.build.cli import main
-from tests import build_fixtures as fx
+from testbed import toy_sources as fx
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -11,7 +11,7 @@ import yaml
 
 from data_preprocess.build.cli import main
 from data_preprocess.build.config import DEFAULT_CONFIG, load_config
-from tests import build_fixtures as fx
+from testbed import toy_sources as fx
 
 PAPER = DEFAULT_CONFIG.with_name("medvidbench_paper.yaml")
 

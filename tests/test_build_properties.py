@@ -14,7 +14,7 @@ from data_preprocess.build.questions import GenContext, QuestionBank
 from data_preprocess.build.records import make_record
 from evaluation.scorer import build_references, score
 from reward_fns.reference import record_answer
-from tests.build_fixtures import CT50_PHASES, fill_captions
+from testbed.toy_sources import CT50_PHASES, fill_captions
 
 WIDTH, HEIGHT = 320, 240
 CONFIG = load_config()

@@ -8,7 +8,7 @@ import pytest
 
 from data_preprocess.build.cli import main
 from data_preprocess.build.config import load_config
-from tests import build_fixtures as fx
+from testbed import toy_sources as fx
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from data_preprocess.build.cli import main
 from data_preprocess.build.config import DEFAULT_CONFIG
 from evaluation.scorer import build_references, score
 from reward_fns.reference import record_answer
-from tests import build_fixtures as fx
+from testbed import toy_sources as fx
 
 
 @pytest.fixture(scope="module", params=["small", "paper"])

@@ -8,9 +8,9 @@ from typing import Any
 
 from data_preprocess import medvidbench
 from data_preprocess.captions import cli
-from data_preprocess.captions.fake_models import FakeCaptionModel
 from evaluation import score
-from tests.captions_fixtures import mixed_records, write_facts
+from testbed.fake_caption_models import FakeCaptionModel
+from testbed.toy_caption_facts import mixed_records, write_facts
 
 
 def submission(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -51,7 +51,7 @@ def test_builder_facts_output_end_to_end(tmp_path: Path) -> None:
     from data_preprocess.build.cli import main as build
     from evaluation.scorer import build_references, score
     from reward_fns.reference import record_answer
-    from tests import build_fixtures as fx
+    from testbed import toy_sources as fx
 
     sources, config = fx.write_all(tmp_path), fx.small_config(tmp_path / "config.yaml")
     built, frames = tmp_path / "built.json", tmp_path / "data"

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from data_preprocess.captions.facts import FactsError, load_items, parse_item
 from data_preprocess.captions.records import dvc_answer, finished_record
 from reward_fns.tasks.dvc_parse import parse_segments
-from tests.captions_fixtures import facts_record, mixed_records, write_facts
+from testbed.toy_caption_facts import facts_record, mixed_records, write_facts
 
 
 @pytest.fixture()

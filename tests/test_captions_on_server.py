@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from data_preprocess.captions import cli
-from data_preprocess.captions.fake_models import FakeCaptionModel
-from reward_fns.testing.judge_server import FaultPlan, count_tokens
-from tests.captions_fixtures import mixed_records, write_facts
+from testbed.fake_caption_models import FakeCaptionModel
+from testbed.judge_server import FaultPlan, count_tokens
+from testbed.toy_caption_facts import mixed_records, write_facts
 
 FAST = ["--timeout-s", "1", "--deadline-s", "20", "--max-retries", "3", "--no-progress"]
 

@@ -15,7 +15,7 @@ from data_preprocess.captions.prompts import (
     revision_messages,
     validator_messages,
 )
-from tests.captions_fixtures import mixed_records
+from testbed.toy_caption_facts import mixed_records
 
 SOURCES = ("AVOS", "CholecT50", "CholecTrack20", "Cholec80-CVS", "CoPESD", "EgoSurgery", "JIGSAWS", "NurViD")
 

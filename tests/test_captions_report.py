@@ -10,7 +10,7 @@ from data_preprocess.captions import cli
 from data_preprocess.captions.accounting import Ledger, load_prices
 from data_preprocess.captions.pipeline import Outcome
 from data_preprocess.captions.report import agreement, build_report, write_plot
-from tests.captions_fixtures import mixed_records, write_facts
+from testbed.toy_caption_facts import mixed_records, write_facts
 
 NOWHERE = "http://127.0.0.1:9/v1"
 

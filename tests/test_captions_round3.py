@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from data_preprocess.captions import cli
-from data_preprocess.captions.fake_models import FakeCaptionModel
 from reward_fns.judge.cache import JudgeCache
-from tests.captions_fixtures import mixed_records, write_facts
+from testbed.fake_caption_models import FakeCaptionModel
+from testbed.toy_caption_facts import mixed_records, write_facts
 from tests.test_captions_on_server import FAST, output, run_stage, two_models
 
 

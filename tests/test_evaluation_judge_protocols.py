@@ -18,7 +18,7 @@ from evaluation.judge_protocols import LeaderboardProtocol, plan_pairs
 from reward_fns.judge.cache import JudgeCache
 from reward_fns.judge.chat import ChatClient
 from reward_fns.reference import Reference
-from reward_fns.testing.judge_server import JudgeTestServer
+from testbed.judge_server import JudgeTestServer
 
 # A made-up template standing in for the public scorer's prompt (never its real text). The top-level
 # import of a module that does not exist proves that only the function definition is compiled.

@@ -85,7 +85,7 @@ def test_openai_judge_without_config_is_a_clear_error():
 
 
 def test_openai_judge_columns_from_the_test_server(tmp_path):
-    from reward_fns.testing.judge_server import JudgeTestServer, expected_score
+    from testbed.judge_server import JudgeTestServer, expected_score
 
     gt, preds = json.loads(GT.read_text()), json.loads(PRED.read_text())
     with JudgeTestServer().run_in_thread() as server:

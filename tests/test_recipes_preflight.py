@@ -46,7 +46,7 @@ CPU_MODE = ["trainer.device=cpu", "actor_rollout_ref.model.use_remove_padding=fa
 
 @pytest.fixture(scope="module")
 def judge_url():
-    from reward_fns.testing.judge_server import JudgeTestServer
+    from testbed.judge_server import JudgeTestServer
 
     with JudgeTestServer().run_in_thread() as server:
         yield server.base_url

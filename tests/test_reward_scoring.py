@@ -12,7 +12,7 @@ from reward_fns.config import MedGRPORewardConfig, RewardConfigError
 from reward_fns.normalize import LogisticNormalizer, RewardStats
 from reward_fns.reference import Reference
 from reward_fns.scoring import NUMERIC_KEYS, RewardOutcome
-from reward_fns.testing.judge_server import FaultPlan, JudgeTestServer, expected_score
+from testbed.judge_server import FaultPlan, JudgeTestServer, expected_score
 
 TAG = Reference("tal", "AVOS", "10.0-20.0 seconds.", [{"action": "cut", "spans": [{"start": 10, "end": 20}]}])
 CVS = Reference("cvs_assessment", "Cholec80-CVS", "", [{"cvs_scores": {

@@ -1,4 +1,4 @@
-"""train-smoke's per-step metrics (recipes/smoke_metrics.py, recipes/train_smoke.check) on files shaped
+"""train-smoke's per-step metrics (testbed/smoke_metrics.py, testbed/train_smoke.check) on files shaped
 like verl's file logger and rollout dump, with the real reward scorer (similarity only, no judge)."""
 
 from __future__ import annotations
@@ -8,14 +8,14 @@ import json
 
 import pytest
 
-from data_preprocess import medvidbench, toy
-from recipes import smoke_metrics, train_smoke
+from data_preprocess import medvidbench
 from reward_fns.build import build_scorer
 from reward_fns.config import MedGRPORewardConfig
 from reward_fns.reference import Reference
-from reward_fns.testing.policy import UNREADABLE, reference_answer
-from reward_fns.testing.rollouts import read_rl_rows
 from reward_fns.train_log import read_file_log
+from testbed import smoke_metrics, toy, train_smoke
+from testbed.policy import UNREADABLE, reference_answer
+from testbed.rollouts import read_rl_rows
 
 SETTINGS = MedGRPORewardConfig.from_mapping({"judge": {"enabled": False}, "normalization": {"enabled": False}})
 

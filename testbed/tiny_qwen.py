@@ -1,6 +1,6 @@
 """Build a tiny random Qwen2.5-VL or Qwen3-VL (model + processor) offline, in seconds, into a directory.
 
-Usable from the command line: `python -m reward_fns.testing.tiny_qwen OUT_DIR [qwen2_5_vl|qwen3_vl]`. Both
+Usable from the command line: `python -m testbed.tiny_qwen OUT_DIR [qwen2_5_vl|qwen3_vl]`. Both
 load in transformers and in vLLM (CPU build included). The tokenizer is a small
 byte-level BPE holding the Qwen special tokens and the Qwen2-VL chat template; the video processor
 uses the MedGRPO per-frame pixel bounds (8*28*28 .. 48*28*28) unless told otherwise.

@@ -32,12 +32,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from recipes import smoke_metrics
 from reward_fns.atomic_io import write_json_atomic
 from reward_fns.train_log import read_file_log
+from testbed import smoke_metrics
 
 if TYPE_CHECKING:
-    from reward_fns.testing.judge_server import JudgeTestServer
+    from testbed.judge_server import JudgeTestServer
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = 2
@@ -133,8 +133,9 @@ class Smoke:
 
 def prepare(smoke: Smoke) -> Path:
     """Toy MedVidBench, its verl parquet, the tiny model (in-process: a few seconds)."""
-    from data_preprocess import medvidbench, toy
-    from reward_fns.testing.tiny_qwen import build_tiny_qwen25vl
+    from data_preprocess import medvidbench
+    from testbed import toy
+    from testbed.tiny_qwen import build_tiny_qwen25vl
 
     start = time.perf_counter()
     toy.main(["--out", str(smoke.path("toy"))])
@@ -207,7 +208,7 @@ def evaluate(smoke: Smoke) -> None:
     merged = smoke.path("grpo_hf")
     smoke.python("merge", str(ROOT / "ckpt_tools" / "merge.py"), "--ckpt",
                  str(smoke.path("runs", "grpo", f"global_step_{STEPS}")), "--out", str(merged), "--verify", "--force")
-    from data_preprocess import toy
+    from testbed import toy
 
     gt = smoke.path("toy", toy.TOY_FILE)
     judge = smoke.path("judge.yaml")
@@ -233,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"[train-smoke] {err}", file=sys.stderr)
         return 2
     start = time.perf_counter()
-    from reward_fns.testing.judge_server import JudgeTestServer
+    from testbed.judge_server import JudgeTestServer
 
     with JudgeTestServer(model=JUDGE_MODEL).run_in_thread() as server:
         smoke = Smoke(out, server)

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from data_preprocess.splits import stable_hash
-from data_preprocess.toy_tasks import CVS_NAMES, SA_ASPECTS, fmt_cvs, fmt_dvc, fmt_sa, fmt_stg, fmt_tal
 from reward_fns.atomic_io import write_text_atomic
 from reward_fns.reference import record_answer, record_question, sample_id
 from reward_fns.registry import task_for_qa_type
 from reward_fns.tasks.dvc_parse import gt_segments
+from testbed.toy_tasks import CVS_NAMES, SA_ASPECTS, fmt_cvs, fmt_dvc, fmt_sa, fmt_stg, fmt_tal
 
 Perturb = Callable[[dict[str, Any], random.Random, dict[str, set[str]]], str]
 PERTURB: dict[str, Perturb] = {}

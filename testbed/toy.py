@@ -1,6 +1,6 @@
 """Toy MedVidBench: a small, deterministic, self-consistent dataset in the real schema.
 
-    python -m data_preprocess.toy --out DIR [--per-qa-type 5] [--seed 0] [--predictions]
+    python -m testbed.toy --out DIR [--per-qa-type 5] [--seed 0] [--predictions]
 
 Writes DIR/medvidbench_toy.json (frame paths relative to DIR) and real JPEG frames under DIR/frames/.
 Synthetic scenes: the background colour changes exactly at action boundaries (TAG/DVC ground truth)
@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from data_preprocess.splits import stable_hash
-from data_preprocess.toy_scene import Clip, Video
-from data_preprocess.toy_tasks import BUILDERS, CLIP_SHAPE, NURVID_PROCEDURES, TASK_SOURCES, TOOLS, source_labels
 from reward_fns.atomic_io import write_text_atomic
 from reward_fns.registry import all_tasks
+from testbed.toy_scene import Clip, Video
+from testbed.toy_tasks import BUILDERS, CLIP_SHAPE, NURVID_PROCEDURES, TASK_SOURCES, TOOLS, source_labels
 
 TOY_FILE = "medvidbench_toy.json"
 PREDICTIONS_FILE = "toy_predictions.json"
@@ -97,7 +97,7 @@ def generate(out: str | Path, per_qa_type: int = 5, seed: int = 0) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m data_preprocess.toy", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m testbed.toy", description=__doc__.split("\n")[0])
     p.add_argument("--out", required=True)
     p.add_argument("--per-qa-type", type=int, default=5, help="records per qa_type (default 5)")
     p.add_argument("--seed", type=int, default=0)
@@ -109,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     frames = sum(1 for _ in Path(args.out, "frames").rglob("*.jpg"))
     print(f"toy MedVidBench: {n} records, {frames} frames -> {path} ({time.perf_counter() - started:.1f} s)")
     if args.predictions:
-        from data_preprocess.toy_predictions import write_predictions
+        from testbed.toy_predictions import write_predictions
 
         pred = write_predictions(path, Path(args.out, PREDICTIONS_FILE), args.seed)
         print(f"reference-policy predictions -> {pred}")

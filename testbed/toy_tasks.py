@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from data_preprocess.toy_scene import IDLE, Clip
+from testbed.toy_scene import IDLE, Clip
 
 CVS_NAMES = {"two_structures": "Two structures", "cystic_plate": "Cystic plate",
              "hepatocystic_triangle": "Hepatocystic triangle"}

@@ -64,7 +64,7 @@ def step(title: str) -> Callable[[Step], Step]:
 
 @step("generate the toy MedVidBench (real JPEG frames, all 8 sources and 11 qa_types)")
 def generate(ctx: DemoContext) -> None:
-    from data_preprocess import toy
+    from testbed import toy
 
     toy.main(["--out", str(ctx.toy), "--predictions"])
 
@@ -79,7 +79,7 @@ def preprocess(ctx: DemoContext) -> None:
 
 @step("build a tiny random Qwen2.5-VL offline (stand-in for the 7B model on CPU)")
 def tiny_model(ctx: DemoContext) -> None:
-    from reward_fns.testing.tiny_qwen import build_tiny_qwen25vl
+    from testbed.tiny_qwen import build_tiny_qwen25vl
 
     print(f"   {build_tiny_qwen25vl(ctx.out / 'tiny_qwen25vl')}")
 
@@ -87,8 +87,8 @@ def tiny_model(ctx: DemoContext) -> None:
 @step("calibrate logistic-normalization stats from reference-policy rollouts (with a plot)")
 def calibrate(ctx: DemoContext) -> None:
     from reward_fns import calibrate as calibrate_cli
-    from reward_fns.testing.policy import group_responses, noisy_predictions
-    from reward_fns.testing.rollouts import read_rl_rows
+    from testbed.policy import group_responses, noisy_predictions
+    from testbed.rollouts import read_rl_rows
 
     noisy = noisy_predictions(str(ctx.toy / "toy_predictions.json"))
     rollouts = ctx.out / "rollouts.jsonl"
@@ -126,7 +126,7 @@ def dry_run(ctx: DemoContext) -> None:
 
 @step("score reference-policy rollouts through the verl reward manager (raw vs normalized)")
 def reward_rollouts(ctx: DemoContext) -> None:
-    from evaluation.demo_rewards import score_rollouts
+    from testbed.demo_rewards import score_rollouts
 
     score_rollouts(ctx, ROLLOUT_N)
 
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> None:
     ctx.out.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
         if not args.no_judge:
-            from reward_fns.testing.judge_server import JudgeTestServer
+            from testbed.judge_server import JudgeTestServer
 
             ctx.judge_url = stack.enter_context(JudgeTestServer().run_in_thread()).base_url
             print(f"local OpenAI-compatible judge (test server, deterministic scores): {ctx.judge_url}")

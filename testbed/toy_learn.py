@@ -1,8 +1,8 @@
 """Learnable toy MedVidBench: every answer can be read off the frames (the data of `learn-smoke`).
 
-    python -m data_preprocess.toy_learn --out DIR [--per-pair 40] [--seed 0]
+    python -m testbed.toy_learn --out DIR [--per-pair 40] [--seed 0]
 
-Writes DIR/medvidbench_toy_learn.json (same schema as data_preprocess.toy; frame paths relative to DIR)
+Writes DIR/medvidbench_toy_learn.json (same schema as testbed.toy; frame paths relative to DIR)
 and its JPEG frames under DIR/frames/. One video per record, so the converter's train/val split by video
 holds out whole scenes. Small frames (112 x 84: 12 vision tokens per pair of frames) and short answers,
 so a tiny model trains on them in minutes on a CPU. The scenes, one per task (a registry, `SCENES`):
@@ -34,8 +34,8 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from data_preprocess.splits import stable_hash
-from data_preprocess.toy_tasks import CVS_NAMES, NURVID_PROCEDURES, TOOLS, fmt_cvs, fmt_stg, fmt_tal, source_labels
 from reward_fns.atomic_io import write_text_atomic
+from testbed.toy_tasks import CVS_NAMES, NURVID_PROCEDURES, TOOLS, fmt_cvs, fmt_stg, fmt_tal, source_labels
 
 TOY_LEARN_FILE = "medvidbench_toy_learn.json"
 SIZE = (112, 84)  # multiples of 28: qwen-vl-utils keeps it as it is (4 x 3 merged patches)
@@ -161,7 +161,7 @@ def generate(out: str | Path, per_pair: int = 40, seed: int = 0) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m data_preprocess.toy_learn", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m testbed.toy_learn", description=__doc__.split("\n")[0])
     p.add_argument("--out", required=True)
     p.add_argument("--per-pair", type=int, default=40, help="records per (data_source, task) pair (default 40)")
     p.add_argument("--seed", type=int, default=0)

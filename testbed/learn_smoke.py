@@ -1,11 +1,11 @@
 """`bash run.sh learn-smoke [--out DIR] [--steps N] [--normalization logistic|none|zscore] [--seed S]`:
 GRPO with the MedGRPO reward visibly raises the reward of a tiny model on CPU.
 
-The learnable toy MedVidBench (data_preprocess/toy_learn.py: the frames determine every answer) ->
+The learnable toy MedVidBench (testbed/toy_learn.py: the frames determine every answer) ->
 verl parquet -> a tiny random Qwen2.5-VL -> SFT warm start (recipes/qwen25vl_7b_sft.sh: teaches the
 answer formats) -> calibration (recipes/calibrate_reward_stats.sh) -> GRPO (recipes/qwen25vl_7b_medgrpo.sh)
 for N steps, validating greedily on the held-out toy prompts before the first step (step 0) and every
-`--val-every` steps. The same launchers and configs as train-smoke (recipes/train_smoke.py: its stage
+`--val-every` steps. The same launchers and configs as train-smoke (testbed/train_smoke.py: its stage
 runner), overridden for size and learning speed only (LEARN_SETTINGS).
 
 Writes DIR/learning.json ({"settings", "steps": [{"step", "val": {source: {raw, normalized, n}},
@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from recipes.train_smoke import JUDGE_MODEL, VLLM_INFER_ARGS, VLLM_OFFLINE_ENV, Smoke, SmokeError, fresh_dir
 from reward_fns.atomic_io import write_json_atomic
+from testbed.train_smoke import JUDGE_MODEL, VLLM_INFER_ARGS, VLLM_OFFLINE_ENV, Smoke, SmokeError, fresh_dir
 
 MARKER = ".learn_smoke"
 NORMALIZATION = {  # --normalization -> GRPO overrides of medgrpo.reward.normalization
@@ -91,8 +91,9 @@ class LearnSmoke(Smoke):
 
 def prepare(smoke: Smoke, settings: LearnSettings) -> Path:
     """Learnable toy data, its verl parquet, the tiny model (in-process: seconds)."""
-    from data_preprocess import medvidbench, toy_learn
-    from reward_fns.testing.tiny_qwen import build_tiny_qwen25vl
+    from data_preprocess import medvidbench
+    from testbed import toy_learn
+    from testbed.tiny_qwen import build_tiny_qwen25vl
 
     start = time.perf_counter()
     toy = toy_learn.generate(smoke.path("toy"), settings.per_pair, settings.seed)
@@ -201,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     start = time.perf_counter()
     from reward_fns import curves
-    from reward_fns.testing.judge_server import JudgeTestServer
+    from testbed.judge_server import JudgeTestServer
 
     with JudgeTestServer(model=JUDGE_MODEL).run_in_thread() as server:
         smoke = LearnSmoke(out, server)

@@ -6,7 +6,7 @@ import asyncio
 from collections import defaultdict
 from typing import Any
 
-from reward_fns.testing.overrides import hydra_quote as _quote
+from testbed.overrides import hydra_quote as _quote
 
 
 def load_manager(ctx: Any) -> Any:
@@ -14,7 +14,7 @@ def load_manager(ctx: Any) -> Any:
     from verl.trainer.ppo.reward import load_reward_manager
 
     from recipes import dry_run
-    from reward_fns.testing.tiny_qwen import build_tokenizer
+    from testbed.tiny_qwen import build_tokenizer
 
     train = str(ctx.data / "rl_train.parquet")
     overrides = [f"data.train_files={_quote(train)}", f"data.val_files={_quote(train)}",
@@ -30,8 +30,8 @@ def load_manager(ctx: Any) -> Any:
 
 
 def score_rollouts(ctx: Any, n: int) -> None:
-    from reward_fns.testing.policy import group_responses, noisy_predictions
-    from reward_fns.testing.rollouts import read_rl_rows, rollout_batch
+    from testbed.policy import group_responses, noisy_predictions
+    from testbed.rollouts import read_rl_rows, rollout_batch
 
     manager = load_manager(ctx)
     noisy = noisy_predictions(str(ctx.toy / "toy_predictions.json"))

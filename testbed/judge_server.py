@@ -12,7 +12,7 @@ request's Authorization header in the error message, `echo_auth_reply` puts it i
     async with JudgeTestServer(latency_s=0.05, plan=FaultPlan.first(2, "429")) as server:
         client = openai.AsyncOpenAI(base_url=server.base_url, api_key="EMPTY")
     with JudgeTestServer().run_in_thread() as server: ...          # for sync code
-    python -m reward_fns.testing.judge_server --port 8011 --latency 0.2 --fault-429 0.1
+    python -m testbed.judge_server --port 8011 --latency 0.2 --fault-429 0.1
 """
 
 from __future__ import annotations

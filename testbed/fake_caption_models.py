@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from reward_fns.testing.judge_server import JudgeTestServer
+from testbed.judge_server import JudgeTestServer
 
 _DIRECTIVE = re.compile(r"\[review:\s*([\w\-]+)\]")
 _COUNT = re.compile(r"exactly (\d+) caption")
