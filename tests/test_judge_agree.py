@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from reward_fns import judge_agree
-from reward_fns.agreement import agreement_matrix, compare, correlations
+from evaluation import judge_agree
+from evaluation.judge_agreement import agreement_matrix, compare, correlations
 from reward_fns.judge.prompt import extract_captions
 from testbed.judge_server import JudgeTestServer
 

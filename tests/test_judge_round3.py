@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from reward_fns import judge_agree
+from evaluation import judge_agree
 from reward_fns.judge.chat import MAX_TOKENS_PER_CALL, ChatClient, ChatError, token_count
 from reward_fns.judge.redact import Redactor, bare_url
 from testbed.judge_server import FaultPlan, JudgeTestServer

@@ -1,9 +1,9 @@
 """CLI: measure how well a candidate judge agrees with a reference judge before paying for RL.
 
-    python -m reward_fns.judge_agree --pairs PAIRS.jsonl --judge-a A.yaml --judge-b B.yaml \
+    python -m evaluation.judge_agree --pairs PAIRS.jsonl --judge-a A.yaml --judge-b B.yaml \
         --out report.json [--plot agree.png]
-    python -m reward_fns.judge_agree export --gt GT.json --pred SUBMISSION.json --out PAIRS.jsonl
-    python -m reward_fns.judge_agree export --data rl_train.parquet --rollouts rollouts.jsonl --out PAIRS.jsonl
+    python -m evaluation.judge_agree export --gt GT.json --pred SUBMISSION.json --out PAIRS.jsonl
+    python -m evaluation.judge_agree export --data rl_train.parquet --rollouts rollouts.jsonl --out PAIRS.jsonl
 
 A pairs line is `{"task": "VS", "reference": "...", "prediction": "..."}`. Each judge YAML holds
 judge settings (the `medgrpo.reward.judge` keys: base_url, model, api_key_env, concurrency,
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reward_fns.agreement import compare_judges, plot_matrices
+from evaluation.judge_agreement import compare_judges, plot_matrices
 from reward_fns.atomic_io import write_json_atomic
 from reward_fns.jsonl import json_lines, json_object
 from reward_fns.judge.chat import ChatError, Usage
@@ -161,7 +161,7 @@ def build_report(pairs: Sequence[Pair], configs: Mapping[str, tuple[JudgeConfig,
 
 
 def _compare_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m reward_fns.judge_agree", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m evaluation.judge_agree", description=__doc__.split("\n")[0])
     p.add_argument("--pairs", required=True, help="JSONL of {task, reference, prediction}")
     p.add_argument("--judge-a", required=True, help="judge settings YAML of judge A (the reference, e.g. GPT-4.1)")
     p.add_argument("--judge-b", required=True, help="judge settings YAML of judge B (the candidate)")
@@ -202,7 +202,7 @@ def run(argv: Sequence[str]) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> Any:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["export"]:
-        from reward_fns.judge_pairs import main as export_main
+        from evaluation.judge_pairs import main as export_main
 
         return export_main(argv[1:])
     return run(argv)

@@ -1,7 +1,7 @@
-"""Export caption pairs for `reward_fns.judge_agree` (its `export` sub-command).
+"""Export caption pairs for `evaluation.judge_agree` (its `export` sub-command).
 
-    python -m reward_fns.judge_agree export --gt GT.json --pred SUBMISSION.json --out pairs.jsonl
-    python -m reward_fns.judge_agree export --data rl_train.parquet --rollouts rollouts.jsonl --out pairs.jsonl
+    python -m evaluation.judge_agree export --gt GT.json --pred SUBMISSION.json --out pairs.jsonl
+    python -m evaluation.judge_agree export --data rl_train.parquet --rollouts rollouts.jsonl --out pairs.jsonl
         [--limit 500] [--seed 0]
 
 The pairs are exactly what the judge sees in scoring and training: each task's `caption_pairs`
@@ -52,7 +52,7 @@ def _from_rollouts(data: str, rollouts: str) -> list[tuple[Reference, str]]:
 
 
 def main(argv: Sequence[str] | None = None) -> list[dict[str, str]]:
-    p = argparse.ArgumentParser(prog="python -m reward_fns.judge_agree export", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m evaluation.judge_agree export", description=__doc__.split("\n")[0])
     p.add_argument("--gt", help="MedVidBench JSON (with --pred: a scored submission)")
     p.add_argument("--pred", help="submission JSON [{id, qa_type, prediction}], joined by position")
     p.add_argument("--data", help="RL parquet (with --rollouts: calibration rollouts)")
