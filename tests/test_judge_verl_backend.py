@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from recipes import dry_run
-from recipes.checks import Report, check_reward
+from recipes.check_report import Report
+from recipes.checks import check_reward
 from reward_fns.judge.tally import JudgeTally, Prices
 from reward_fns.judge.verl_backend import check_verl_judge, genrm_route, router_base_url
 from testbed.judge_server import FaultPlan, JudgeTestServer

@@ -90,7 +90,7 @@ def test_dry_run_checks_the_trainer_mode_resolves_in_ray_processes(mode: str, mo
                                                                    expect: str) -> None:
     from omegaconf import OmegaConf
 
-    from recipes.checks import Report
+    from recipes.check_report import Report
     from recipes.extension_checks import check_trainer_mode
 
     env = {"VERL_USE_EXTERNAL_MODULES": modules} if modules else {}
