@@ -13,7 +13,7 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from data_preprocess.build.config import DEFAULT_CONFIG
+from data_preprocess.builder.config import DEFAULT_CONFIG
 
 
 def write_video(path: Path, seconds: float, fps: int = 2, size: tuple[int, int] = (32, 24)) -> Path:

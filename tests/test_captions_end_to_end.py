@@ -48,7 +48,7 @@ def test_builder_facts_output_end_to_end(tmp_path: Path) -> None:
     record, other records passed through, and the result converts and scores its own references perfectly."""
     from collections import Counter
 
-    from data_preprocess.build.cli import main as build
+    from data_preprocess.builder.cli import main as build
     from evaluation.scorer import build_references, score
     from reward_fns.reference import record_answer
     from testbed import toy_sources as fx

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from data_preprocess.build.canonical import Segment
+from data_preprocess.builder.canonical import Segment
 
 TASK_STEMS: dict[str, str] = {"dvc": "dense_captioning", "vs": "video_summary", "rc": "region_caption"}
 SEGMENT_KINDS = frozenset({"phase", "action", "gesture", "motion"})
