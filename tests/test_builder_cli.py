@@ -253,7 +253,7 @@ def test_a_video_listed_twice_is_an_error(tmp_path: Path, capsys: pytest.Capture
     ("AVOS", "kcOqlifSukA", "AVOS:kcoqlifsuka"), ("NurViD", " AbC ", "NurViD:abc"),
 ])
 def test_video_keys_join_the_cholec80_family(source: str, video_id: str, key: str) -> None:
-    from data_preprocess.builder.select import video_key
+    from data_preprocess.builder.selection import video_key
 
     assert video_key(source, video_id) == key
 
@@ -305,7 +305,7 @@ def test_exclude_test_with_an_unknown_source_names_the_record(tmp_path: Path,
     ("Suturing_B001", "suturing_b001"), ("01_1", "01_1"), ("depart1", "depart1"), ("a.mp4_part1", "a"),
 ])
 def test_normalize_id(video_id: str, normal: str) -> None:
-    from data_preprocess.builder.select import normalize_id
+    from data_preprocess.builder.selection import normalize_id
 
     assert normalize_id(video_id) == normal
 
@@ -314,7 +314,7 @@ def test_normalize_id_is_idempotent_and_source_names_resolve() -> None:
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from data_preprocess.builder.select import normalize_id, source_name
+    from data_preprocess.builder.selection import normalize_id, source_name
     from reward_fns.registry import SOURCES
 
     @settings(max_examples=300, deadline=None)

@@ -35,7 +35,7 @@ from data_preprocess.builder.decode import Resize
 from data_preprocess.builder.frames import FrameLinkError, FrameOutputError
 from data_preprocess.builder.generators import CAPTION_TASKS
 from data_preprocess.builder.pipeline import CAPTION_MODES, BuildOptions, Built, build_source
-from data_preprocess.builder.select import excluder, load_test_keys, match_report, no_match_sources, standard_sample
+from data_preprocess.builder.selection import excluder, load_test_keys, match_report, no_match_sources, standard_sample
 from data_preprocess.builder.validate import integer_problem, read_text
 from reward_fns.atomic_io import atomic_path, write_json_atomic
 
