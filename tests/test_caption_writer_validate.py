@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from data_preprocess.captions.validate import parse_captions, parse_verdict
+from data_preprocess.caption_writer.validate import parse_captions, parse_verdict
 
 
 @pytest.mark.parametrize(("reply", "accept", "problems"), [
@@ -140,7 +140,7 @@ def test_one_caption_task_reads_a_list_of_sentences_as_one_paragraph(reply: str)
 
 
 def test_writer_schema_fixes_the_count() -> None:
-    from data_preprocess.captions.prompts import generator_schema
+    from data_preprocess.caption_writer.prompts import generator_schema
 
     for n in (1, 4):
         schema = generator_schema(n)["json_schema"]["schema"]["properties"]["captions"]

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from data_preprocess.captions import cli
-from data_preprocess.captions.accounting import Ledger, load_prices
-from data_preprocess.captions.pipeline import Outcome
-from data_preprocess.captions.report import agreement, build_report, write_plot
+from data_preprocess.caption_writer import cli
+from data_preprocess.caption_writer.accounting import Ledger, load_prices
+from data_preprocess.caption_writer.pipeline import Outcome
+from data_preprocess.caption_writer.report import agreement, build_report, write_plot
 from testbed.toy_caption_facts import mixed_records, write_facts
 
 NOWHERE = "http://127.0.0.1:9/v1"

@@ -10,7 +10,7 @@ from pathlib import Path
 from PIL import Image
 
 from data_preprocess.builder.records import keyframes
-from data_preprocess.captions.facts import FactsError, FactsItem
+from data_preprocess.caption_writer.facts import FactsError, FactsItem
 from data_preprocess.rc_overlay import draw_box
 
 MAX_FRAMES = 4

@@ -3,7 +3,7 @@
 The input is the builder's `--captions facts` output: records with `caption_facts` get their captions
 (one record per accepted variant, in place); all other records pass through unchanged.
 
-    python -m data_preprocess.captions --input FACTS.json --out OUT.json \
+    python -m data_preprocess.caption_writer --input FACTS.json --out OUT.json \
         --gen-url URL --gen-model NAME --val-url URL --val-model NAME \
         [--api-key-env VAR | --gen-key-env VAR --val-key-env VAR] [--variants gpt,gemini] [--max-rounds 2] \
         [--concurrency 32] [--cache captions.sqlite] [--with-frames [--data-root DIR]] [--prices prices.yaml] \
@@ -23,21 +23,21 @@ from typing import Any
 
 from tqdm import tqdm
 
-from data_preprocess.captions.accounting import Ledger, load_prices
-from data_preprocess.captions.facts import FactsError, canonical_hash, load_input
-from data_preprocess.captions.frames import KeyframeLoader
-from data_preprocess.captions.llm import CACHE_WAIT_S, ModelCall, open_cache
-from data_preprocess.captions.pipeline import Journal, Outcome, Variant, run_all
-from data_preprocess.captions.prompts import PROMPT_VERSION
-from data_preprocess.captions.records import VARIANTS
-from data_preprocess.captions.report import build_report, write_plot
+from data_preprocess.caption_writer.accounting import Ledger, load_prices
+from data_preprocess.caption_writer.facts import FactsError, canonical_hash, load_input
+from data_preprocess.caption_writer.frames import KeyframeLoader
+from data_preprocess.caption_writer.llm import CACHE_WAIT_S, ModelCall, open_cache
+from data_preprocess.caption_writer.pipeline import Journal, Outcome, Variant, run_all
+from data_preprocess.caption_writer.prompts import PROMPT_VERSION
+from data_preprocess.caption_writer.records import VARIANTS
+from data_preprocess.caption_writer.report import build_report, write_plot
 from reward_fns.atomic_io import write_json_atomic
 from reward_fns.judge.chat import ChatClient
 from reward_fns.judge.redact import bare_url
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m data_preprocess.captions", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m data_preprocess.caption_writer", description=__doc__.split("\n")[0])
     p.add_argument("--input", required=True, help="facts records (the builder's --captions facts output)")
     p.add_argument("--out", required=True, help="finished records (JSON list), written atomically")
     p.add_argument("--gen-url", required=True, help="first model's OpenAI-compatible base URL (writes _gpt)")

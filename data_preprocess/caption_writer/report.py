@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from data_preprocess.captions.pipeline import Outcome
+from data_preprocess.caption_writer.pipeline import Outcome
 from reward_fns.atomic_io import atomic_path
 
 TOP_REASONS = 10

@@ -6,7 +6,7 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
-from data_preprocess.captions.facts import FactsItem, caption_slots
+from data_preprocess.caption_writer.facts import FactsItem, caption_slots
 
 VARIANTS = ("gpt", "gemini")
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from data_preprocess.captions.facts import FactsError, load_items, parse_item
-from data_preprocess.captions.records import dvc_answer, finished_record
+from data_preprocess.caption_writer.facts import FactsError, load_items, parse_item
+from data_preprocess.caption_writer.records import dvc_answer, finished_record
 from reward_fns.tasks.dvc_parse import parse_segments
 from testbed.toy_caption_facts import facts_record, mixed_records, write_facts
 
@@ -122,7 +122,7 @@ _WORDS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz -", min_size=1, max_size=2
 def test_filled_dvc_answer_parses_back_to_its_struc_info(tmp_path_factory: pytest.TempPathFactory,
                                                          events: list[tuple[int, str, str]]) -> None:
     """Whatever the segments and captions, the DVC parser reads the answer back as the struc_info events."""
-    from data_preprocess.captions.validate import parse_captions
+    from data_preprocess.caption_writer.validate import parse_captions
 
     t, segments, captions = 0.0, [], []
     for length, label, caption in events:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from data_preprocess import medvidbench
-from data_preprocess.captions import cli
+from data_preprocess.caption_writer import cli
 from evaluation import score
 from testbed.fake_caption_models import FakeCaptionModel
 from testbed.toy_caption_facts import mixed_records, write_facts

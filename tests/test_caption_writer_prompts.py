@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from data_preprocess.captions.facts import parse_item
-from data_preprocess.captions.frames import KeyframeLoader
-from data_preprocess.captions.glossary import GLOSSARIES, glossary_for
-from data_preprocess.captions.prompts import (
+from data_preprocess.caption_writer.facts import parse_item
+from data_preprocess.caption_writer.frames import KeyframeLoader
+from data_preprocess.caption_writer.glossary import GLOSSARIES, glossary_for
+from data_preprocess.caption_writer.prompts import (
     DIMENSIONS,
     PROMPT_VERSION,
     facts_block,

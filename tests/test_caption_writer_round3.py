@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from data_preprocess.captions import cli
+from data_preprocess.caption_writer import cli
 from reward_fns.judge.cache import JudgeCache
 from testbed.fake_caption_models import FakeCaptionModel
 from testbed.toy_caption_facts import mixed_records, write_facts
-from tests.test_captions_on_server import FAST, output, run_stage, two_models
+from tests.test_caption_writer_on_server import FAST, output, run_stage, two_models
 
 
 def test_one_caption_tasks_read_a_list_of_sentences_as_one_paragraph(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """Benchmark the caption stage against two local fake models with fixed latency.
 
-    python benchmarks/captions_bench.py [--items 320] [--latency 0.5] [--concurrency 32] [--variants gpt,gemini]
+    python benchmarks/caption_writer_bench.py [--items 320] [--latency 0.5] [--concurrency 32] [--variants gpt,gemini]
 
 Each fake model (testbed.fake_caption_models, the project's OpenAI-compatible test server)
 runs in its own process and answers every request after `--latency` seconds; every caption is
@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from data_preprocess.captions import cli
+from data_preprocess.caption_writer import cli
 from testbed.toy_caption_facts import mixed_records, write_facts
 
 

@@ -12,8 +12,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from data_preprocess.captions.facts import CaptionFacts, FactsItem
-from data_preprocess.captions.glossary import Glossary, glossary_for
+from data_preprocess.caption_writer.facts import CaptionFacts, FactsItem
+from data_preprocess.caption_writer.glossary import Glossary, glossary_for
 
 PROMPT_VERSION = "captions-v2"
 Message = dict[str, Any]

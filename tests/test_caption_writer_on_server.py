@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from data_preprocess.captions import cli
+from data_preprocess.caption_writer import cli
 from testbed.fake_caption_models import FakeCaptionModel
 from testbed.judge_server import FaultPlan, count_tokens
 from testbed.toy_caption_facts import mixed_records, write_facts
@@ -153,7 +153,7 @@ def test_interrupted_run_resumes_from_its_journal(tmp_path: Path) -> None:
         args = ["--input", str(facts), "--out", str(tmp_path / "out.json"), "--gen-url", a.base_url,
                 "--gen-model", a.model, "--val-url", b.base_url, "--val-model", b.model, "--variants", "gpt",
                 "--concurrency", "1", *FAST]
-        child = subprocess.Popen([sys.executable, "-m", "data_preprocess.captions", *args],
+        child = subprocess.Popen([sys.executable, "-m", "data_preprocess.caption_writer", *args],
                                  cwd=Path(__file__).resolve().parents[1])
         try:
             deadline = time.monotonic() + 60
@@ -173,7 +173,7 @@ def test_interrupted_run_resumes_from_its_journal(tmp_path: Path) -> None:
 
 
 def test_journal_of_other_settings_is_discarded(tmp_path: Path) -> None:
-    from data_preprocess.captions.pipeline import Journal, Outcome
+    from data_preprocess.caption_writer.pipeline import Journal, Outcome
 
     old = Journal(tmp_path / "j.jsonl", "settings-1")
     old.add(Outcome(0, "d", "AVOS", "vs", "gpt", "accepted", [], record={}))

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from data_preprocess.captions.accounting import Ledger, ModelUsage
-from data_preprocess.captions.facts import canonical_hash
-from data_preprocess.captions.prompts import PROMPT_VERSION
+from data_preprocess.caption_writer.accounting import Ledger, ModelUsage
+from data_preprocess.caption_writer.facts import canonical_hash
+from data_preprocess.caption_writer.prompts import PROMPT_VERSION
 from reward_fns.judge.cache import JudgeCache
 from reward_fns.judge.chat import ChatClient, ChatError, Usage, token_count
 

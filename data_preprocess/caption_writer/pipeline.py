@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from data_preprocess.captions.facts import FactsItem
-from data_preprocess.captions.llm import ModelCall, dumps_captions
-from data_preprocess.captions.prompts import (
+from data_preprocess.caption_writer.facts import FactsItem
+from data_preprocess.caption_writer.llm import ModelCall, dumps_captions
+from data_preprocess.caption_writer.prompts import (
     VALIDATOR_SCHEMA,
     expected_captions,
     generator_messages,
@@ -25,8 +25,8 @@ from data_preprocess.captions.prompts import (
     revision_messages,
     validator_messages,
 )
-from data_preprocess.captions.records import finished_record
-from data_preprocess.captions.validate import parse_captions, parse_verdict
+from data_preprocess.caption_writer.records import finished_record
+from data_preprocess.caption_writer.validate import parse_captions, parse_verdict
 
 FINAL = ("accepted", "rejected")
 Images = Callable[[FactsItem], Sequence[str]]
