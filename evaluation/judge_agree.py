@@ -83,7 +83,7 @@ def load_pairs(path: str | Path) -> list[Pair]:
 
 def load_judge(path: str | Path) -> JudgeConfig:
     """Judge settings from YAML/JSON (top level, `judge:` or `medgrpo.reward.judge`)."""
-    from evaluation.captions import JudgeNotConfigured, load_judge_config
+    from evaluation.caption_columns import JudgeNotConfigured, load_judge_config
 
     try:
         data = load_judge_config(str(path))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from evaluation.captions import JUDGE_PROTOCOLS, JudgeNotConfigured, make_backend
+from evaluation.caption_columns import JUDGE_PROTOCOLS, JudgeNotConfigured, make_backend
 from evaluation.fidelity import DEVIATIONS
 from evaluation.io import check_output_path, load_json_list
 from evaluation.join import JOINS, JoinError

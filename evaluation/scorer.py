@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evaluation.aggregate import ScoredSample, aggregate
-from evaluation.captions import CaptionBackend
+from evaluation.caption_columns import CaptionBackend
 from evaluation.join import NonStringPrediction
 from evaluation.judge_protocols import apply_caption_columns
 from reward_fns.reference import RecordError, Reference, reference_from_record

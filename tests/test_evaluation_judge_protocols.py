@@ -284,7 +284,7 @@ def test_score_cli_defaults_to_the_leaderboard_protocol(tmp_path: Path, leaderbo
 
 
 def test_medgrpo_backend_queues_outside_the_client_deadline() -> None:
-    from evaluation.captions import JudgeBackend
+    from evaluation.caption_columns import JudgeBackend
     from reward_fns.judge.client import JudgeConfig, MedicalJudge
     from reward_fns.registry import CaptionPair
 
