@@ -133,7 +133,7 @@ def reward_rollouts(ctx: DemoContext) -> None:
 
 @step("score the reference policy's predictions: the 10-column table and a bar chart vs the paper")
 def benchmark(ctx: DemoContext) -> None:
-    from evaluation import score as score_cli
+    from evaluation import score_submission as score_cli
     from evaluation.plot import plot_comparison
 
     judge = ctx.judge_yaml

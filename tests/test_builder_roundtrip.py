@@ -11,7 +11,7 @@ import pytest
 from data_preprocess import medvidbench
 from data_preprocess.builder.cli import main
 from data_preprocess.builder.config import DEFAULT_CONFIG
-from evaluation.scorer import build_references, score
+from evaluation.benchmark_metrics import build_references, score
 from reward_fns.reference import record_answer
 from testbed import toy_sources as fx
 

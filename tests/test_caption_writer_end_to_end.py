@@ -8,7 +8,7 @@ from typing import Any
 
 from data_preprocess import medvidbench
 from data_preprocess.caption_writer import cli
-from evaluation import score
+from evaluation import score_submission
 from testbed.fake_caption_models import FakeCaptionModel
 from testbed.toy_caption_facts import mixed_records, write_facts
 
@@ -39,7 +39,7 @@ def test_output_passes_converter_and_scorer(tmp_path: Path) -> None:
     assert manifest["counts"]["sft_train"]["by_task"] == {"DVC": 6, "RC": 4, "VS": 4}
     pred = tmp_path / "pred.json"
     pred.write_text(json.dumps(submission(records)))
-    report = score.run(["--gt", str(out), "--pred", str(pred), "--out", str(tmp_path / "metrics.json")])
+    report = score_submission.run(["--gt", str(out), "--pred", str(pred), "--out", str(tmp_path / "metrics.json")])
     assert report.columns["dvc_f1"] == 1.0
 
 
@@ -49,7 +49,7 @@ def test_builder_facts_output_end_to_end(tmp_path: Path) -> None:
     from collections import Counter
 
     from data_preprocess.builder.cli import main as build
-    from evaluation.scorer import build_references, score
+    from evaluation.benchmark_metrics import build_references, score
     from reward_fns.reference import record_answer
     from testbed import toy_sources as fx
 

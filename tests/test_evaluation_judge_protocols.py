@@ -255,7 +255,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "evaluation" / "examples"
 def test_score_cli_defaults_to_the_leaderboard_protocol(tmp_path: Path, leaderboard_dir: Path) -> None:
     import json
 
-    from evaluation import score as score_cli
+    from evaluation import score_submission as score_cli
 
     gt, pred = EXAMPLES / "gt_small.json", EXAMPLES / "pred_small.json"
     constant = line((4, 3, 4, 2, 5))  # every pair: mean over aspects 3.6

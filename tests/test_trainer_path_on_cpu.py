@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from recipes import dry_run
-from reward_fns.scoring import NUMERIC_KEYS
+from reward_fns.answer_reward import NUMERIC_KEYS
 from testbed.judge_server import JudgeTestServer
 from testbed.overrides import hydra_quote as _q
 from testbed.policy import group_responses, noisy_predictions, reference_answer

@@ -1,6 +1,6 @@
 """CLI: score a leaderboard submission against MedVidBench ground truth.
 
-    python -m evaluation.score --gt GT.json --pred PRED.json --out metrics.json \
+    python -m evaluation.score_submission --gt GT.json --pred PRED.json --out metrics.json \
         [--judge none|similarity|openai] [--join position|id] [--strict] [--lenient] \
         [--judge-protocol leaderboard|medgrpo] [--leaderboard-dir DIR]
 """
@@ -10,19 +10,19 @@ from __future__ import annotations
 import argparse
 import sys
 
+from evaluation.benchmark_metrics import ScoreReport, build_references, score
 from evaluation.caption_columns import JUDGE_PROTOCOLS, JudgeNotConfigured, make_backend
 from evaluation.fidelity import DEVIATIONS
 from evaluation.io import check_output_path, load_json_list
 from evaluation.join import JOINS, JoinError
 from evaluation.report import markdown_table, similarity_note
-from evaluation.scorer import ScoreReport, build_references, score
 from reward_fns.atomic_io import write_json_atomic
 from reward_fns.reference import RecordError
 from reward_fns.similarity import SimilarityService
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m evaluation.score", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m evaluation.score_submission", description=__doc__.split("\n")[0])
     p.add_argument("--gt", required=True, help="MedVidBench JSON list (ground truth)")
     p.add_argument("--pred", required=True, help="submission JSON list [{id, qa_type, prediction}]")
     p.add_argument("--out", help="metrics JSON to write (atomically)")

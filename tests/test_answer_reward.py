@@ -7,11 +7,11 @@ import math
 
 import pytest
 
+from reward_fns.answer_reward import NUMERIC_KEYS, RewardOutcome
 from reward_fns.build import build_scorer, check_pairs
 from reward_fns.config import MedGRPORewardConfig, RewardConfigError
 from reward_fns.normalize import LogisticNormalizer, RewardStats
 from reward_fns.reference import Reference
-from reward_fns.scoring import NUMERIC_KEYS, RewardOutcome
 from testbed.judge_server import FaultPlan, JudgeTestServer, expected_score
 
 TAG = Reference("tal", "AVOS", "10.0-20.0 seconds.", [{"action": "cut", "spans": [{"start": 10, "end": 20}]}])
