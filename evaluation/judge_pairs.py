@@ -36,7 +36,7 @@ def caption_pairs(items: Iterable[tuple[Reference, str]]) -> list[dict[str, str]
 
 def _from_submission(gt_path: str, pred_path: str) -> list[tuple[Reference, str]]:
     from evaluation.benchmark_metrics import build_references
-    from evaluation.io import load_json_list
+    from evaluation.file_io import load_json_list
     from evaluation.join import JOINS
 
     gt = load_json_list(gt_path, "ground-truth")

@@ -13,7 +13,7 @@ import sys
 from evaluation.benchmark_metrics import ScoreReport, build_references, score
 from evaluation.caption_columns import JUDGE_PROTOCOLS, JudgeNotConfigured, make_backend
 from evaluation.fidelity import DEVIATIONS
-from evaluation.io import check_output_path, load_json_list
+from evaluation.file_io import check_output_path, load_json_list
 from evaluation.join import JOINS, JoinError
 from evaluation.report import markdown_table, similarity_note
 from reward_fns.atomic_io import write_json_atomic
