@@ -37,10 +37,10 @@ case "$cmd" in
       [ -x "$GPU_PY" ] || { echo "[run.sh] demo --gpu needs the GPU environment: bash run.sh setup-gpu" \
                                  "(docs/recipes.md, GPU set-up)" >&2; exit 2; }
       export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-      "$GPU_PY" -m evaluation.demo "$@"
-    else setup; "$PY" -m evaluation.demo "$@"; fi ;;
+      "$GPU_PY" -m testbed.demo "$@"
+    else setup; "$PY" -m testbed.demo "$@"; fi ;;
   setup-gpu) bash recipes/setup_gpu.sh "$@" ;;  # separate GPU venv (.venv-gpu); docs/recipes.md
-  train-smoke) setup; "$PY" -m recipes.train_smoke "$@" ;;  # real SFT + GRPO steps on CPU; docs/training.md
-  learn-smoke) setup; "$PY" -m recipes.learn_smoke "$@" ;;  # GRPO raises a tiny model's reward on CPU; docs/training.md
+  train-smoke) setup; "$PY" -m testbed.train_smoke "$@" ;;  # real SFT + GRPO steps on CPU; docs/training.md
+  learn-smoke) setup; "$PY" -m testbed.learn_smoke "$@" ;;  # GRPO raises a tiny model's reward on CPU; docs/training.md
   *) echo "usage: bash run.sh {demo|test|setup|setup-gpu|train-smoke} [args]" >&2; exit 2 ;;
 esac

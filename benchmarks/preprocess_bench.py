@@ -30,7 +30,7 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from data_preprocess.toy_tasks import SA_ASPECTS, fmt_cvs, fmt_dvc, fmt_sa, fmt_stg, fmt_tal
+from testbed.toy_tasks import SA_ASPECTS, fmt_cvs, fmt_dvc, fmt_sa, fmt_stg, fmt_tal
 
 TEST_MIX = {"tal": 1637, "stg": 780, "dense_captioning_gpt": 740, "dense_captioning_gemini": 739,
             "next_action": 670, "cvs_assessment": 648, "video_summary_gpt": 283, "video_summary_gemini": 282,

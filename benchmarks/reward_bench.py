@@ -38,12 +38,13 @@ def _toy_rows(tmp: Path) -> tuple[list[dict], dict[int, str]]:
     """RL rows of the toy set and the reference policy's answer per record index."""
     import json
 
-    from data_preprocess import medvidbench, toy
+    from data_preprocess import medvidbench
+    from testbed import toy
 
     toy.main(["--out", str(tmp / "toy"), "--predictions", "--per-qa-type", "8"])
     medvidbench.main(["--input", str(tmp / "toy" / toy.TOY_FILE), "--data-root", str(tmp / "toy"),
                       "--out-dir", str(tmp / "rl"), "--val-fraction", "0"])
-    from reward_fns.testing.rollouts import read_rl_rows
+    from testbed.rollouts import read_rl_rows
 
     rows = read_rl_rows(str(tmp / "rl" / "rl_train.parquet"))
     predictions = json.loads((tmp / "toy" / toy.PREDICTIONS_FILE).read_text())
@@ -78,7 +79,7 @@ def _manager(tmp: Path, data: Path, judge: dict | None):
     ]
     with initialize_config_module("verl.trainer.config", version_base=None):
         cfg = compose("ppo_trainer", overrides=overrides)
-    from reward_fns.testing.tiny_qwen import build_tokenizer
+    from testbed.tiny_qwen import build_tokenizer
 
     tokenizer = build_tokenizer()
     return load_reward_manager(cfg, tokenizer), tokenizer
@@ -102,7 +103,7 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=64)
     args = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from reward_fns.testing.rollouts import rollout_batch
+    from testbed.rollouts import rollout_batch
 
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -120,7 +121,7 @@ def main() -> None:
         print(f"rule-only: {len(batch)} rollouts in {seconds:.2f} s = {len(batch) / seconds:,.0f} samples/s (1 core)")
 
         port = _free_port()
-        server = subprocess.Popen([sys.executable, "-m", "reward_fns.testing.judge_server", "--port", str(port),
+        server = subprocess.Popen([sys.executable, "-m", "testbed.judge_server", "--port", str(port),
                                    "--latency", str(args.latency)], cwd=ROOT, stdout=subprocess.DEVNULL)
         try:
             time.sleep(2.0)

@@ -1,4 +1,4 @@
-"""Time `evaluation.score` (--judge none) on a synthetic test split with the real task mix.
+"""Time `evaluation.score_submission` (--judge none) on a synthetic test split with the real task mix.
 
     python benchmarks/score_bench.py [--records 6245] [--seed 0]
 
@@ -100,7 +100,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from evaluation import score as score_cli
+    from evaluation import score_submission as score_cli
     from reward_fns.similarity import Embedder, SimilarityService
 
     gt, preds = synthesize(args.records, args.seed)

@@ -1,2 +1,2 @@
-"""MedVidBench JSON -> verl parquet (`python -m data_preprocess.medvidbench`), the toy set (`.toy`), the
-builder (`.build`) and caption stage (`.captions`). Imports nothing itself, so each stage stays light."""
+"""MedVidBench JSON -> verl parquet (`python -m data_preprocess.medvidbench`), the builder (`.builder`) and
+caption stage (`.caption_writer`). Imports nothing itself, so each stage stays light."""

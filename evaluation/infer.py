@@ -16,7 +16,7 @@ Decoding: greedy (`--temperature 0`, the default) or `--n` samples per record at
 
 Formats (`--format`; default `predictions` for a JSON, `rollouts` for a parquet):
 - `predictions`: one row per record `{"index", "id", "qa_type", "data_source", "prediction"}` (`--n 1`),
-  for `evaluation.submission` / `evaluation.score`.
+  for `evaluation.submission` / `evaluation.score_submission`.
 - `rollouts`: `--n` rows per record `{"index", "id", "qa_type", "data_source", "response"}`, the input of
   `python -m reward_fns.calibrate` (`--out` must be .jsonl).
 

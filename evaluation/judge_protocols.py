@@ -1,4 +1,4 @@
-"""The two judge protocols of `evaluation.score --judge openai` (`--judge-protocol`).
+"""The two judge protocols of `evaluation.score_submission --judge openai` (`--judge-protocol`).
 
 - `leaderboard` (default): the public leaderboard's protocol (spec 5a), see `LeaderboardProtocol`.
   Its columns are `dvc_llm`, `vs_llm`, `rc_llm`: the same numbers as the leaderboard for the same

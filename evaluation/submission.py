@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from evaluation.io import check_output_path, load_json_list, parse_json, read_text
+from evaluation.file_io import check_output_path, load_json_list, parse_json, read_text
 from evaluation.join import JoinError, join_by_position, json_type
 from reward_fns.atomic_io import write_json_atomic
 

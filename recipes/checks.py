@@ -13,12 +13,12 @@ import os
 import re
 import sys
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from recipes.check_report import _MISSING, Report, select
+
 KINDS = ("ppo", "sft")  # ppo: verl.trainer.main_ppo; sft: verl.trainer.sft_trainer(_ray)
-_MISSING = object()
 
 # Keys the launchers set from environment variables: key -> variable (named in the error).
 LAUNCHER_KEYS = {
@@ -29,24 +29,6 @@ LAUNCHER_KEYS = {
 JUDGE_KEYS = {"base_url": "JUDGE_BASE_URL", "model": "JUDGE_MODEL", "api_key_env": "JUDGE_API_KEY_ENV",
               "cache_path": "JUDGE_CACHE"}
 VIDEO_DATA_FIELDS = ("fps", "max_frames", "min_pixels", "max_pixels")  # what changes the prepared data
-
-
-@dataclass
-class Report:
-    errors: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-
-def select(cfg: Any, key: str) -> Any:
-    """The value at `key` (containers as plain Python, resolved), or _MISSING when absent or `???`."""
-    from omegaconf import OmegaConf
-
-    try:
-        value = OmegaConf.select(cfg, key, default=_MISSING, throw_on_missing=True)
-    except Exception:  # MissingMandatoryValue
-        return _MISSING
-    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
 
 
 def installed(module: str) -> bool:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from data_preprocess.splits import STANDARD_SIZE
-from recipes.checks import Report, select
+from recipes.check_report import Report, select
 
 FRAMES_PER_PAIR = 4  # sampled records per (data_source, task) and file
 SEED = 0

@@ -35,7 +35,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from recipes.checks import KINDS, run_checks, select
+from recipes.check_report import select
+from recipes.checks import KINDS, run_checks
 from recipes.preflight import check_launch
 from recipes.redact import redact_config, redact_text
 from reward_fns.atomic_io import write_text_atomic

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from recipes.checks import _MISSING, Report, select
+from recipes.check_report import _MISSING, Report, select
 
 
 def check_dataset_class(cfg: Any, report: Report) -> None:

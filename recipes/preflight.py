@@ -26,7 +26,8 @@ import sys
 import time
 from typing import Any
 
-from recipes.checks import Report, installed, select
+from recipes.check_report import Report, select
+from recipes.checks import installed
 
 ROLLOUT_MODULES = {"vllm": "vllm", "sglang": "sglang"}  # rollout name -> module it needs
 MIN_DRIVER = {13: 580, 12: 525}  # CUDA major of the torch build -> oldest NVIDIA driver branch that runs it

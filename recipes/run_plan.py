@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from recipes.checks import select
+from recipes.check_report import select
 
 CHARS_PER_TOKEN = 4
 BYTES_PER_PARAM = 12  # fp32 weights (4) + Adam m and v (8)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from reward_fns.answer_reward import RewardScorer
 from reward_fns.caption_reward import CaptionScorer
 from reward_fns.config import MedGRPORewardConfig, RewardConfigError
 from reward_fns.judge.cache import JudgeCache
 from reward_fns.judge.client import MedicalJudge
 from reward_fns.normalize import NORMALIZERS, LogisticNormalizer, RewardStats
 from reward_fns.registry import SOURCES, get_task
-from reward_fns.scoring import RewardScorer
 from reward_fns.similarity import Embedder, SimilarityService
 
 

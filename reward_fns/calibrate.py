@@ -25,13 +25,13 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from reward_fns.answer_reward import RewardScorer
 from reward_fns.build import build_scorer
 from reward_fns.config import MedGRPORewardConfig
 from reward_fns.jsonl import json_lines, json_object
 from reward_fns.judge.health import judge_used, probe_judge
 from reward_fns.normalize import DEFAULT_EPS, DEFAULT_MIN_N, MAX_K, RewardStats, StatsError, stats_warnings
 from reward_fns.reference import Reference
-from reward_fns.scoring import RewardScorer
 
 RawRewards = dict[tuple[str, str], list[float]]
 

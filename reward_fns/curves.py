@@ -243,7 +243,7 @@ def read_dumps(folder: Path, scorer: Any) -> dict[int, list[Sample]]:
 def read_log(path: Path | None) -> list[dict[str, Any]]:
     if path is None:
         return []
-    from recipes.smoke_metrics import read_file_log
+    from reward_fns.train_log import read_file_log
 
     return read_file_log(path, LOG_KEYS)
 

@@ -29,13 +29,13 @@ from verl import DataProto
 from verl.experimental.reward_loop.reward_manager import register
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
+from reward_fns.answer_reward import RewardOutcome
 from reward_fns.build import build_scorer, check_pairs
 from reward_fns.config import MedGRPORewardConfig
 from reward_fns.judge.health import JudgeUnavailableError, judge_used, probe_judge
 from reward_fns.judge.tally import JudgeTally, judge_tally
 from reward_fns.judge.verl_backend import judge_config_for
 from reward_fns.reference import Reference
-from reward_fns.scoring import RewardOutcome
 
 logger = logging.getLogger(__name__)
 TOTALS_LOG_EVERY_S = 60.0  # how often a worker logs its running judge totals

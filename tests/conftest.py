@@ -22,7 +22,7 @@ def embedder():
 @pytest.fixture(scope="session")
 def tiny_qwen25vl_dir(tmp_path_factory):
     """A tiny random Qwen2.5-VL (model + processor + tokenizer) saved offline; built once per session."""
-    from reward_fns.testing.tiny_qwen import build_tiny_qwen25vl
+    from testbed.tiny_qwen import build_tiny_qwen25vl
 
     return build_tiny_qwen25vl(tmp_path_factory.mktemp("tiny_qwen25vl"))
 
@@ -30,7 +30,7 @@ def tiny_qwen25vl_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def toy_dataset_dir(tmp_path_factory):
     """The toy MedVidBench (JSON, JPEG frames and reference-policy predictions), generated once."""
-    from data_preprocess import toy
+    from testbed import toy
 
     out = tmp_path_factory.mktemp("toy_medvidbench")
     toy.main(["--out", str(out), "--predictions"])
@@ -42,9 +42,9 @@ def toy_subset(toy_dataset_dir):
     """`toy_subset(n)`: the toy JSON with `--per-qa-type n` (n <= 5), written beside the session toy set's
     frames (the clips of record i do not depend on n), with its reference-policy predictions at
     `<json stem>_predictions.json`; each n is written once per session."""
-    from data_preprocess import toy
-    from data_preprocess.toy_predictions import write_predictions
     from reward_fns.atomic_io import write_json_atomic
+    from testbed import toy
+    from testbed.toy_predictions import write_predictions
 
     made = {}
 

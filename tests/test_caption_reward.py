@@ -12,7 +12,7 @@ from reward_fns.caption_reward import CaptionScore, CaptionScorer, combine
 from reward_fns.judge.cache import JudgeCache
 from reward_fns.judge.client import JudgeConfig, MedicalJudge
 from reward_fns.similarity import Embedder, SimilarityService
-from reward_fns.testing.judge_server import FaultPlan, JudgeTestServer, expected_score
+from testbed.judge_server import FaultPlan, JudgeTestServer, expected_score
 
 REF = "The surgeon clips the cystic duct with a titanium clip applier."
 PRED = "The surgeon places a clip on the cystic duct."

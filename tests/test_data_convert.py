@@ -11,10 +11,11 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from data_preprocess import medvidbench, toy
+from data_preprocess import medvidbench
 from data_preprocess.convert import ConvertConfig, convert
 from data_preprocess.manifest import OUTPUTS
 from reward_fns.reference import RecordError, Reference, reference_from_record, sample_id
+from testbed import toy
 
 EXTRA_KEYS = {"index", "id", "qa_type", "data_source", "task", "fps", "split"}
 

@@ -19,7 +19,8 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from data_preprocess import medvidbench, toy
+from data_preprocess import medvidbench
+from testbed import toy
 
 GOLDEN = Path(__file__).parent / "golden"
 OUTPUTS = ("rl_train", "rl_val", "sft_train", "sft_val")

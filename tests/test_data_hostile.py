@@ -15,10 +15,11 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from data_preprocess import medvidbench, toy
+from data_preprocess import medvidbench
 from data_preprocess.convert import ConvertConfig, convert
 from data_preprocess.outputs import OutputError, clean_stale
 from reward_fns.reference import RecordError
+from testbed import toy
 
 OUTPUTS = ("rl_train", "rl_val", "sft_train", "sft_val")
 REPO = Path(__file__).resolve().parents[1]

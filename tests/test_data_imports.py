@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_builder_captions_and_toy_do_not_import_torch() -> None:
-    code = ("import sys, data_preprocess.build.cli, data_preprocess.captions.cli, data_preprocess.toy; "
+    code = ("import sys, data_preprocess.builder.cli, data_preprocess.caption_writer.cli, testbed.toy; "
             "print(sorted({'torch', 'qwen_vl_utils', 'transformers'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
                          env={"PYTHONPATH": str(ROOT), "PATH": ""}, check=True)

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from data_preprocess import toy
 from data_preprocess.schema import DECODER, check_record
-from data_preprocess.toy_scene import IDLE, Clip, Video
 from reward_fns.reference import record_answer, reference_from_record, sample_id
 from reward_fns.registry import SOURCES, all_qa_types, task_for_qa_type
+from testbed import toy
+from testbed.toy_scene import IDLE, Clip, Video
 
 
 def _records(toy_dir: Path) -> list[dict]:

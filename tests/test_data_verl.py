@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from data_preprocess.convert import ConvertConfig, convert
-from data_preprocess.toy import TOY_FILE
 from data_preprocess.video_spec import VideoSpec
+from testbed.toy import TOY_FILE
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from evaluation import score as score_cli
+from evaluation import score_submission as score_cli
 from evaluation import submission
 from evaluation.fidelity import DEVIATIONS
 
@@ -131,7 +131,7 @@ ADVERSARIAL = st.one_of(
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(answer=ADVERSARIAL, position=st.integers(0, 21))
 def test_one_adversarial_answer_never_stops_scoring(embedder, answer, position):
-    from evaluation.scorer import build_references, score
+    from evaluation.benchmark_metrics import build_references, score
     from reward_fns.similarity import SimilarityService
 
     gt, preds = json.loads(GT.read_text()), json.loads(PRED.read_text())

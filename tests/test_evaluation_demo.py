@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.slow
 def test_demo_runs_every_step_and_writes_the_table(tmp_path: Path) -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-m", "evaluation.demo", "--out", str(tmp_path / "demo")], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "testbed.demo", "--out", str(tmp_path / "demo")], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "Demo finished" in done.stdout

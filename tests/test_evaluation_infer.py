@@ -17,7 +17,7 @@ from PIL import Image
 from data_preprocess import medvidbench
 from data_preprocess.rc_overlay import GREEN
 from data_preprocess.video_spec import VideoSpec
-from evaluation import infer, score, submission
+from evaluation import infer, score_submission, submission
 from evaluation.infer_output import PredictionLog
 from evaluation.infer_requests import RequestBuilder, read_records, read_rl_requests, validate
 from reward_fns import calibrate
@@ -101,7 +101,7 @@ def test_predictions_feed_submission_and_scorer(env: types.SimpleNamespace, pred
     sub = tmp_path / "sub.json"
     submission.main(["--pred", str(predicted), "--out", str(sub), "--gt", str(env.prefix)])
     assert [r["qa_type"] for r in json.loads(sub.read_text())] == list(SUBSET[:LIMIT])
-    report = score.run(["--gt", str(env.prefix), "--pred", str(sub), "--judge", "none",
+    report = score_submission.run(["--gt", str(env.prefix), "--pred", str(sub), "--judge", "none",
                         "--out", str(tmp_path / "metrics.json")])
     assert isinstance(report.columns["tag_miou_03"], float)  # TAG counts every record, parsed or not
     assert (tmp_path / "metrics.json").exists()

@@ -18,7 +18,7 @@ from evaluation.judge_protocols import LeaderboardProtocol, plan_pairs
 from reward_fns.judge.cache import JudgeCache
 from reward_fns.judge.chat import ChatClient
 from reward_fns.reference import Reference
-from reward_fns.testing.judge_server import JudgeTestServer
+from testbed.judge_server import JudgeTestServer
 
 # A made-up template standing in for the public scorer's prompt (never its real text). The top-level
 # import of a module that does not exist proves that only the function definition is compiled.
@@ -255,7 +255,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "evaluation" / "examples"
 def test_score_cli_defaults_to_the_leaderboard_protocol(tmp_path: Path, leaderboard_dir: Path) -> None:
     import json
 
-    from evaluation import score as score_cli
+    from evaluation import score_submission as score_cli
 
     gt, pred = EXAMPLES / "gt_small.json", EXAMPLES / "pred_small.json"
     constant = line((4, 3, 4, 2, 5))  # every pair: mean over aspects 3.6
@@ -284,7 +284,7 @@ def test_score_cli_defaults_to_the_leaderboard_protocol(tmp_path: Path, leaderbo
 
 
 def test_medgrpo_backend_queues_outside_the_client_deadline() -> None:
-    from evaluation.captions import JudgeBackend
+    from evaluation.caption_columns import JudgeBackend
     from reward_fns.judge.client import JudgeConfig, MedicalJudge
     from reward_fns.registry import CaptionPair
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluation import score as score_cli
+from evaluation import score_submission as score_cli
 from reward_fns.atomic_io import atomic_path, current_umask, write_json_atomic, write_text_atomic
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,7 +78,7 @@ def test_failed_atomic_write_leaves_no_temp_and_keeps_the_old_file(tmp_path: Pat
 
 def test_score_cli_output_follows_the_umask(tmp_path: Path) -> None:
     out = tmp_path / "metrics.json"
-    cmd = f"umask 027 && {sys.executable} -m evaluation.score --gt {GT} --pred {PRED} --out {out}"
+    cmd = f"umask 027 && {sys.executable} -m evaluation.score_submission --gt {GT} --pred {PRED} --out {out}"
     proc = subprocess.run(["bash", "-c", cmd], cwd=REPO, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     assert proc.returncode == 0, proc.stderr[-2000:]

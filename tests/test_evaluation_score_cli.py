@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluation import score as score_cli
+from evaluation import score_submission as score_cli
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "evaluation" / "examples"
 GT, PRED = EXAMPLES / "gt_small.json", EXAMPLES / "pred_small.json"
@@ -85,7 +85,7 @@ def test_openai_judge_without_config_is_a_clear_error():
 
 
 def test_openai_judge_columns_from_the_test_server(tmp_path):
-    from reward_fns.testing.judge_server import JudgeTestServer, expected_score
+    from testbed.judge_server import JudgeTestServer, expected_score
 
     gt, preds = json.loads(GT.read_text()), json.loads(PRED.read_text())
     with JudgeTestServer().run_in_thread() as server:
@@ -109,7 +109,7 @@ def test_openai_judge_columns_from_the_test_server(tmp_path):
 
 def test_module_entry_point_runs(tmp_path):
     out = tmp_path / "m.json"
-    proc = subprocess.run([sys.executable, "-m", "evaluation.score", "--gt", str(GT), "--pred", str(PRED),
+    proc = subprocess.run([sys.executable, "-m", "evaluation.score_submission", "--gt", str(GT), "--pred", str(PRED),
                            "--out", str(out)], capture_output=True, text=True, cwd=EXAMPLES.parents[1], check=True)
     assert "| submission |" in proc.stdout
     assert json.loads(out.read_text())["cvs_acc"] == 0.5

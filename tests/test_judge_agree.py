@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from reward_fns import judge_agree
-from reward_fns.agreement import agreement_matrix, compare, correlations
+from evaluation import judge_agree
+from evaluation.judge_agreement import agreement_matrix, compare, correlations
 from reward_fns.judge.prompt import extract_captions
-from reward_fns.testing.judge_server import JudgeTestServer
+from testbed.judge_server import JudgeTestServer
 
 DIMS = ("R2", "R3", "R8", "R5", "R4")
 # Judge A scores p1..p5 as 1..5 on every dimension. Judge B, per dimension:

@@ -11,7 +11,7 @@ import pytest
 from reward_fns.judge.chat import ChatClient, ChatError, Completion, Usage
 from reward_fns.judge.client import JudgeConfig
 from reward_fns.judge.prompt import build_messages
-from reward_fns.testing.judge_server import FaultPlan, JudgeTestServer, count_tokens
+from testbed.judge_server import FaultPlan, JudgeTestServer, count_tokens
 
 MESSAGES = build_messages("the surgeon clips the cystic duct", "the surgeon clips the duct")
 

@@ -14,7 +14,7 @@ import pytest
 
 from reward_fns.judge.chat import Usage
 from reward_fns.judge.client import _FIELD_TYPES, JudgeConfig, JudgeResult, MedicalJudge
-from reward_fns.testing.judge_server import FaultPlan, JudgeTestServer, count_tokens, expected_score
+from testbed.judge_server import FaultPlan, JudgeTestServer, count_tokens, expected_score
 
 REF = "The surgeon clips the cystic duct with a titanium clip applier."
 PRED = "The surgeon clips the cystic duct."

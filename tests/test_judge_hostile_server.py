@@ -16,7 +16,7 @@ from reward_fns.judge.chat import ChatClient, ChatError
 from reward_fns.judge.client import JudgeConfig, MedicalJudge
 from reward_fns.judge.prompt import build_messages
 from reward_fns.judge.redact import REDACTED, Redactor
-from reward_fns.testing.judge_server import FaultPlan, JudgeTestServer, expected_score
+from testbed.judge_server import FaultPlan, JudgeTestServer, expected_score
 
 REF = "The surgeon clips the cystic duct with a titanium clip applier."
 PRED = "The surgeon clips the cystic duct."

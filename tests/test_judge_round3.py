@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from reward_fns import judge_agree
+from evaluation import judge_agree
 from reward_fns.judge.chat import MAX_TOKENS_PER_CALL, ChatClient, ChatError, token_count
 from reward_fns.judge.redact import Redactor, bare_url
-from reward_fns.testing.judge_server import FaultPlan, JudgeTestServer
+from testbed.judge_server import FaultPlan, JudgeTestServer
 from tests.test_judge_agree import judge_yaml, reply_a, write_pairs
 
 PASSWORD = "hunter2-very-secret"

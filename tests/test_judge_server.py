@@ -15,7 +15,7 @@ import pytest
 
 from reward_fns.judge.prompt import build_messages
 from reward_fns.judge.reply import parse_reply
-from reward_fns.testing.judge_server import FAULTS, FaultPlan, JudgeTestServer, expected_score
+from testbed.judge_server import FAULTS, FaultPlan, JudgeTestServer, expected_score
 
 ROOT = Path(__file__).resolve().parents[1]
 REF = "the surgeon clips the cystic duct"
@@ -115,7 +115,7 @@ def test_thread_mode_serves_sync_clients() -> None:
 def test_command_line_server() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "reward_fns.testing.judge_server", "--port", "0", "--first", "500,none",
+        [sys.executable, "-m", "testbed.judge_server", "--port", "0", "--first", "500,none",
          "--fault-429", "0.0"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
     try:

@@ -18,14 +18,15 @@ from typing import Any
 import pytest
 
 from recipes import dry_run
-from recipes.checks import Report, check_reward
+from recipes.check_report import Report
+from recipes.checks import check_reward
 from reward_fns.judge.tally import JudgeTally, Prices
 from reward_fns.judge.verl_backend import check_verl_judge, genrm_route, router_base_url
-from reward_fns.testing.judge_server import FaultPlan, JudgeTestServer
-from reward_fns.testing.overrides import hydra_quote as _q
-from reward_fns.testing.policy import reference_answer
-from reward_fns.testing.rollouts import read_rl_rows, rollout_batch
-from reward_fns.testing.tiny_qwen import build_tokenizer
+from testbed.judge_server import FaultPlan, JudgeTestServer
+from testbed.overrides import hydra_quote as _q
+from testbed.policy import reference_answer
+from testbed.rollouts import read_rl_rows, rollout_batch
+from testbed.tiny_qwen import build_tokenizer
 
 JUDGE_MODEL = "/models/open-med-judge"
 JUDGE_KEYS = ("judge_requests", "judge_http_calls", "judge_cache_hits", "judge_failures", "judge_injections",

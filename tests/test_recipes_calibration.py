@@ -163,7 +163,7 @@ def test_calibration_runs_replicas_and_pools_their_rollouts(tiny_qwen25vl_dir, t
     cover every (data_source, task) of the sample."""
     import pyarrow.parquet as pq
 
-    from reward_fns.testing.judge_server import JudgeTestServer
+    from testbed.judge_server import JudgeTestServer
 
     root = toy_rl_run("calibration_replicas", 1)
     out = tmp_path / "out"

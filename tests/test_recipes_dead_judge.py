@@ -23,9 +23,9 @@ import torch
 
 from recipes import dry_run
 from reward_fns.judge.health import JudgeHealth, JudgeUnavailableError
-from reward_fns.testing.judge_server import JudgeTestServer
-from reward_fns.testing.overrides import hydra_quote as _q
-from reward_fns.testing.tiny_qwen import build_tokenizer
+from testbed.judge_server import JudgeTestServer
+from testbed.overrides import hydra_quote as _q
+from testbed.tiny_qwen import build_tokenizer
 
 SUMMARY = "The surgeon clips the cystic duct and artery and removes the gallbladder from the liver bed."
 

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from recipes import dry_run
-from reward_fns.testing.overrides import hydra_quote as _quote
+from testbed.overrides import hydra_quote as _quote
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "recipes"
@@ -231,7 +231,7 @@ def test_misspelt_key_fails_with_hydra_error(setup):
 def test_converter_output_passes_dry_run(setup, tmp_path, capsys):
     """The toy generator + converter output, prepared with the recipes' VideoSpec, dry-runs cleanly."""
     raw, data = tmp_path / "raw", tmp_path / "data"
-    steps = (["data_preprocess.toy", "--out", str(raw), "--per-qa-type", "1"],
+    steps = (["testbed.toy", "--out", str(raw), "--per-qa-type", "1"],
              ["data_preprocess.medvidbench", "--input", str(raw / "medvidbench_toy.json"), "--out-dir", str(data),
               "--val-fraction", "0.3", "--video-spec", str(RECIPES / "config" / "medgrpo_video.yaml")])
     for step in steps:
@@ -315,7 +315,7 @@ def test_rl_launcher_requires_model_path(setup):
 # ---- the processor kwargs of the composed configs reach transformers through verl's datasets ----
 def _tiny_qwen25vl_processor():
     """Tiny Qwen2.5-VL tokenizer + processor with the shipped video bounds (128*28*28 .. 768*28*28)."""
-    from reward_fns.testing.tiny_qwen import build_processor, build_tokenizer
+    from testbed.tiny_qwen import build_processor, build_tokenizer
 
     tokenizer = build_tokenizer()
     return tokenizer, build_processor(tokenizer, min_pixels=128 * 28 * 28, max_pixels=768 * 28 * 28)

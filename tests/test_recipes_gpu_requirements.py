@@ -168,7 +168,7 @@ def test_demo_gpu_runs_in_the_gpu_environment(stub_venv, tmp_path):
     proc = subprocess.run(["bash", str(REPO / "run.sh"), "demo", "--gpu", "/models/sft"], env=env,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert (stub_venv / "calls.log").read_text().splitlines()[0] == "-m evaluation.demo --gpu /models/sft"
+    assert (stub_venv / "calls.log").read_text().splitlines()[0] == "-m testbed.demo --gpu /models/sft"
     assert not (tmp_path / "no-cpu-venv").exists()
     env["MEDGRPO_GPU_VENV"] = str(tmp_path / "missing")
     proc = subprocess.run(["bash", str(REPO / "run.sh"), "demo", "--gpu", "/models/sft"], env=env,

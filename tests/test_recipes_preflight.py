@@ -46,7 +46,7 @@ CPU_MODE = ["trainer.device=cpu", "actor_rollout_ref.model.use_remove_padding=fa
 
 @pytest.fixture(scope="module")
 def judge_url():
-    from reward_fns.testing.judge_server import JudgeTestServer
+    from testbed.judge_server import JudgeTestServer
 
     with JudgeTestServer().run_in_thread() as server:
         yield server.base_url
@@ -192,7 +192,7 @@ def _launch_report(cfg, monkeypatch, *, gpus: int, present: set[str], device: st
     import torch
 
     from recipes import preflight
-    from recipes.checks import Report
+    from recipes.check_report import Report
 
     monkeypatch.setattr(torch.version, "cuda", "13.0")
     monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
@@ -265,7 +265,7 @@ def test_old_driver_is_named(grpo_cfg, monkeypatch, tmp_path, driver, cuda, expe
     import torch
 
     from recipes import preflight
-    from recipes.checks import Report
+    from recipes.check_report import Report
 
     smi = tmp_path / "nvidia-smi"  # a stand-in nvidia-smi printing the driver version
     smi.write_text(f"#!/bin/sh\necho {driver}\n")

@@ -7,7 +7,7 @@ import pytest
 
 from recipes import dry_run
 from recipes.ext import rl_dataset
-from reward_fns.testing.tiny_qwen import build_processor, build_tokenizer
+from testbed.tiny_qwen import build_processor, build_tokenizer
 from tests.test_recipes_dry_run import write_data, write_frames
 
 

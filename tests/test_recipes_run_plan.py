@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from reward_fns.testing.overrides import hydra_quote as _q
+from testbed.overrides import hydra_quote as _q
 
 # Qwen2.5-VL-7B-Instruct's config.json (the fields the estimate reads)
 QWEN25VL_7B = {"model_type": "qwen2_5_vl", "hidden_size": 3584, "num_hidden_layers": 28, "intermediate_size": 18944,

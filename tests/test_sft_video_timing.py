@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from data_preprocess.video_spec import VideoSpec
-from reward_fns.testing.tiny_qwen import CHAT_TEMPLATE, build_processor, build_tokenizer
+from testbed.tiny_qwen import CHAT_TEMPLATE, build_processor, build_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC_PATH = REPO / "recipes" / "config" / "medgrpo_video.yaml"

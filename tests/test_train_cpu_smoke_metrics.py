@@ -1,4 +1,4 @@
-"""train-smoke's per-step metrics (recipes/smoke_metrics.py, recipes/train_smoke.check) on files shaped
+"""train-smoke's per-step metrics (testbed/smoke_metrics.py, testbed/train_smoke.check) on files shaped
 like verl's file logger and rollout dump, with the real reward scorer (similarity only, no judge)."""
 
 from __future__ import annotations
@@ -8,13 +8,14 @@ import json
 
 import pytest
 
-from data_preprocess import medvidbench, toy
-from recipes import smoke_metrics, train_smoke
+from data_preprocess import medvidbench
 from reward_fns.build import build_scorer
 from reward_fns.config import MedGRPORewardConfig
 from reward_fns.reference import Reference
-from reward_fns.testing.policy import UNREADABLE, reference_answer
-from reward_fns.testing.rollouts import read_rl_rows
+from reward_fns.train_log import read_file_log
+from testbed import smoke_metrics, toy, train_smoke
+from testbed.policy import UNREADABLE, reference_answer
+from testbed.rollouts import read_rl_rows
 
 SETTINGS = MedGRPORewardConfig.from_mapping({"judge": {"enabled": False}, "normalization": {"enabled": False}})
 
@@ -26,11 +27,11 @@ def test_file_log_steps_pick_the_named_metrics(tmp_path):
         {"step": 2, "data": {"train/loss": 6.1}},
         {"step": 2, "data": {"val/loss": None}},  # a validation line of the same step: merged, nothing picked
     ]) + "\n")
-    steps = smoke_metrics.read_file_log(log, smoke_metrics.SFT_KEYS)
+    steps = read_file_log(log, smoke_metrics.SFT_KEYS)
     assert steps == [{"step": 1, "loss": 6.2, "lr": 1e-5}, {"step": 2, "loss": 6.1}]
     log.write_text('{"oops": 1}\n')
     with pytest.raises(ValueError, match=r"m\.jsonl:1: not a verl file-logger line"):
-        smoke_metrics.read_file_log(log, smoke_metrics.SFT_KEYS)
+        read_file_log(log, smoke_metrics.SFT_KEYS)
 
 
 @pytest.fixture(scope="module")

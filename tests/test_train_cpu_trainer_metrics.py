@@ -90,7 +90,7 @@ def test_dry_run_checks_the_trainer_mode_resolves_in_ray_processes(mode: str, mo
                                                                    expect: str) -> None:
     from omegaconf import OmegaConf
 
-    from recipes.checks import Report
+    from recipes.check_report import Report
     from recipes.extension_checks import check_trainer_mode
 
     env = {"VERL_USE_EXTERNAL_MODULES": modules} if modules else {}
@@ -107,7 +107,7 @@ def test_dry_run_checks_the_trainer_mode_resolves_in_ray_processes(mode: str, mo
 def test_smoke_reads_the_logged_metrics_and_compares_them_with_the_dump(tmp_path) -> None:
     import json
 
-    from recipes import smoke_metrics
+    from testbed import smoke_metrics
 
     infos = [_info(0.2, 0.4, requests=1, http_calls=1), _info(0.4, 0.6), _info(0.0, 0.5)]
     log = tmp_path / "grpo_metrics.jsonl"  # verl's file logger: one {"step", "data"} line per log call

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from data_preprocess import toy_learn
-from recipes import learn_smoke
 from reward_fns import curves
 from reward_fns.reference import reference_from_record
 from reward_fns.registry import task_for_qa_type
+from testbed import learn_smoke, toy_learn
 
 
 def test_toy_learn_answers_are_drawn_in_the_frames(tmp_path: Path) -> None:

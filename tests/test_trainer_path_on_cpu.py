@@ -20,11 +20,11 @@ import pytest
 import torch
 
 from recipes import dry_run
-from reward_fns.scoring import NUMERIC_KEYS
-from reward_fns.testing.judge_server import JudgeTestServer
-from reward_fns.testing.overrides import hydra_quote as _q
-from reward_fns.testing.policy import group_responses, noisy_predictions, reference_answer
-from reward_fns.testing.tiny_qwen import build_processor, build_tokenizer
+from reward_fns.answer_reward import NUMERIC_KEYS
+from testbed.judge_server import JudgeTestServer
+from testbed.overrides import hydra_quote as _q
+from testbed.policy import group_responses, noisy_predictions, reference_answer
+from testbed.tiny_qwen import build_processor, build_tokenizer
 
 N = 4  # rollout.n
 MEDIAN_PAIR = ("Cholec80-CVS", "CVS")  # its stats are set so that a perfect answer sits at the median

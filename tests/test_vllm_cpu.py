@@ -43,7 +43,7 @@ def _run(*args: str, timeout: int = 420) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module", params=sorted(SPECS))
 def tiny_model(request, tmp_path_factory) -> tuple[str, Path, Path]:
-    from reward_fns.testing.tiny_qwen import build_tiny_qwen
+    from testbed.tiny_qwen import build_tiny_qwen
 
     root = tmp_path_factory.mktemp(request.param)
     spec = root / "spec.json"

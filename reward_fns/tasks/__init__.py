@@ -1,5 +1,5 @@
 """Task declarations; importing this package registers all eight MedVidBench tasks."""
 
-from reward_fns.tasks import captions, cvs, dvc, nap, sa, stg, tag
+from reward_fns.tasks import cvs, dvc, nap, sa, stg, tag, vs_rc
 
-__all__ = ["captions", "cvs", "dvc", "nap", "sa", "stg", "tag"]
+__all__ = ["cvs", "dvc", "nap", "sa", "stg", "tag", "vs_rc"]

@@ -1,4 +1,0 @@
-"""The MedVidBench builder: source adapters -> canonical annotation model -> task generators -> records.
-
-CLI: `python -m data_preprocess.build` (see cli.py; documentation in docs/builder.md).
-"""

@@ -1,0 +1,5 @@
+import sys
+
+from data_preprocess.caption_writer.cli import main
+
+sys.exit(main())

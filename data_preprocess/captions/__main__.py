@@ -1,5 +1,0 @@
-import sys
-
-from data_preprocess.captions.cli import main
-
-sys.exit(main())
