@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from evaluation.backends.qwen_positions import rope_index, use_released_positions
-from reward_fns.testing.tiny_qwen import build_config, build_tokenizer
+from testbed.tiny_qwen import build_config, build_tokenizer
 
 MERGE = 2
 
