@@ -24,10 +24,10 @@ from typing import Any
 
 import openai
 
+from evaluation.fidelity import JUDGE_DEVIATIONS
 from evaluation.leaderboard_judge import (
     ASPECTS,
     CALL_SETTINGS,
-    TASK_TYPES,
     THRESHOLDS,
     AspectScores,
     PromptBuilder,
@@ -45,16 +45,12 @@ from reward_fns.judge.chat import ChatClient, ChatError
 from reward_fns.judge.client import JudgeConfig
 from reward_fns.judge.tally import TokenCounts
 from reward_fns.reference import Reference
+from reward_fns.registry import get_task, task_for_qa_type
 from reward_fns.tasks.dvc_parse import gt_segments, parse_events
 
 logger = logging.getLogger(__name__)
 LEADERBOARD_MODEL = "gpt-4.1"
 _CACHE_NAMESPACE = "leaderboard-5a"
-DEVIATIONS: tuple[str, ...] = (
-    "a VS or RC column whose every pair failed is null (the public scorer silently reports MiniLM similarity)",
-    "a prompt that occurs several times (one DVC pair at several thresholds) is asked once (temperature 0)",
-    "waiting for a concurrency slot does not count against the 30 s per attempt",
-)
 
 
 @dataclass
@@ -103,11 +99,11 @@ def plan_pairs(refs: Sequence[Reference], predictions: Sequence[str]) -> _Plan:
     DVC pairs per data_source and threshold, in seconds, from unsplit events."""
     plan = _Plan()
     for ref, pred in zip(refs, predictions, strict=True):
-        for task, marker in (("VS", "video_summary"), ("RC", "region_caption")):
-            if marker in ref.qa_type and isinstance(pred, str) and pred and ref.answer:
-                plan.pooled[task].append((pred, ref.answer))
-                plan.pooled_sources[task].append(ref.data_source)
-        if "dense_captioning" not in ref.qa_type:
+        task = task_for_qa_type(ref.qa_type).name
+        if task in plan.pooled and isinstance(pred, str) and pred and ref.answer:
+            plan.pooled[task].append((pred, ref.answer))
+            plan.pooled_sources[task].append(ref.data_source)
+        if task != "DVC":
             continue
         plan.dvc_records[ref.data_source] += 1
         by_threshold = plan.dvc.setdefault(ref.data_source, {t: [] for t in THRESHOLDS})
@@ -139,7 +135,8 @@ class LeaderboardProtocol:
         """What metrics.json records under `settings.judge`."""
         return {"judge_protocol": self.name, "model": self.model, **CALL_SETTINGS,
                 "prompt_source": self.prompt.source, "prompt_sha256": self.prompt.sha256,
-                "comparable_to_leaderboard": self.model == LEADERBOARD_MODEL, "deviations": list(DEVIATIONS)}
+                "comparable_to_leaderboard": self.model == LEADERBOARD_MODEL,
+                "deviations": list(JUDGE_DEVIATIONS.values())}
 
     def _cache_key(self, prompt: str) -> str:
         payload = json.dumps([_CACHE_NAMESPACE, self.model, prompt], ensure_ascii=False)
@@ -177,7 +174,7 @@ class LeaderboardProtocol:
         """The public prompt, or None when the user's prompt function fails on this pair (the public
         scorer builds it inside its try block, so the pair is left out there too)."""
         try:
-            prompt = self.prompt(prediction, reference, TASK_TYPES[task])
+            prompt = self.prompt(prediction, reference, get_task(task).stem)
         except Exception as err:  # a third-party function: any failure drops the pair, never the run
             logger.warning("leaderboard prompt failed for a %s pair (%s); pair left out", task, err)
             return None

@@ -212,7 +212,7 @@ def test_disabled_judge_makes_no_calls() -> None:
 
 def test_config_validation() -> None:
     assert set(_FIELD_TYPES) == {f.name for f in dataclasses.fields(JudgeConfig)}
-    assert JudgeConfig.from_dict(None) == JudgeConfig()
+    assert JudgeConfig.from_dict(None) == JudgeConfig.from_dict({}) and JudgeConfig.from_dict(None).enabled
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['temprature'\]; known keys"):
         JudgeConfig.from_dict({"temprature": 0.0})
     with pytest.raises(ValueError, match="'concurrency' must be int"):

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from reward_fns.defaults import reward_defaults
 from reward_fns.judge.cache import JudgeCache, cache_key
 from reward_fns.judge.chat import DUMMY_API_KEY, ChatClient, ChatError, Usage
 from reward_fns.judge.health import ON_FAILURE, JudgeHealth
@@ -45,33 +46,34 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
 
 @dataclass(frozen=True)
 class JudgeConfig:
-    """Judge settings (one YAML block). `backend`: `openai` (any OpenAI-compatible `base_url`;
-    None = api.openai.com) or `verl` (verl's reward-model router; `base_url` unused). `timeout_s`
+    """Judge settings (one YAML block; every key and its default: reward_fns/medgrpo_reward.yaml, built
+    with `from_dict`). `backend`: `openai` (any OpenAI-compatible `base_url`; None = api.openai.com)
+    or `verl` (verl's reward-model router; `base_url` unused). `timeout_s`
     bounds one HTTP attempt (connect to last byte), `deadline_s` one judgement (queue, retries and
     waits included). Prices are USD per million tokens (0 = unpriced). `cache_path=None`: no cache.
     Dead-judge handling (reward_fns/judge/health.py): `startup_check` sends one real request before
     training (launch preflight and every reward worker); `on_failure` (abort | similarity) says what
     training does once `max_failure_rate` of the last `failure_window` judge requests failed."""
 
-    backend: str = "openai"
-    base_url: str | None = None
-    model: str = "gpt-4.1"
-    api_key_env: str = "OPENAI_API_KEY"
-    temperature: float = 0.0
-    max_tokens: int = 128
-    timeout_s: float = 60.0
-    deadline_s: float = 180.0
-    max_retries: int = 4
-    concurrency: int = 32
-    cache_path: str | None = None
-    max_prediction_chars: int = 2000
-    enabled: bool = True
-    prompt_price_per_mtok: float = 0.0
-    completion_price_per_mtok: float = 0.0
-    startup_check: bool = True
-    on_failure: str = "abort"
-    failure_window: int = 64
-    max_failure_rate: float = 0.5
+    backend: str
+    base_url: str | None
+    model: str
+    api_key_env: str
+    temperature: float
+    max_tokens: int
+    timeout_s: float
+    deadline_s: float
+    max_retries: int
+    concurrency: int
+    cache_path: str | None
+    max_prediction_chars: int
+    enabled: bool
+    prompt_price_per_mtok: float
+    completion_price_per_mtok: float
+    startup_check: bool
+    on_failure: str
+    failure_window: int
+    max_failure_rate: float
 
     def __post_init__(self) -> None:
         for name, kinds in _FIELD_TYPES.items():
@@ -98,7 +100,8 @@ class JudgeConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> JudgeConfig:
-        """Build from a mapping (YAML/Hydra); an unknown key is an error naming the known ones."""
+        """Build from a mapping (YAML/Hydra) over the defaults (the `judge` block of
+        reward_fns/medgrpo_reward.yaml); an unknown key is an error naming the known ones."""
         data = dict(data or {})
         for name in _DEPRECATED:
             if data.pop(name, None) is not None:
@@ -109,7 +112,12 @@ class JudgeConfig:
             raise ValueError(f"judge config: unknown key(s) {unknown}; known keys: {known}")
         if isinstance(data.get("cache_path"), os.PathLike):
             data["cache_path"] = os.fspath(data["cache_path"])
-        return cls(**data)
+        return cls(**{**reward_defaults("judge"), **data})
+
+    @classmethod
+    def off(cls) -> JudgeConfig:
+        """The defaults with the judge disabled (a reward config without a judge block)."""
+        return cls.from_dict({"enabled": False})
 
     def api_key(self) -> str:
         """The key from the environment, or the dummy key local servers accept."""
