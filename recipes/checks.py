@@ -161,8 +161,11 @@ def check_reward(cfg: Any, data_files: list[str], report: Report) -> Any:
 
 
 def check_data_files(cfg: Any, kind: str, report: Report) -> list[str]:
-    """Existing local train/val files with the expected columns (others are errors naming the path)."""
+    """Existing local train/val files with the expected columns, of finished conversions (others are errors
+    naming the path)."""
     import pyarrow.parquet as pq
+
+    from data_preprocess.outputs import OutputError, check_outputs
 
     data = cfg.data
     if kind == "ppo":
@@ -196,6 +199,12 @@ def check_data_files(cfg: Any, kind: str, report: Report) -> list[str]:
                 continue
             report.notes.append(f"data.{key}: {path} ({rows} rows)")
             found.append(str(path))
+    for folder in dict.fromkeys(Path(name).parent for name in found):
+        try:
+            check_outputs(folder)  # a conversion interrupted between two files: their manifest says so
+        except OutputError as err:
+            report.errors.append(f"data: {err}")
+            found = [name for name in found if Path(name).parent != folder]
     return found
 
 
