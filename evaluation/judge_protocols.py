@@ -19,11 +19,12 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import openai
 
+from evaluation.caption_columns import CaptionColumns
 from evaluation.fidelity import JUDGE_DEVIATIONS
 from evaluation.leaderboard_judge import (
     ASPECTS,
@@ -45,7 +46,7 @@ from reward_fns.judge.chat import ChatClient, ChatError
 from reward_fns.judge.client import JudgeConfig
 from reward_fns.judge.tally import TokenCounts
 from reward_fns.reference import Reference
-from reward_fns.registry import get_task, task_for_qa_type
+from reward_fns.registry import Parsed, get_task, task_for_qa_type
 from reward_fns.tasks.dvc_parse import gt_segments, parse_events
 
 logger = logging.getLogger(__name__)
@@ -64,15 +65,6 @@ class JudgeTotals(TokenCounts):
     judged: int = 0
     dropped: int = 0  # every attempt failed: left out, never scored 0
     http_attempts: int = 0
-
-
-@dataclass
-class CaptionColumns:
-    """The three caption columns, per-source breakdowns and what judging took."""
-
-    columns: dict[str, float | None]
-    per_source: dict[str, dict[str, float]]
-    totals: JudgeTotals = field(default_factory=JudgeTotals)
 
 
 def _dvc_spans(answer: str) -> list[Span]:
@@ -197,8 +189,10 @@ class LeaderboardProtocol:
             await self.client.aclose()
         return dict(zip(jobs, results, strict=True))
 
-    def caption_columns(self, refs: Sequence[Reference], predictions: Sequence[str]) -> CaptionColumns:
-        """`dvc_llm`, `vs_llm`, `rc_llm` exactly as the leaderboard aggregates them."""
+    def caption_columns(self, refs: Sequence[Reference], predictions: Sequence[str],
+                        parsed: Sequence[Parsed] | None = None) -> CaptionColumns:
+        """`dvc_llm`, `vs_llm`, `rc_llm` exactly as the leaderboard aggregates them (from the raw
+        predictions: DVC events are paired in seconds without overlap splitting, so `parsed` is unused)."""
         plan = plan_pairs(refs, predictions)
         prompts: dict[tuple[str, str, str], str | None] = {}
         for task, pairs in plan.pooled.items():
@@ -249,14 +243,3 @@ def make_leaderboard_protocol(config: JudgeConfig, leaderboard_dir: str) -> Lead
                         timeout_s=timeout, deadline_s=timeout + 5.0, max_retries=0)
     cache = JudgeCache(config.cache_path) if config.cache_path else None
     return LeaderboardProtocol(load_prompt_builder(leaderboard_dir), client, config.model, cache)
-
-
-def apply_caption_columns(protocol: Any, refs: Sequence[Reference], predictions: Sequence[str],
-                          columns: dict[str, float | None], per_source: dict[str, dict[str, float]],
-                          counts: dict[str, dict[str, int]]) -> None:
-    """Fill the caption columns of a scorer report from a protocol with its own aggregation."""
-    result = protocol.caption_columns(refs, predictions)
-    columns.update(result.columns)
-    for source, values in result.per_source.items():
-        per_source.setdefault(source, {}).update(values)
-    counts["judge"] = asdict(result.totals)

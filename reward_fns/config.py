@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reward_fns.defaults import reward_defaults
+from reward_fns.defaults import reward_defaults, type_problem
 from reward_fns.judge.client import JudgeConfig
 from reward_fns.normalize import NORMALIZERS, check_settings
 from reward_fns.registry import TASK_NAMES
@@ -58,17 +58,16 @@ class NormalizationConfig:
     method: str  # or "zscore" (ablation): reward_fns.normalize.NORMALIZERS
 
     def __post_init__(self) -> None:
+        if problem := type_problem(self):
+            raise RewardConfigError(f"medgrpo.reward.normalization: {problem}")
         if self.method not in NORMALIZERS:
             raise RewardConfigError(f"medgrpo.reward.normalization.method: one of {sorted(NORMALIZERS)}, "
                                     f"got {self.method!r}")
-        if self.missing not in ("error", "identity"):
-            raise RewardConfigError(
-                f"medgrpo.reward.normalization.missing: 'error' or 'identity', got {self.missing!r}")
         if self.enabled and not self.stats_path and self.missing == "error":
             raise RewardConfigError("medgrpo.reward.normalization.stats_path is required when normalization is "
                                     "enabled (or set missing: identity, or enabled: false)")
         try:
-            check_settings(self.k, self.eps, self.min_n)
+            check_settings(self.k, self.eps, self.min_n, self.missing)
         except ValueError as err:
             raise RewardConfigError(f"medgrpo.reward.normalization: {err}") from None
 
@@ -78,6 +77,10 @@ class SimilarityConfig:
     model_path: str | None  # None: the packaged all-MiniLM-L6-v2
     max_batch: int
     max_wait_ms: float
+
+    def __post_init__(self) -> None:
+        if problem := type_problem(self):
+            raise RewardConfigError(f"medgrpo.reward.similarity: {problem}")
 
 
 @dataclass(frozen=True)

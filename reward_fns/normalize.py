@@ -163,9 +163,11 @@ def _valid_k(k: object) -> bool:
     return _is_number(k) and math.isfinite(k) and 0 < k <= MAX_K  # type: ignore[operator]
 
 
-def check_settings(k: object, eps: object, min_n: object) -> None:
+def check_settings(k: object, eps: object, min_n: object, missing: object = DEFAULT_MISSING) -> None:
     """Raise ValueError naming the setting: k in (0, MAX_K] (None: the stats file's or 2.0),
-    eps in (0, 1], min_n an integer >= 1."""
+    eps in (0, 1], min_n an integer >= 1, missing 'error' or 'identity'."""
+    if missing not in ("error", "identity"):
+        raise ValueError(f"missing must be 'error' or 'identity', got {missing!r}")
     if k is not None and not _valid_k(k):
         raise ValueError(f"k must be a number in (0, {MAX_K:g}], got {k!r}")
     if not (_is_number(eps) and math.isfinite(eps) and 0 < eps <= 1):  # type: ignore[operator, arg-type]
@@ -231,9 +233,7 @@ class LogisticNormalizer:
                  missing: str = DEFAULT_MISSING, min_n: int = DEFAULT_MIN_N):
         k = stats.k if k is None else k
         k = DEFAULT_K if k is None else k
-        check_settings(k, eps, min_n)
-        if missing not in ("error", "identity"):
-            raise ValueError(f"missing must be 'error' or 'identity', got {missing!r}")
+        check_settings(k, eps, min_n, missing)
         self.stats, self.k, self.eps, self.missing = stats, float(k), float(eps), missing
         self.warnings = stats_warnings(stats, min_n, self.eps)
         for line in self.warnings:

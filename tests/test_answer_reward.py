@@ -106,6 +106,10 @@ def test_config_errors_name_the_key():
         MedGRPORewardConfig.from_mapping({"judgee": {}})
     with pytest.raises(RewardConfigError, match="stats_path is required"):
         MedGRPORewardConfig.from_mapping({"normalization": {"enabled": True}})
+    with pytest.raises(RewardConfigError, match="similarity: 'max_batch' must be int, got str"):
+        MedGRPORewardConfig.from_mapping({"normalization": {"enabled": False}, "similarity": {"max_batch": "8"}})
+    with pytest.raises(RewardConfigError, match="normalization: missing must be 'error' or 'identity'"):
+        MedGRPORewardConfig.from_mapping({"normalization": {"enabled": False, "missing": "zero"}})
 
 
 def test_defaults_come_from_the_one_yaml():

@@ -88,7 +88,7 @@ def write_data(data: Path, frames: list[str]) -> None:
 
 def write_stats(path: Path, data: Path) -> None:
     """Normalization stats covering every (data_source, task) of the RL files."""
-    from reward_fns.manager import data_pairs
+    from reward_fns.build import data_pairs
     from reward_fns.normalize import RewardStats
 
     stats = RewardStats(k=2.0)
