@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reward_fns.registry import get_task
+from reward_fns.tasks.dvc import THRESHOLDS  # the DVC task's IoU thresholds, also the judge pairing's
 
 ASPECTS: tuple[str, ...] = ("R2", "R3", "R8", "R5", "R4")
-THRESHOLDS: tuple[float, ...] = (0.3, 0.5, 0.7)
 PROMPT_MODULE = "eval_caption_llm_judge.py"
 PROMPT_FUNCTION = "create_llm_judge_prompt"
 # Where the module sits in a checkout of the public scorer, relative to --leaderboard-dir.
