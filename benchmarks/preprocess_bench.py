@@ -30,7 +30,8 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from testbed.toy_tasks import SA_ASPECTS, fmt_cvs, fmt_dvc, fmt_sa, fmt_stg, fmt_tal
+from reward_fns.tasks import cvs, sa
+from testbed.toy_tasks import fmt_dvc, fmt_stg, fmt_tal
 
 TEST_MIX = {"tal": 1637, "stg": 780, "dense_captioning_gpt": 740, "dense_captioning_gemini": 739,
             "next_action": 670, "cvs_assessment": 648, "video_summary_gpt": 283, "video_summary_gemini": 282,
@@ -76,12 +77,12 @@ def _content(qa: str, source: str, rng: random.Random, seconds: float) -> tuple[
         return (f"What is the next action? Options: {', '.join(NAP[source])}.", label, [{"next_action": label}])
     if qa == "cvs_assessment":
         sc = {k: rng.randint(0, 2) for k in ("two_structures", "cystic_plate", "hepatocystic_triangle")}
-        return ("Assess the critical view of safety.", fmt_cvs(sc),
+        return ("Assess the critical view of safety.", cvs.answer_text(sc),
                 [{"cvs_scores": {**sc, "total": sum(sc.values()), "critical_view_achieved": sum(sc.values()) >= 5}}])
     if qa == "skill_assessment":
-        sc = {a: rng.randint(1, 5) for a in SA_ASPECTS}
+        sc = {a: rng.randint(1, 5) for a in sa.ASPECTS}
         struc = [{"skill_level": "I", "skill_scores": sc}]
-        return "Rate the surgeon's skill on six aspects, each k/5.", fmt_sa(sc), struc
+        return "Rate the surgeon's skill on six aspects, each k/5.", sa.answer_text(sc), struc
     if qa.startswith("video"):
         return "Summarize the video.", _text(rng, 80), []
     q = "Describe the object in the green box."

@@ -15,6 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from reward_fns.registry import task_for_qa_type
+from reward_fns.tasks import cvs, sa
+
 TASK_MIX = {"tal": 1637, "stg": 780, "dense_captioning_gpt": 740, "dense_captioning_gemini": 739,
             "next_action": 670, "cvs_assessment": 648, "video_summary_gpt": 283, "video_summary_gemini": 282,
             "region_caption_gpt": 153, "region_caption_gemini": 153, "skill_assessment": 160}  # 6,245
@@ -25,8 +28,6 @@ CAPTION_SOURCES = ["AVOS", "CholecT50", "NurViD", "CoPESD", "EgoSurgery", "Chole
 NAP = {"AVOS": ["cutting", "tying", "suturing"], "CholecT50": ["preparation", "clipping-and-cutting"],
        "CoPESD": ["adjust camera", "lift flap with forceps"], "NurViD": ["Handwashing", "Check"],
        "EgoSurgery": ["incision", "suturing", "dissection"]}
-ASPECTS = ["Respect for tissue", "Suture/needle handling", "Time and motion", "Flow of operation",
-           "Overall performance", "Quality of final product"]
 
 
 def _jitter(rng: random.Random, x: float, scale: float) -> float:
@@ -46,7 +47,7 @@ def _example(rng: random.Random, qa: str, src: str) -> tuple[object, str, str]:
         answer = " ".join(f"{k} seconds: {b}" for k, b in boxes.items())
         pred = " ".join(f"{k} seconds: {[int(_jitter(rng, v, 8)) for v in b]}" for k, b in boxes.items())
         return [{"start": 1, "end": len(boxes), "stride": 1, "object": "tool", "bbox_dict": boxes}], answer, pred
-    if qa.startswith("dense_captioning"):
+    if task_for_qa_type(qa).name == "DVC":
         cuts = sorted(rng.sample(range(1, 120), rng.randint(2, 6)))
         segs = [{"start": float(a), "end": float(b), "caption": f"step {i} with the grasper"}
                 for i, (a, b) in enumerate(zip([0, *cuts], cuts, strict=False))]
@@ -60,15 +61,13 @@ def _example(rng: random.Random, qa: str, src: str) -> tuple[object, str, str]:
         pred = rng.choice([answer, rng.choice(classes), answer.upper(), f"the next step is {rng.choice(classes)}"])
         return [{"next_action": answer}], answer, pred
     if qa == "cvs_assessment":
-        v = [rng.randint(0, 2) for _ in range(3)]
-        fmt = "Two structures: {}, Cystic plate: {}, Hepatocystic triangle: {}"
-        scores = dict(zip(["two_structures", "cystic_plate", "hepatocystic_triangle"], v, strict=True))
-        return [{"cvs_scores": scores}], fmt.format(*v), fmt.format(*[rng.randint(0, 2) for _ in v])
+        scores = {key: rng.randint(0, 2) for key in cvs.CRITERIA}
+        pred = cvs.answer_text({key: rng.randint(0, 2) for key in cvs.CRITERIA})
+        return [{"cvs_scores": scores}], cvs.answer_text(scores), pred
     if qa == "skill_assessment":
-        scores = {a: rng.randint(1, 5) for a in ASPECTS}
-        answer = ", ".join(f"{a}: {s}/5" for a, s in scores.items())
-        pred = ", ".join(f"{a}: {rng.randint(1, 5)}/5" for a in ASPECTS)
-        return [{"skill_level": "I", "skill_scores": scores}], answer, pred
+        scores = {a: rng.randint(1, 5) for a in sa.ASPECTS}
+        pred = sa.answer_text({a: rng.randint(1, 5) for a in sa.ASPECTS})
+        return [{"skill_level": "I", "skill_scores": scores}], sa.answer_text(scores), pred
     answer = "The surgeon dissects the gallbladder from the liver bed using a hook."
     return [], answer, "The surgeon uses a hook to separate the gallbladder."
 

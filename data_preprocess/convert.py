@@ -1,7 +1,7 @@
 """MedVidBench JSON -> verl RL and SFT parquet. The input is read whole as raw records (`msgspec.Raw`); a
 light index of each plans the run (Standard subset, next-action answers per source, duplicates, order).
 Chunks go through a process pool (`imap`, a few in flight, `batch.py`); their rows are appended in order
-to the parquet files of a staging generation (`outputs.py`), published with one rename."""
+to temp parquet files, which replace the outputs one by one, the manifest last (`outputs.py`)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import msgspec
 
 from data_preprocess.batch import BatchConverter, ChunkResult, Job
 from data_preprocess.manifest import OUTPUTS, Stats
-from data_preprocess.outputs import Generation, OutputError, prepare_out_dir
+from data_preprocess.outputs import OutputError, OutputWriter, prepare_out_dir
 from data_preprocess.rows import RL_SCHEMA, SFT_SCHEMA, outputs
 from data_preprocess.splits import STANDARD_SIZE, standard_subset
 from data_preprocess.video_spec import VideoSpec
@@ -151,7 +151,7 @@ def _work(job: Job) -> ChunkResult:
 
 
 def convert(cfg: ConvertConfig) -> dict[str, Any]:
-    """One run: the four parquet files and `manifest.json`, published together; returns the manifest."""
+    """One run: the four parquet files, then `manifest.json` (outputs.py); returns the manifest."""
     out = prepare_out_dir(cfg.out_dir)
     big = os.path.isfile(cfg.input) and os.path.getsize(cfg.input) > cfg.chunk_bytes
     workers = cfg.workers or ((os.cpu_count() or 1) if big else 1)
@@ -173,7 +173,7 @@ def _run(cfg: ConvertConfig, out: Path, imap: Any, gate: threading.Semaphore) ->
     data, raws = read_records(cfg.input)
     plan = make_plan(raws, cfg.split, cfg.standard_size, cfg.seed, cfg.dedupe)
     stats, val_videos = Stats(cfg.max_prompt_tokens), set()
-    generation = Generation(out, {n: RL_SCHEMA if n.startswith("rl") else SFT_SCHEMA for n in OUTPUTS})
+    writer = OutputWriter(out, {n: RL_SCHEMA if n.startswith("rl") else SFT_SCHEMA for n in OUTPUTS})
     try:
         for result in imap(_work, _jobs(raws, plan, cfg.chunk_bytes, gate)):
             gate.release()
@@ -183,8 +183,8 @@ def _run(cfg: ConvertConfig, out: Path, imap: Any, gate: threading.Semaphore) ->
             stats.merge(result.stats)
             val_videos |= result.val_videos
             for split, table in result.tables.items():
-                generation.write(outputs(table, split))
-        if not (sum(generation.rows.values()) or cfg.allow_empty) and any(
+                writer.write(outputs(table, split))
+        if not (sum(writer.rows.values()) or cfg.allow_empty) and any(
                 (out / f"{name}.parquet").exists() for name in OUTPUTS):
             raise OutputError(f"{cfg.input}: no valid record to write; refusing to replace the outputs in "
                               f"{out} (pass --allow-empty to do so)")
@@ -196,9 +196,9 @@ def _run(cfg: ConvertConfig, out: Path, imap: Any, gate: threading.Semaphore) ->
                    "val_videos": len(val_videos), "standard": plan.standard_table},
             duplicates={"count": len(plan.duplicates), "dropped": cfg.dedupe, "listed": [
                 {"index": i, "duplicate_of": j} for i, j in plan.duplicates[:MAX_LISTED]]},
-            frames_checked=cfg.check_frames, rows_written=dict(generation.rows))
-        generation.commit(manifest)
+            frames_checked=cfg.check_frames, rows_written=dict(writer.rows))
+        manifest = writer.commit(manifest)
     except BaseException:
-        generation.abort()
+        writer.abort()
         raise
     return manifest

@@ -1,7 +1,8 @@
 """CLI: convert a MedVidBench JSON file to verl RL and SFT parquet (`--help` lists the flags).
 
 Writes OUT/rl_{train,val}.parquet, OUT/sft_{train,val}.parquet, OUT/manifest.json (and region-caption
-frames with the box drawn under OUT/rc_frames/), all published together at the end. Exit status 2:
+frames with the box drawn under OUT/rc_frames/); each parquet file replaced atomically, the manifest last
+(data_preprocess/outputs.py). Exit status 2:
 an invalid record, input file or output folder (one line on stderr naming the file, record and field)."""
 
 from __future__ import annotations

@@ -1,11 +1,17 @@
-"""All-or-nothing outputs: `--out-dir` holds `rl_train.parquet -> .current/rl_train.parquet` (likewise
-the other outputs and manifest.json) and `.current -> .gen-<time>-<pid>`, a run's staging folder, switched
-by one rename. A failed or killed run leaves the previous generation; the next run removes what it left
-(and old converters' temp files and /dev/shm spill folders) once the process that wrote it is gone."""
+"""The converter's outputs: plain files in `--out-dir`, each replaced atomically, `manifest.json` last.
+
+A run writes each parquet file to a hidden temp file beside it (`.rl_train.parquet.tmp-<pid>`), then
+replaces the outputs one by one (`os.replace`) and writes the manifest last. Every parquet file carries
+the id of the conversion that wrote it (footer key `medgrpo.conversion`), and so does the manifest:
+`check_outputs` (the readers' check) names the file that does not match, e.g. after a run killed between
+two replacements. A failed or killed run before its first replacement leaves the previous outputs; the
+next run removes the temp files of dead runs (and what older converters left: their `.current` /
+`.gen-*` staging folders once the outputs are plain files, and /dev/shm spill folders)."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -19,12 +25,14 @@ import pyarrow.parquet as pq
 
 from reward_fns.atomic_io import write_json_atomic
 
-CURRENT, MANIFEST = ".current", "manifest.json"
-_STALE = re.compile(r"^\.(?:gen-\d+-|.+\.tmp-)(\d+)$")  # what a process with that pid left
+MANIFEST = "manifest.json"
+CONVERSION_KEY = b"medgrpo.conversion"  # parquet footer metadata: the id of the conversion that wrote the file
+_STALE = re.compile(r"^\..+\.tmp-(\d+)$")  # a temp file the process with that pid left
+_OLD_LAYOUT = re.compile(r"^\.(?:current|gen-\d+-\d+)$")  # staging folders of converters before 2027-01
 
 
 class OutputError(ValueError):
-    """The output folder cannot be used; names the folder."""
+    """The output folder cannot be used, or its files do not match its manifest; names the folder or file."""
 
 
 def _alive(pid: int) -> bool:
@@ -42,15 +50,9 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _current(out: Path) -> str | None:
-    return os.readlink(out / CURRENT) if (out / CURRENT).is_symlink() else None
-
-
 def clean_stale(out: Path, spill_roots: Iterable[str] = ("/dev/shm",)) -> list[str]:
-    """Remove what dead runs left: staging folders, temp files, old spill folders; returns what went."""
-    current = _current(out)
-    stale = [p for p in out.iterdir() if (m := _STALE.match(p.name)) and p.name != current
-             and not _alive(int(m.group(1)))]
+    """Remove what dead runs left: temp files, old spill folders; returns what went."""
+    stale = [p for p in out.iterdir() if (m := _STALE.match(p.name)) and not _alive(int(m.group(1)))]
     stale += [p for root in spill_roots if os.path.isdir(root) for p in Path(root).glob("medgrpo-spill-*")
               if time.time() - p.stat().st_mtime > 60]  # Arrow IPC spills of converters before 2026-12
     for path in stale:
@@ -59,7 +61,7 @@ def clean_stale(out: Path, spill_roots: Iterable[str] = ("/dev/shm",)) -> list[s
 
 
 def prepare_out_dir(path: str | os.PathLike[str]) -> Path:
-    """The output folder, created if missing and cleaned of stale staging; OutputError if unusable."""
+    """The output folder, created if missing and cleaned of stale temp files; OutputError if unusable."""
     out = Path(path)
     if out.exists() and not out.is_dir():
         raise OutputError(f"--out-dir {out}: exists and is not a folder")
@@ -71,22 +73,16 @@ def prepare_out_dir(path: str | os.PathLike[str]) -> Path:
     return out
 
 
-def _symlink_replace(target: str, link: Path) -> None:
-    tmp = link.with_name(f".{link.name}.tmp-{os.getpid()}")
-    _remove(tmp)
-    os.symlink(target, tmp)
-    os.replace(tmp, link)
-
-
-class Generation:
-    """The parquet writers of one run in a staging folder; `commit` publishes it, `abort` removes it."""
+class OutputWriter:
+    """The parquet writers of one run, into temp files; `commit` publishes them, `abort` removes them."""
 
     def __init__(self, out: Path, schemas: Mapping[str, pa.Schema]):
-        self.out, self.folder = out, out / f".gen-{time.time_ns()}-{os.getpid()}"
-        self.folder.mkdir()
+        self.out, self.conversion = out, f"{time.time_ns()}-{os.getpid()}"
         self.rows = dict.fromkeys(schemas, 0)
-        self._writers = {name: pq.ParquetWriter(self.folder / f"{name}.parquet", schema, compression="zstd",
-                                                use_dictionary=False, write_statistics=False)
+        self._temps = {name: out / f".{name}.parquet.tmp-{os.getpid()}" for name in schemas}
+        self._writers = {name: pq.ParquetWriter(self._temps[name], schema.with_metadata(
+                             {**(schema.metadata or {}), CONVERSION_KEY: self.conversion.encode()}),
+                             compression="zstd", use_dictionary=False, write_statistics=False)
                          for name, schema in schemas.items()}
 
     def write(self, tables: Mapping[str, pa.Table]) -> None:
@@ -95,20 +91,60 @@ class Generation:
             writer.write_table(table if table.schema == writer.schema else table.cast(writer.schema))
             self.rows[name] += table.num_rows
 
-    def commit(self, manifest: dict[str, Any]) -> None:
-        """Close the files, write the manifest, then switch `.current` to this generation (one rename)."""
+    def commit(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Close the files, replace the outputs one by one, then write the manifest with this run's id;
+        returns the manifest written."""
         for writer in self._writers.values():
             writer.close()
-        write_json_atomic(self.folder / MANIFEST, manifest)
-        old = _current(self.out)
-        _symlink_replace(self.folder.name, self.out / CURRENT)
-        for file in (*(f"{name}.parquet" for name in self._writers), MANIFEST):  # replaces old plain files too
-            _symlink_replace(f"{CURRENT}/{file}", self.out / file)
-        if old and old != self.folder.name:
-            _remove(self.out / old)
+        for name, temp in self._temps.items():
+            os.replace(temp, self.out / f"{name}.parquet")
+        manifest = {**manifest, "conversion": self.conversion}
+        write_json_atomic(self.out / MANIFEST, manifest)
+        for path in (p for p in self.out.iterdir() if _OLD_LAYOUT.match(p.name)):
+            _remove(path)
+        return manifest
 
     def abort(self) -> None:
         for writer in self._writers.values():
             with contextlib.suppress(Exception):
                 writer.close()
-        _remove(self.folder)
+        for temp in self._temps.values():
+            temp.unlink(missing_ok=True)
+
+
+def _footer(path: Path) -> tuple[str | None, int]:
+    """(conversion id or None, rows) from a parquet file's footer; OutputError if it is not readable."""
+    try:
+        metadata = pq.read_metadata(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise OutputError(f"{path}: not a readable parquet file ({exc})") from None
+    value = (metadata.metadata or {}).get(CONVERSION_KEY)
+    return (value.decode("utf-8", "replace") if value is not None else None), metadata.num_rows
+
+
+def check_outputs(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The readers' check of a converter output folder: its manifest (None: it has none), after checking
+    that every output it lists was written by the conversion it describes; OutputError naming the first
+    file that was not (a conversion interrupted midway)."""
+    folder = Path(folder)
+    path = folder / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise OutputError(f"{path}: unreadable ({exc})") from None
+    conversion = manifest.get("conversion") if isinstance(manifest, dict) else None
+    rows = manifest.get("rows_written") if isinstance(manifest, dict) else None
+    if not isinstance(conversion, str) or not isinstance(rows, dict):
+        return manifest  # written by hand or by a converter before 2027-01: nothing to compare
+    for name, count in rows.items():
+        output = folder / f"{name}.parquet"
+        if not output.is_file():
+            raise OutputError(f"{output}: missing, but {path} lists it; run the conversion into {folder} again")
+        found, written = _footer(output)
+        if found != conversion or written != count:
+            raise OutputError(f"{output}: not the file {path} describes (written by conversion {found or 'unknown'}, "
+                              f"the manifest's is {conversion}): a conversion into {folder} was interrupted "
+                              f"midway; run it again")
+    return manifest

@@ -16,6 +16,8 @@ import numpy as np
 import yaml
 from qwen_vl_utils import smart_resize
 
+DEFAULTS_FILE = Path(__file__).resolve().parents[1] / "recipes" / "config" / "medgrpo_video.yaml"
+_DEFAULTS: dict[str, Any] = yaml.safe_load(DEFAULTS_FILE.read_text(encoding="utf-8"))  # the one place they are written
 MODEL_SEQ_LEN = int(float(os.environ.get("MODEL_SEQ_LEN", 128000)))  # qwen-vl-utils' total_pixels budget
 _VIDEO_MAX_TOKENS = 768  # qwen-vl-utils VIDEO_MAX_TOKEN_NUM
 
@@ -29,18 +31,19 @@ def processor_resize(h: int, w: int, factor: int, min_pixels: float, max_pixels:
 
 @dataclass(frozen=True)
 class VideoSpec:
-    """How a MedVidBench frame list is fed to a Qwen-VL model (fields: docs/data.md, VideoSpec)."""
+    """How a MedVidBench frame list is fed to a Qwen-VL model (fields: docs/data.md, VideoSpec); the
+    defaults are recipes/config/medgrpo_video.yaml's (`DEFAULTS_FILE`)."""
 
-    fps: float | None = None  # None: the record's fps; a lower value keeps every k-th frame
-    max_frames: int = 128  # uniform subsampling above this (0: no cap)
-    min_pixels: int = 8 * 28 * 28  # per frame
-    max_pixels: int = 48 * 28 * 28
-    image_patch_size: int = 14
-    merge_size: int = 2
-    temporal_patch_size: int = 2
-    processor_min_pixels: int | None = None  # the HF video processor's own bounds (None: the same)
-    processor_max_pixels: int | None = None
-    frame_size: tuple[int, int] = (854, 480)  # (w, h) where frames are not probed
+    fps: float | None = _DEFAULTS["fps"]  # None: the record's fps; a lower value keeps every k-th frame
+    max_frames: int = _DEFAULTS["max_frames"]  # uniform subsampling above this (0: no cap)
+    min_pixels: int = _DEFAULTS["min_pixels"]  # per frame
+    max_pixels: int = _DEFAULTS["max_pixels"]
+    image_patch_size: int = _DEFAULTS["image_patch_size"]
+    merge_size: int = _DEFAULTS["merge_size"]
+    temporal_patch_size: int = _DEFAULTS["temporal_patch_size"]
+    processor_min_pixels: int | None = _DEFAULTS["processor_min_pixels"]  # the HF processor's (None: the same)
+    processor_max_pixels: int | None = _DEFAULTS["processor_max_pixels"]
+    frame_size: tuple[int, int] = tuple(_DEFAULTS["frame_size"])  # (w, h) where frames are not probed
 
     def __post_init__(self) -> None:
         if self.fps is not None and not self.fps > 0:

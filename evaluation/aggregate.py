@@ -102,13 +102,15 @@ OVERALL: dict[str, OverallRule] = {  # `Column.overall`: the column's value over
 }
 
 
-def aggregate(samples: Sequence[ScoredSample]) -> tuple[dict[str, float | None], dict[str, dict[str, float]]]:
-    """(overall columns, per-source columns) for the scored samples, columns in the paper's order."""
+def aggregate(samples: Sequence[ScoredSample], judged: bool
+              ) -> tuple[dict[str, float | None], dict[str, dict[str, float]]]:
+    """(overall columns, per-source columns) for the scored samples, columns in the paper's order: the
+    judged (caption) columns or the others."""
     overall: dict[str, float | None] = {}
     per_source: dict[str, dict[str, float]] = defaultdict(dict)
     for task in all_tasks().values():
         groups = _by_source(samples, task.name)
-        for column in task.columns:
+        for column in (c for c in task.columns if c.judged == judged):
             rule = PER_SOURCE[column.rule]
             overall[column.key] = OVERALL[column.overall](rule, groups, column.score) if groups else None
             for source, group in groups.items():

@@ -10,14 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evaluation.aggregate import ScoredSample, aggregate
-from evaluation.caption_columns import CaptionBackend
+from evaluation.caption_columns import CaptionBackend, CaptionColumns
 from evaluation.join import NonStringPrediction
-from evaluation.judge_protocols import apply_caption_columns
 from reward_fns.reference import RecordError, Reference, reference_from_record
-from reward_fns.registry import CaptionPair, Parsed, Task, all_columns, task_for_qa_type
+from reward_fns.registry import Parsed, Task, all_columns, task_for_qa_type
 from reward_fns.similarity import SimilarityService
 from reward_fns.tasks import nap
-from reward_fns.tasks.common import group_mean
 
 
 @dataclass
@@ -66,12 +64,6 @@ def _check_ground_truth(task: Task, ref: Reference, index: int, where: str) -> N
         raise RecordError(index, "struc_info", f"malformed {task.name} ground truth: {detail}", where) from None
 
 
-def _caption_score(pairs: list[CaptionPair], scores: list[float | None]) -> float | None:
-    """Mean per pair group (DVC: per IoU threshold), then over groups; failed judgements left out."""
-    kept = [(p.group, s) for p, s in zip(pairs, scores, strict=True) if s is not None]
-    return group_mean([g for g, _ in kept], [s for _, s in kept])
-
-
 def score(
     refs: Sequence[Reference],
     predictions: Sequence[str],
@@ -87,16 +79,13 @@ def score(
     parsed = [t.parse(p) for t, p in zip(tasks, predictions, strict=True)]
     parsed = asyncio.run(_resolve(tasks, parsed, refs, similarity or SimilarityService()))
     results = [t.evaluate(p, r, strict) for t, p, r in zip(tasks, parsed, refs, strict=True)]
-    caption_scores = _score_captions(tasks, parsed, refs, captions)
-    samples = [
-        ScoredSample(i, t.name, r.data_source, res, p.ok, caption_scores.get(i))
-        for i, (t, p, r, res) in enumerate(zip(tasks, parsed, refs, results, strict=True))
-    ]
-    columns, per_source = aggregate(samples)
-    _name_caption_columns(columns, per_source, captions.suffix if captions else None)
+    samples = [ScoredSample(i, t.name, r.data_source, res, p.ok)
+               for i, (t, p, r, res) in enumerate(zip(tasks, parsed, refs, results, strict=True))]
     counts = _counts(samples, predictions)
-    if hasattr(captions, "caption_columns"):  # a judge protocol with its own aggregation (leaderboard, 5a)
-        apply_caption_columns(captions, refs, predictions, columns, per_source, counts)
+    caption = captions.caption_columns(refs, predictions, parsed) if captions is not None else None
+    if caption is not None and caption.totals is not None:
+        counts["judge"] = dataclasses.asdict(caption.totals)
+    columns, per_source = _columns(*aggregate(samples, judged=False), caption, captions.suffix if captions else "")
     return ScoreReport(columns, per_source, counts, captions.scale if captions else None)
 
 
@@ -112,40 +101,26 @@ async def _resolve(tasks: Sequence[Task], parsed: Sequence[Parsed], refs: Sequen
     return out
 
 
-def _score_captions(
-    tasks: Sequence[Task], parsed: Sequence[Parsed], refs: Sequence[Reference],
-    captions: CaptionBackend | None,
-) -> dict[int, float | None]:
-    """Per-record caption score (judge 1-5 or cosine), for records whose task has caption pairs."""
-    if captions is None or hasattr(captions, "caption_columns"):
-        return {}
-    jobs = [(i, t.caption_pairs(p, r)) for i, (t, p, r) in enumerate(zip(tasks, parsed, refs, strict=True))
-            if p.ok]
-    flat = [pair for _, pairs in jobs for pair in pairs]
-    scores = captions.score_pairs(flat)
-    out, at = {}, 0
-    for i, pairs in jobs:
-        if pairs:
-            out[i] = _caption_score(pairs, scores[at: at + len(pairs)])
-        at += len(pairs)
-    return out
+Columns = dict[str, float | None]
+PerSource = dict[str, dict[str, float]]
 
 
-def _name_caption_columns(columns: dict[str, float | None], per_source: dict[str, dict[str, float]],
-                          suffix: str | None) -> None:
-    """Judged columns stay `*_llm` only under the leaderboard's judge protocol; similarity moves them to
-    `*_sim`, the project's own judge to `*_medjudge` (`*_llm` null); without captions they are null."""
-    if suffix == "_llm":
-        return
-    for column in (c for c in all_columns() if c.judged):
-        key = column.key_for(suffix) if suffix is not None else None
-        if key is not None:
-            columns[key] = columns[column.key]
-        columns[column.key] = None
-        for values in per_source.values():
-            value = values.pop(column.key, None)
-            if value is not None and key is not None:
-                values[key] = value
+def _columns(rules: Columns, rule_per_source: PerSource, caption: CaptionColumns | None,
+             suffix: str) -> tuple[Columns, PerSource]:
+    """Every column in the paper's order. Judged columns are `*_llm` only under the leaderboard's judge
+    protocol (`suffix` `_llm`); another backend's follow as `*<suffix>` (similarity `*_sim`, the project's
+    judge `*_medjudge`) with `*_llm` null; without captions they are null. Per source: the rule columns,
+    then the backend's."""
+    found = caption.columns if caption is not None else {}
+    judged = [c for c in all_columns() if c.judged]
+    columns = {c.key: (found.get(c.key) if suffix == "_llm" else None) if c.judged else rules[c.key]
+               for c in all_columns()}
+    if caption is not None and suffix != "_llm":
+        columns.update({c.key_for(suffix): found.get(c.key) for c in judged})
+    per_source = {source: dict(values) for source, values in rule_per_source.items()}
+    for source, values in (caption.per_source if caption is not None else {}).items():
+        per_source.setdefault(source, {}).update({c.key_for(suffix): values[c.key] for c in judged if c.key in values})
+    return columns, dict(sorted(per_source.items()))
 
 
 def _counts(samples: Sequence[ScoredSample], predictions: Sequence[str]) -> dict[str, dict[str, int]]:

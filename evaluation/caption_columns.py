@@ -1,31 +1,81 @@
 """Caption columns (DVC llm, VS llm, RC llm): LLM judge (1-5) or the MiniLM similarity fallback (0-1).
 
-A backend's `suffix` names its columns: `_llm` only for the leaderboard's judge protocol, `_sim` for
-similarity, `_medjudge` for the project's own judge (`--judge-protocol medgrpo`). A backend with a
-`caption_columns(refs, predictions)` method aggregates the columns itself (the leaderboard protocol,
-`evaluation.judge_protocols`); the others score the task's caption pairs per record.
+Every backend gives the scorer its columns through one method, `caption_columns(refs, predictions,
+parsed)`. Its `suffix` names them: `_llm` only for the leaderboard's judge protocol (which pairs and
+aggregates as the public scorer does, `evaluation.judge_protocols`), `_sim` for similarity, `_medjudge`
+for the project's own judge (`--judge-protocol medgrpo`); those two score each record's caption pairs
+(`PairBackend`).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from reward_fns.registry import CaptionPair
+from evaluation.aggregate import ScoredSample, aggregate
+from reward_fns.reference import Reference
+from reward_fns.registry import CaptionPair, Parsed, SampleResult, task_for_qa_type
 from reward_fns.similarity import SimilarityService
+from reward_fns.tasks.common import group_mean
+
+
+@dataclass
+class CaptionColumns:
+    """A backend's judged columns by their `*_llm` key (over all records), per-source values, and what
+    judging took (a dataclass, reported under `counts.judge` of metrics.json; None: nothing to report)."""
+
+    columns: dict[str, float | None]
+    per_source: dict[str, dict[str, float]]
+    totals: Any = None
 
 
 class CaptionBackend(Protocol):
-    """Scores caption pairs; `scale` names the range reported ('judge_1_5' or 'cosine_0_1')."""
+    """`scale` names the range reported ('judge_1_5' or 'cosine_0_1'), `suffix` the columns' names."""
 
     scale: str
     suffix: str
 
-    def score_pairs(self, pairs: Sequence[CaptionPair]) -> list[float | None]: ...
+    def caption_columns(self, refs: Sequence[Reference], predictions: Sequence[str],
+                        parsed: Sequence[Parsed] | None = None) -> CaptionColumns: ...
 
 
-class SimilarityBackend:
+def _caption_score(pairs: list[CaptionPair], scores: list[float | None]) -> float | None:
+    """Mean per pair group (DVC: per IoU threshold), then over groups; failed judgements left out."""
+    kept = [(p.group, s) for p, s in zip(pairs, scores, strict=True) if s is not None]
+    return group_mean([g for g, _ in kept], [s for _, s in kept])
+
+
+class PairBackend:
+    """A backend that scores each record's caption pairs (`Task.caption_pairs` of its parsed answer);
+    a record's caption score is `_caption_score` of its pairs, and the columns aggregate the records as
+    their `Column` says (`evaluation.aggregate`)."""
+
+    scale = suffix = ""
+
+    def score_pairs(self, pairs: Sequence[CaptionPair]) -> list[float | None]:
+        raise NotImplementedError
+
+    def caption_columns(self, refs: Sequence[Reference], predictions: Sequence[str],
+                        parsed: Sequence[Parsed] | None = None) -> CaptionColumns:
+        tasks = [task_for_qa_type(ref.qa_type) for ref in refs]
+        if parsed is None:
+            parsed = [task.parse(text) for task, text in zip(tasks, predictions, strict=True)]
+        jobs = [(i, t.caption_pairs(p, r)) for i, (t, p, r) in enumerate(zip(tasks, parsed, refs, strict=True))
+                if p.ok]
+        scores = self.score_pairs([pair for _, pairs in jobs for pair in pairs])
+        per_record, at = {}, 0
+        for i, pairs in jobs:
+            if pairs:
+                per_record[i] = _caption_score(pairs, scores[at: at + len(pairs)])
+            at += len(pairs)
+        samples = [ScoredSample(i, t.name, r.data_source, SampleResult(counted=True), p.ok, per_record.get(i))
+                   for i, (t, p, r) in enumerate(zip(tasks, parsed, refs, strict=True))]
+        return CaptionColumns(*aggregate(samples, judged=True))
+
+
+class SimilarityBackend(PairBackend):
     """all-MiniLM-L6-v2 cosine between whole texts (the public scorer's no-judge fallback)."""
 
     scale = "cosine_0_1"
@@ -60,7 +110,7 @@ def _similarity(judge_config: str | None = None, similarity: SimilarityService |
     return SimilarityBackend(similarity or SimilarityService())
 
 
-class JudgeBackend:
+class JudgeBackend(PairBackend):
     """The project's medical LLM judge (1-5; the training reward's prompt, injection guard and cache)
     over an OpenAI-compatible endpoint, per record; failed judgements are None. Its columns are
     `*_medjudge`: not the leaderboard's protocol, so never reported as `*_llm`."""

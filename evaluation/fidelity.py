@@ -1,8 +1,10 @@
 """Where this scorer deliberately differs from the public leaderboard scorer (spec 4b "deviations").
 
 The public scorer's behaviour is the contract except where it crashes, overflows or returns a
-non-number; there this project keeps scoring and says so here. The list is written into
-`settings.deviations` of every metrics.json and documented in docs/evaluation.md.
+non-number; there this project keeps scoring and says so here. `DEVIATIONS` (the rule-based columns)
+is written into `settings.deviations` of every metrics.json, `JUDGE_DEVIATIONS` (the leaderboard's
+judge protocol, spec 5a) into `settings.judge_settings.deviations` when that protocol ran; both are
+documented in docs/evaluation.md.
 """
 
 from __future__ import annotations
@@ -22,4 +24,11 @@ DEVIATIONS: dict[str, str] = {
                         "scorer crashes",
     "unicode_surrogates": "lone surrogates in an answer are replaced by '?' before MiniLM embeds it (NAP "
                           "snapping, similarity); the public scorer's tokenizer call fails",
+}
+JUDGE_DEVIATIONS: dict[str, str] = {
+    "all_failed_null": "a VS or RC column whose every pair failed is null (the public scorer silently reports "
+                       "MiniLM similarity)",
+    "repeated_prompt_once": "a prompt that occurs several times (one DVC pair at several thresholds) is asked once "
+                            "(temperature 0)",
+    "slot_wait_not_timed": "waiting for a concurrency slot does not count against the 30 s per attempt",
 }

@@ -19,15 +19,16 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import openai
 
+from evaluation.caption_columns import CaptionColumns
+from evaluation.fidelity import JUDGE_DEVIATIONS
 from evaluation.leaderboard_judge import (
     ASPECTS,
     CALL_SETTINGS,
-    TASK_TYPES,
     THRESHOLDS,
     AspectScores,
     PromptBuilder,
@@ -45,16 +46,12 @@ from reward_fns.judge.chat import ChatClient, ChatError
 from reward_fns.judge.client import JudgeConfig
 from reward_fns.judge.tally import TokenCounts
 from reward_fns.reference import Reference
+from reward_fns.registry import Parsed, get_task, task_for_qa_type
 from reward_fns.tasks.dvc_parse import gt_segments, parse_events
 
 logger = logging.getLogger(__name__)
 LEADERBOARD_MODEL = "gpt-4.1"
 _CACHE_NAMESPACE = "leaderboard-5a"
-DEVIATIONS: tuple[str, ...] = (
-    "a VS or RC column whose every pair failed is null (the public scorer silently reports MiniLM similarity)",
-    "a prompt that occurs several times (one DVC pair at several thresholds) is asked once (temperature 0)",
-    "waiting for a concurrency slot does not count against the 30 s per attempt",
-)
 
 
 @dataclass
@@ -68,15 +65,6 @@ class JudgeTotals(TokenCounts):
     judged: int = 0
     dropped: int = 0  # every attempt failed: left out, never scored 0
     http_attempts: int = 0
-
-
-@dataclass
-class CaptionColumns:
-    """The three caption columns, per-source breakdowns and what judging took."""
-
-    columns: dict[str, float | None]
-    per_source: dict[str, dict[str, float]]
-    totals: JudgeTotals = field(default_factory=JudgeTotals)
 
 
 def _dvc_spans(answer: str) -> list[Span]:
@@ -103,11 +91,11 @@ def plan_pairs(refs: Sequence[Reference], predictions: Sequence[str]) -> _Plan:
     DVC pairs per data_source and threshold, in seconds, from unsplit events."""
     plan = _Plan()
     for ref, pred in zip(refs, predictions, strict=True):
-        for task, marker in (("VS", "video_summary"), ("RC", "region_caption")):
-            if marker in ref.qa_type and isinstance(pred, str) and pred and ref.answer:
-                plan.pooled[task].append((pred, ref.answer))
-                plan.pooled_sources[task].append(ref.data_source)
-        if "dense_captioning" not in ref.qa_type:
+        task = task_for_qa_type(ref.qa_type).name
+        if task in plan.pooled and isinstance(pred, str) and pred and ref.answer:
+            plan.pooled[task].append((pred, ref.answer))
+            plan.pooled_sources[task].append(ref.data_source)
+        if task != "DVC":
             continue
         plan.dvc_records[ref.data_source] += 1
         by_threshold = plan.dvc.setdefault(ref.data_source, {t: [] for t in THRESHOLDS})
@@ -139,7 +127,8 @@ class LeaderboardProtocol:
         """What metrics.json records under `settings.judge`."""
         return {"judge_protocol": self.name, "model": self.model, **CALL_SETTINGS,
                 "prompt_source": self.prompt.source, "prompt_sha256": self.prompt.sha256,
-                "comparable_to_leaderboard": self.model == LEADERBOARD_MODEL, "deviations": list(DEVIATIONS)}
+                "comparable_to_leaderboard": self.model == LEADERBOARD_MODEL,
+                "deviations": list(JUDGE_DEVIATIONS.values())}
 
     def _cache_key(self, prompt: str) -> str:
         payload = json.dumps([_CACHE_NAMESPACE, self.model, prompt], ensure_ascii=False)
@@ -177,7 +166,7 @@ class LeaderboardProtocol:
         """The public prompt, or None when the user's prompt function fails on this pair (the public
         scorer builds it inside its try block, so the pair is left out there too)."""
         try:
-            prompt = self.prompt(prediction, reference, TASK_TYPES[task])
+            prompt = self.prompt(prediction, reference, get_task(task).stem)
         except Exception as err:  # a third-party function: any failure drops the pair, never the run
             logger.warning("leaderboard prompt failed for a %s pair (%s); pair left out", task, err)
             return None
@@ -200,8 +189,10 @@ class LeaderboardProtocol:
             await self.client.aclose()
         return dict(zip(jobs, results, strict=True))
 
-    def caption_columns(self, refs: Sequence[Reference], predictions: Sequence[str]) -> CaptionColumns:
-        """`dvc_llm`, `vs_llm`, `rc_llm` exactly as the leaderboard aggregates them."""
+    def caption_columns(self, refs: Sequence[Reference], predictions: Sequence[str],
+                        parsed: Sequence[Parsed] | None = None) -> CaptionColumns:
+        """`dvc_llm`, `vs_llm`, `rc_llm` exactly as the leaderboard aggregates them (from the raw
+        predictions: DVC events are paired in seconds without overlap splitting, so `parsed` is unused)."""
         plan = plan_pairs(refs, predictions)
         prompts: dict[tuple[str, str, str], str | None] = {}
         for task, pairs in plan.pooled.items():
@@ -252,14 +243,3 @@ def make_leaderboard_protocol(config: JudgeConfig, leaderboard_dir: str) -> Lead
                         timeout_s=timeout, deadline_s=timeout + 5.0, max_retries=0)
     cache = JudgeCache(config.cache_path) if config.cache_path else None
     return LeaderboardProtocol(load_prompt_builder(leaderboard_dir), client, config.model, cache)
-
-
-def apply_caption_columns(protocol: Any, refs: Sequence[Reference], predictions: Sequence[str],
-                          columns: dict[str, float | None], per_source: dict[str, dict[str, float]],
-                          counts: dict[str, dict[str, int]]) -> None:
-    """Fill the caption columns of a scorer report from a protocol with its own aggregation."""
-    result = protocol.caption_columns(refs, predictions)
-    columns.update(result.columns)
-    for source, values in result.per_source.items():
-        per_source.setdefault(source, {}).update(values)
-    counts["judge"] = asdict(result.totals)

@@ -19,9 +19,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from reward_fns.registry import get_task
+from reward_fns.tasks.dvc import THRESHOLDS  # the DVC task's IoU thresholds, also the judge pairing's
+
 ASPECTS: tuple[str, ...] = ("R2", "R3", "R8", "R5", "R4")
-THRESHOLDS: tuple[float, ...] = (0.3, 0.5, 0.7)
-TASK_TYPES: dict[str, str] = {"DVC": "dense_captioning", "VS": "video_summary", "RC": "region_caption"}
 PROMPT_MODULE = "eval_caption_llm_judge.py"
 PROMPT_FUNCTION = "create_llm_judge_prompt"
 # Where the module sits in a checkout of the public scorer, relative to --leaderboard-dir.
@@ -80,11 +81,12 @@ def load_prompt_builder(directory: str | Path) -> PromptBuilder:
     namespace: dict[str, object] = {}
     exec(compile(ast.Module(body=defs, type_ignores=[]), str(path), "exec"), namespace)
     build = namespace[PROMPT_FUNCTION]
+    task_type = get_task("VS").stem  # the public function's `task_type` is a caption task's qa_type stem
     try:
-        probe = build("prediction", "reference", "video_summary")  # type: ignore[operator]
+        probe = build("prediction", "reference", task_type)  # type: ignore[operator]
     except NameError:  # the function needs module globals: import the module itself
         build = _import_function(path)
-        probe = build("prediction", "reference", "video_summary")
+        probe = build("prediction", "reference", task_type)
     except Exception as err:  # a broken local copy must say so, not crash later mid-run
         raise LeaderboardDirError(f"{path}: {PROMPT_FUNCTION} failed on a probe call: {err!r}") from None
     if not isinstance(probe, str):

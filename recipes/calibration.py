@@ -24,7 +24,8 @@ from pathlib import Path
 
 from evaluation.backends import vllm_plan
 from recipes.pair_sample import SampleError, read_pairs, sample_rows, shard_paths, write_sample
-from reward_fns.judge.health import JUDGED_TASKS, judge_used
+from reward_fns.judge.health import judge_used
+from reward_fns.registry import caption_task_names
 
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
 PROMPTS = "prompts.parquet"
@@ -43,7 +44,7 @@ def family(model: str) -> str | None:
 def budget(counts: Counter[tuple[str, str]], n: int, data: str, reward_config: str | None) -> str:
     """One line: prompts, generations, caption answers and, with the reward config, judge calls and USD."""
     prompts = sum(counts.values())
-    captions = sum(v for (_, task), v in counts.items() if task in JUDGED_TASKS)
+    captions = sum(v for (_, task), v in counts.items() if task in caption_task_names())
     line = (f"{prompts} prompts ({len(counts)} (data_source, task) pairs) x {n} samples = {prompts * n} generations, "
             f"{captions * n} of them captions")
     if not reward_config or not Path(reward_config).is_file():

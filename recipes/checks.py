@@ -26,8 +26,6 @@ LAUNCHER_KEYS = {
             "data.val_files": "DATA_DIR"},
     "sft": {"model.path": "MODEL_PATH", "data.train_files": "DATA_DIR"},  # val_files: null = no validation
 }
-JUDGE_KEYS = {"base_url": "JUDGE_BASE_URL", "model": "JUDGE_MODEL", "api_key_env": "JUDGE_API_KEY_ENV",
-              "cache_path": "JUDGE_CACHE"}
 VIDEO_DATA_FIELDS = ("fps", "max_frames", "min_pixels", "max_pixels")  # what changes the prepared data
 
 
@@ -109,47 +107,17 @@ def check_reward(cfg: Any, data_files: list[str], report: Report) -> Any:
     except Exception as err:
         report.errors.append(f"reward.reward_manager does not resolve: {type(err).__name__}: {err}")
 
-    from reward_fns.build import build_normalizer, check_pairs
-    from reward_fns.config import MedGRPORewardConfig
+    from reward_fns.build import load_reward
+    from reward_fns.config import RewardConfigError
     from reward_fns.judge.health import judge_used
-    from reward_fns.manager import data_pairs
-
-    block = "medgrpo.reward"
-    norm_on = select(cfg, f"{block}.normalization.enabled") is True
-    judge_on = select(cfg, f"{block}.judge.enabled") is True
-    unset = []
-    if norm_on and select(cfg, f"{block}.normalization.stats_path") is _MISSING:
-        unset.append(f"{block}.normalization.stats_path is not set (the launcher sets it from $REWARD_STATS)")
-    if judge_on:
-        unset += [f"{block}.judge.{key} is not set (the launcher sets it from ${env})"
-                  for key, env in JUDGE_KEYS.items() if select(cfg, f"{block}.judge.{key}") is _MISSING]
-    if unset:
-        report.errors.extend(unset)
-        return None
-    try:
-        settings = MedGRPORewardConfig.from_trainer_config(cfg)
-    except Exception as err:
-        report.errors.append(f"{block}: {err}")
-        return None
     from reward_fns.judge.verl_backend import check_verl_judge
 
-    verl_errors, verl_notes = check_verl_judge(cfg)  # medgrpo_judge=verl: verl's reward-model servers
-    report.errors.extend(verl_errors)
-    report.notes.extend(verl_notes)
     try:
-        normalizer = build_normalizer(settings)  # loads and validates the stats file
-    except FileNotFoundError:
-        report.errors.append(f"{block}.normalization.stats_path: file not found: {settings.normalization.stats_path} "
-                             f"(write it with recipes/calibrate_reward_stats.sh)")
-        return settings
-    except Exception as err:
-        report.errors.append(f"{block}.normalization.stats_path: {err}")
-        return settings
-    if settings.check_data and data_files:
-        try:
-            check_pairs(data_pairs(data_files), normalizer)
-        except Exception as err:
-            report.errors.append(f"{block} vs data: {err}")
+        settings, _ = load_reward(cfg, data_files)  # what the reward manager runs at start-up
+    except RewardConfigError as err:
+        report.errors.append(str(err))
+        return None
+    report.notes.extend(check_verl_judge(cfg)[1])  # medgrpo_judge=verl: verl's reward-model servers
     judge = settings.judge
     if judge.backend == "openai" and judge_used(settings):
         if judge.base_url is None and not os.environ.get(judge.api_key_env):
@@ -161,8 +129,11 @@ def check_reward(cfg: Any, data_files: list[str], report: Report) -> Any:
 
 
 def check_data_files(cfg: Any, kind: str, report: Report) -> list[str]:
-    """Existing local train/val files with the expected columns (others are errors naming the path)."""
+    """Existing local train/val files with the expected columns, of finished conversions (others are errors
+    naming the path)."""
     import pyarrow.parquet as pq
+
+    from data_preprocess.outputs import OutputError, check_outputs
 
     data = cfg.data
     if kind == "ppo":
@@ -196,6 +167,12 @@ def check_data_files(cfg: Any, kind: str, report: Report) -> list[str]:
                 continue
             report.notes.append(f"data.{key}: {path} ({rows} rows)")
             found.append(str(path))
+    for folder in dict.fromkeys(Path(name).parent for name in found):
+        try:
+            check_outputs(folder)  # a conversion interrupted between two files: their manifest says so
+        except OutputError as err:
+            report.errors.append(f"data: {err}")
+            found = [name for name in found if Path(name).parent != folder]
     return found
 
 

@@ -12,8 +12,9 @@
 #   NNODES, GPUS_PER_NODE   cluster shape (NNODES > 1 joins the Ray cluster at $RAY_ADDRESS)
 #   PROJECT, EXPERIMENT     tracking names (EXPERIMENT defaults to the launcher's name)
 #   REWARD_STATS    logistic-normalization stats (written by recipes/calibrate_reward_stats.sh)
-#   JUDGE_BASE_URL  OpenAI-compatible judge endpoint (empty: api.openai.com)
-#   JUDGE_MODEL     judge model name; JUDGE_API_KEY_ENV: NAME of the variable holding its key
+#   JUDGE_BASE_URL  OpenAI-compatible judge endpoint; JUDGE_MODEL: judge model name; JUDGE_API_KEY_ENV:
+#                   NAME of the variable holding its key (unset: the defaults of reward_fns/medgrpo_reward.yaml,
+#                   api.openai.com, gpt-4.1 and OPENAI_API_KEY)
 #   JUDGE_CACHE     SQLite judge cache shared by runs
 #   DRY_RUN         1: compose + validate the full config, print it, launch nothing (CPU only);
 #                   print: print the launch command(s) only
@@ -23,7 +24,8 @@
 #                   `medgrpo_engine=cpu` (that override alone also selects it), SFT `+medgrpo_sft_engine=cpu`
 #                   and the gloo entry point recipes.ext.sft_cpu; verl loads the plug-ins (VERL_PLATFORM=cpu)
 #   VERL_USE_EXTERNAL_MODULES  modules verl imports in every process: the caller's list, extended with
-#                   recipes/ext's (CPU mode: its plug-ins, first; GRPO: recipes.ext.trainer, the
+#                   the ones the configs list for the Ray runtime_env (CPU mode: the plug-ins of
+#                   config/medgrpo_engine/cpu.yaml, first; GRPO: config/medgrpo_grpo.yaml's vLLM fixes and
 #                   medgrpo_sync trainer, last); GRPO passes the list on to the Ray runtime_env
 #   PYTHON          interpreter; default: the activated environment ($VIRTUAL_ENV, then $CONDA_PREFIX),
 #                   else the repo's .venv (the CPU test environment), else python3. Printed on every run.
@@ -42,9 +44,6 @@ NNODES="${NNODES:-1}"
 GPUS_PER_NODE="${GPUS_PER_NODE:-8}"
 PROJECT="${PROJECT:-medgrpo}"
 REWARD_STATS="$(_medgrpo_abs "${REWARD_STATS:-$OUTPUT_DIR/reward_stats.json}")"
-JUDGE_BASE_URL="${JUDGE_BASE_URL:-}"
-JUDGE_MODEL="${JUDGE_MODEL:-gpt-4.1}"
-JUDGE_API_KEY_ENV="${JUDGE_API_KEY_ENV:-OPENAI_API_KEY}"
 JUDGE_CACHE="$(_medgrpo_abs "${JUDGE_CACHE:-$OUTPUT_DIR/judge_cache.sqlite}")"
 DRY_RUN="${DRY_RUN:-0}"
 PREFLIGHT="${PREFLIGHT:-1}"
@@ -79,11 +78,10 @@ medgrpo_args() {
   if [[ "$kind" == ppo ]]; then
     # Ray workers get the repo on PYTHONPATH in front of the cluster's own: Ray expands $PYTHONPATH
     # on each node when it starts a worker (an unset one leaves a harmless literal entry).
-    local url=null val="$RL_DATA_DIR/rl_val.parquet"
+    local val="$RL_DATA_DIR/rl_val.parquet" key var
     if [[ "${MEDGRPO_NO_VAL:-}" == 1 ]]; then  # calibration never validates: the train file stands in
       val="$RL_DATA_DIR/rl_train.parquet"; VAL_PROMPTS=0
     fi
-    [[ -n "$JUDGE_BASE_URL" ]] && url="$(hq "$JUDGE_BASE_URL")"
     MEDGRPO_VAL_SAMPLE=()  # the validation sample, written by medgrpo_run before the dry run / launch
     if (( VAL_PROMPTS > 0 )); then
       local sample="$OUTPUT_DIR/$EXPERIMENT/val_sample/rl_val.n$VAL_PROMPTS.seed$VAL_SEED.parquet"
@@ -94,11 +92,13 @@ medgrpo_args() {
     MEDGRPO_ARGS+=("actor_rollout_ref.model.path=$(hq "$model")"
       "data.train_files=$(hq "$RL_DATA_DIR/rl_train.parquet")" "data.val_files=$(hq "$val")"
       "medgrpo.reward.normalization.stats_path=$(hq "$REWARD_STATS")"
-      "medgrpo.reward.judge.base_url=$url" "medgrpo.reward.judge.model=$(hq "$JUDGE_MODEL")"
-      "medgrpo.reward.judge.api_key_env=$(hq "$JUDGE_API_KEY_ENV")"
       "medgrpo.reward.judge.cache_path=$(hq "$JUDGE_CACHE")"
       "actor_rollout_ref.rollout.agent.agent_loop_config_path=$(hq "$RECIPES_DIR/config/agent_loops.yaml")"
       "++ray_kwargs.ray_init.runtime_env.env_vars.PYTHONPATH=$(hq "$REPO_ROOT:\$PYTHONPATH")")
+    for key in base_url model api_key_env; do  # JUDGE_BASE_URL, JUDGE_MODEL, JUDGE_API_KEY_ENV, where set
+      var="JUDGE_${key^^}"
+      if [[ -n "${!var:-}" ]]; then MEDGRPO_ARGS+=("medgrpo.reward.judge.$key=$(hq "${!var}")"); fi
+    done
   else
     MEDGRPO_ARGS+=("model.path=$(hq "$model")"
       "data.train_files=$(hq "$DATA_DIR/sft_train.parquet")" "data.val_files=$(hq "$DATA_DIR/sft_val.parquet")")
@@ -115,6 +115,10 @@ medgrpo_require_ray() {
     exit 2
   fi
 }
+
+# medgrpo_config_modules FILE: the comma list a recipe config gives its Ray runtime_env as
+# VERL_USE_EXTERNAL_MODULES, the one place the recipes/ext modules verl imports are written.
+medgrpo_config_modules() { sed -n 's/^ *VERL_USE_EXTERNAL_MODULES: *//p' "$RECIPES_DIR/config/$1"; }
 
 # medgrpo_add_modules first|last MODULE...: puts recipes/ext modules into VERL_USE_EXTERNAL_MODULES, which
 # verl/__init__.py imports in order in every process; the caller's other entries are kept, none twice.
@@ -146,15 +150,19 @@ medgrpo_run() {
   fi
   local arg
   for arg in "$@"; do [[ "$arg" == medgrpo_engine=cpu ]] && MEDGRPO_ENGINE=cpu; done
+  local -a grpo_modules=() cpu_modules=()
+  IFS=, read -ra grpo_modules <<< "$(medgrpo_config_modules medgrpo_grpo.yaml)"
   if [[ "${MEDGRPO_ENGINE:-}" == cpu ]]; then  # the CPU training mode: verl plug-ins of recipes/ext
     export VERL_PLATFORM=cpu
-    medgrpo_add_modules first recipes.ext.cpu_platform recipes.ext.cpu_engine
+    IFS=, read -ra cpu_modules <<< "$(medgrpo_config_modules medgrpo_engine/cpu.yaml)"
+    # cpu.yaml lists the plug-ins, then medgrpo_grpo.yaml's modules (which go last, below)
+    medgrpo_add_modules first "${cpu_modules[@]:0:${#cpu_modules[@]}-${#grpo_modules[@]}}"
     if [[ "$kind" == ppo ]]; then MEDGRPO_ARGS+=(medgrpo_engine=cpu)
     else MEDGRPO_ARGS+=(+medgrpo_sft_engine=cpu); [[ "${cmd[*]}" == *sft_trainer_ray* ]] || cmd[-1]=recipes.ext.sft_cpu
     fi
   fi
   if [[ "$kind" == ppo ]]; then  # the medgrpo_sync trainer (trainer.v1.trainer_mode), looked up in verl's Ray TaskRunner
-    medgrpo_add_modules last evaluation.backends.vllm_fixes recipes.ext.trainer
+    medgrpo_add_modules last "${grpo_modules[@]}"
     MEDGRPO_ARGS+=("++ray_kwargs.ray_init.runtime_env.env_vars.VERL_USE_EXTERNAL_MODULES=$(hq "$VERL_USE_EXTERNAL_MODULES")")
   fi
   cmd+=("${MEDGRPO_ARGS[@]}" "hydra.run.dir=$(hq "$OUTPUT_DIR/$EXPERIMENT/hydra")")

@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +45,21 @@ from reward_fns.atomic_io import write_text_atomic
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
 
 
-def compose(config_name: str, overrides: list[str], config_dir: str | Path = CONFIG_DIR) -> Any:
-    """The config verl would get: Hydra composition of `config_dir/config_name.yaml` + overrides."""
+def compose(config_name: str, overrides: Sequence[str] = (), config_dir: str | Path = CONFIG_DIR,
+            values: Mapping[str, Any] | None = None) -> Any:
+    """The config verl would get: Hydra composition of `config_dir/config_name.yaml` + overrides, then
+    `values` (dotted key -> value) set as they are, so a caller in Python never writes a path or URL into
+    Hydra's override grammar (the launchers quote theirs, recipes/common.sh `hq`); a key the config
+    lacks is added."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
+    from omegaconf import OmegaConf
 
     with initialize_config_dir(config_dir=str(Path(config_dir).resolve()), version_base=None):
-        return hydra_compose(config_name=config_name, overrides=list(overrides))
+        cfg = hydra_compose(config_name=config_name, overrides=list(overrides))
+    for key, value in (values or {}).items():
+        OmegaConf.update(cfg, key, value, force_add=True)
+    return cfg
 
 
 def _summary(cfg: Any, kind: str) -> str:

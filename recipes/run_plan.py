@@ -55,13 +55,12 @@ def judge_load(parquet: str, settings: Any, per_pair: int = PER_PAIR) -> JudgeLo
     import pyarrow.dataset as ds
 
     from recipes.pair_sample import read_pairs, sample_rows
-    from reward_fns.judge.health import JUDGED_TASKS
     from reward_fns.judge.prompt import build_messages
     from reward_fns.reference import Reference
-    from reward_fns.registry import get_task
+    from reward_fns.registry import caption_task_names, get_task
 
     pairs, index = read_pairs(parquet)
-    judged = {t for t in JUDGED_TASKS if settings.tasks.get(t)}
+    judged = {t for t in caption_task_names() if settings.tasks.get(t)}
     share = Counter(task for _, task in pairs)
     rows = [r for r in sample_rows(pairs, index, 0, per_pair=per_pair) if pairs[r][1] in judged]
     table = ds.dataset(parquet, format="parquet").take(pa.array(rows, pa.int64()), columns=["reward_model"])

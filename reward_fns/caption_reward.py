@@ -4,19 +4,16 @@ Without a usable judge (None, disabled, or failed after retries) the reward is t
 alone, max(0, cosine), and `judge_ok` is False. A prediction flagged as a judge injection gets the
 judge minimum (1) without being sent. An empty prediction scores 0 and calls nothing.
 
-Judged caption scores are also kept in the judge's SQLite cache under a key that adds the similarity
-model, so a rerun or resumed run pays neither the judge nor the embedding again.
+The judge's own SQLite cache (reward_fns/judge/client.py) is the one cache: a rerun or resumed run does
+not pay the judge again (the similarity service embeds the texts again, in its batches).
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from dataclasses import dataclass
 
-from reward_fns.judge.cache import cache_key
 from reward_fns.judge.client import JudgeResult, MedicalJudge
-from reward_fns.judge.tally import current_tally
 from reward_fns.similarity import SimilarityService
 
 
@@ -45,10 +42,9 @@ def combine(judge_score: float | None, cosine: float) -> float:
 class CaptionScorer:
     """Scores a predicted caption against its reference with the judge and MiniLM similarity."""
 
-    def __init__(self, judge: MedicalJudge | None, similarity: SimilarityService, similarity_model: str = "minilm"):
+    def __init__(self, judge: MedicalJudge | None, similarity: SimilarityService):
         self.judge = judge
         self.similarity = similarity
-        self.similarity_model = similarity_model
 
     @property
     def judge_enabled(self) -> bool:
@@ -62,25 +58,9 @@ class CaptionScorer:
             cosine = await self.similarity.cosine(prediction, reference)
             return CaptionScore(combine(None, cosine), cosine, None, False, reason="judge disabled")
         assert self.judge is not None
-        key = cache_key(f"caption|{self.judge.config.model}|{self.similarity_model}", reference, prediction)
-        cache = self.judge.cache
-        cached = cache.lookup(key) if cache is not None else None
-        if isinstance(cached, dict):
-            try:
-                hit = dataclasses.replace(CaptionScore(**cached), judge_cached=True)
-            except TypeError:
-                pass  # an entry from another version: score afresh
-            else:
-                if (tally := current_tally()) is not None:
-                    tally.cache_hits += 1
-                return hit
-        judged, cosine = await asyncio.gather(  # one cache read per caption: the judge skips its own
-            self.judge.score(reference, prediction, read_cache=False),
-            self.similarity.cosine(prediction, reference))
-        result = _from_judgement(judged, cosine)
-        if result.judge_ok and cache is not None:
-            await cache.store(key, dataclasses.asdict(result))
-        return result
+        judged, cosine = await asyncio.gather(self.judge.score(reference, prediction),
+                                              self.similarity.cosine(prediction, reference))
+        return _from_judgement(judged, cosine)
 
 
 def _from_judgement(judged: JudgeResult, cosine: float) -> CaptionScore:

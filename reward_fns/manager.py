@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Iterable
 from typing import Any
 
 from verl import DataProto
@@ -30,8 +29,7 @@ from verl.experimental.reward_loop.reward_manager import register
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
 from reward_fns.answer_reward import RewardOutcome
-from reward_fns.build import build_scorer, check_pairs
-from reward_fns.config import MedGRPORewardConfig
+from reward_fns.build import build_scorer, load_reward
 from reward_fns.judge.health import JudgeUnavailableError, judge_used, probe_judge
 from reward_fns.judge.tally import JudgeTally, judge_tally
 from reward_fns.judge.verl_backend import judge_config_for
@@ -41,24 +39,6 @@ logger = logging.getLogger(__name__)
 TOTALS_LOG_EVERY_S = 60.0  # how often a worker logs its running judge totals
 
 
-def data_pairs(files: Iterable[str]) -> list[tuple[str, str]]:
-    """(data_source, task) pairs of RL parquet files, reading only two columns."""
-    import pyarrow.parquet as pq
-
-    pairs: dict[tuple[str, str], None] = {}
-    for path in files:
-        table = pq.read_table(path, columns=["data_source", "ability"])
-        for source, task in zip(table["data_source"].to_pylist(), table["ability"].to_pylist(), strict=True):
-            pairs[(str(source), str(task))] = None
-    return list(pairs)
-
-
-def _files(value: Any) -> list[str]:
-    if value is None:
-        return []
-    return [str(value)] if isinstance(value, str) else [str(v) for v in value]
-
-
 @register("medgrpo")
 class MedGRPORewardManager(RewardManagerBase):
     """Decodes each response, routes it by task, and returns the normalized reward with a log."""
@@ -66,16 +46,12 @@ class MedGRPORewardManager(RewardManagerBase):
     def __init__(self, config: Any, tokenizer: Any, compute_score: Any = None,
                  reward_router_address: str | None = None, reward_model_tokenizer: Any = None, **_: Any):
         super().__init__(config, tokenizer, compute_score)
-        settings = MedGRPORewardConfig.from_trainer_config(config)
+        settings, normalizer = load_reward(config)  # the dry run's validation too
         judge = judge_config_for(settings.judge, config, reward_router_address)
         self.settings = dataclasses.replace(settings, judge=judge)
         self.prices = judge.prices
         self.judge_totals, self._totals_logged = JudgeTally(), time.monotonic()
-        self.scorer = build_scorer(self.settings)
-        if self.settings.check_data:
-            data = config.get("data") or {}
-            files = _files(data.get("train_files")) + _files(data.get("val_files"))
-            check_pairs(data_pairs(files), self.scorer.normalizer)
+        self.scorer = build_scorer(self.settings, normalizer=normalizer)
         self.judge = self.scorer.captions.judge if self.scorer.captions is not None else None
         self._judge_down_logged = False
         self.probe_http_calls = 0  # the start-up probe's requests (not in any sample's judge_* counts)

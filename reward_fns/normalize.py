@@ -28,11 +28,12 @@ import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from reward_fns.atomic_io import write_json_atomic
+from reward_fns.defaults import reward_defaults
 from reward_fns.registry import SOURCES, TASK_NAMES
 
 logger = logging.getLogger(__name__)
@@ -40,8 +41,11 @@ logger = logging.getLogger(__name__)
 STATS_VERSION = 1
 _QUANTILES = ("p25", "p50", "p75")
 MAX_K = 20.0  # k = 20 already maps p50 +/- IQR/2 to 0.99995 / 0.00005; larger k is a step function
-DEFAULT_EPS = 1e-3
-DEFAULT_MIN_N = 20  # fewer rollouts per (source, task) give unreliable quartiles (a warning, not an error)
+_DEFAULTS = reward_defaults("normalization")  # reward_fns/medgrpo_reward.yaml
+DEFAULT_K: float = _DEFAULTS["k"]
+DEFAULT_EPS: float = _DEFAULTS["eps"]
+DEFAULT_MISSING: str = _DEFAULTS["missing"]
+DEFAULT_MIN_N: int = _DEFAULTS["min_n"]  # fewer rollouts per (source, task) give unreliable quartiles (a warning)
 
 
 class StatsError(ValueError):
@@ -159,9 +163,11 @@ def _valid_k(k: object) -> bool:
     return _is_number(k) and math.isfinite(k) and 0 < k <= MAX_K  # type: ignore[operator]
 
 
-def check_settings(k: object, eps: object, min_n: object) -> None:
+def check_settings(k: object, eps: object, min_n: object, missing: object = DEFAULT_MISSING) -> None:
     """Raise ValueError naming the setting: k in (0, MAX_K] (None: the stats file's or 2.0),
-    eps in (0, 1], min_n an integer >= 1."""
+    eps in (0, 1], min_n an integer >= 1, missing 'error' or 'identity'."""
+    if missing not in ("error", "identity"):
+        raise ValueError(f"missing must be 'error' or 'identity', got {missing!r}")
     if k is not None and not _valid_k(k):
         raise ValueError(f"k must be a number in (0, {MAX_K:g}], got {k!r}")
     if not (_is_number(eps) and math.isfinite(eps) and 0 < eps <= 1):  # type: ignore[operator, arg-type]
@@ -223,13 +229,11 @@ def logistic(z: float) -> float:
 class LogisticNormalizer:
     """Maps raw rewards to (0, 1) per (source, task); `missing` says what to do without stats."""
 
-    def __init__(self, stats: RewardStats, k: float | None = 2.0, eps: float = DEFAULT_EPS,
-                 missing: Literal["error", "identity"] = "error", min_n: int = DEFAULT_MIN_N):
+    def __init__(self, stats: RewardStats, k: float | None = DEFAULT_K, eps: float = DEFAULT_EPS,
+                 missing: str = DEFAULT_MISSING, min_n: int = DEFAULT_MIN_N):
         k = stats.k if k is None else k
-        k = 2.0 if k is None else k
-        check_settings(k, eps, min_n)
-        if missing not in ("error", "identity"):
-            raise ValueError(f"missing must be 'error' or 'identity', got {missing!r}")
+        k = DEFAULT_K if k is None else k
+        check_settings(k, eps, min_n, missing)
         self.stats, self.k, self.eps, self.missing = stats, float(k), float(eps), missing
         self.warnings = stats_warnings(stats, min_n, self.eps)
         for line in self.warnings:

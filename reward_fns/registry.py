@@ -24,6 +24,9 @@ SOURCES: tuple[str, ...] = (
     "AVOS", "CholecT50", "CholecTrack20", "Cholec80-CVS", "CoPESD", "EgoSurgery", "JIGSAWS", "NurViD",
 )
 """Every MedVidBench `data_source` (its index is the `source_id` of the reward log)."""
+CAPTION_VARIANTS: tuple[str, ...] = ("gpt", "gemini")
+"""The caption variants of a captioned task: its qa_types are `<stem>_gpt` and `<stem>_gemini` (the caption
+stage writes one record per variant)."""
 PAPER_MODELS: tuple[str, ...] = ("paper SFT", "paper MedGRPO")
 """The published Qwen2.5-VL-7B rows; `Column.paper` holds one value per model, in this order."""
 
@@ -112,11 +115,13 @@ class Task:
       `caption_pairs` with their caption rewards (the pairs are not recomputed);
     - `gt_problem(ref)` says why a ground truth cannot give a reward (None: it can); unset, the
       reference answer is scored as if the model wrote it (see `reward_rejection`);
-    - `columns` are the benchmark columns the task feeds, in the paper's order.
+    - `columns` are the benchmark columns the task feeds, in the paper's order;
+    - `stem` is the MedVidBench qa_type; a `captioned` task's answers are captions written in each of
+      `CAPTION_VARIANTS` (qa_types `<stem>_<variant>`) and judged (DVC, VS, RC).
     """
 
     name: str
-    qa_types: tuple[str, ...]
+    stem: str
     parse: Callable[[str], Parsed]
     evaluate: Callable[[Parsed, Reference, bool], SampleResult]
     reward: Callable[[Parsed, Reference, Sequence[ScoredCaption]], float]
@@ -124,6 +129,12 @@ class Task:
     resolve: Resolver | None = None
     gt_problem: GroundTruthCheck | None = None
     columns: tuple[Column, ...] = ()
+    captioned: bool = False
+
+    @property
+    def qa_types(self) -> tuple[str, ...]:
+        """The task's MedVidBench qa_types: the stem, or `<stem>_<variant>` per caption variant."""
+        return tuple(f"{self.stem}_{v}" for v in CAPTION_VARIANTS) if self.captioned else (self.stem,)
 
     def reward_rejection(self, ref: Reference) -> str | None:
         """Why this ground truth cannot give an RL reward (None: it can); raises on a malformed one."""
@@ -182,6 +193,11 @@ def all_tasks() -> Mapping[str, Task]:
     """Every task, in TASK_NAMES order."""
     _ensure_loaded()
     return {name: _TASKS[name] for name in TASK_NAMES}
+
+
+def caption_task_names() -> tuple[str, ...]:
+    """The captioned tasks (DVC, VS, RC), in TASK_NAMES order."""
+    return tuple(name for name, task in all_tasks().items() if task.captioned)
 
 
 def all_qa_types() -> tuple[str, ...]:

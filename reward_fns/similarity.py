@@ -24,7 +24,10 @@ from typing import Any, Protocol
 import numpy as np
 from cachetools import LRUCache
 
+from reward_fns.defaults import reward_defaults
+
 Vector = np.ndarray
+_DEFAULTS = reward_defaults("similarity")  # reward_fns/medgrpo_reward.yaml
 
 
 def default_model_path() -> str:
@@ -93,8 +96,8 @@ class SimilarityService:
     `encode_calls` counts encoder calls (how well batching and the cache work).
     """
 
-    def __init__(self, encoder: TextEncoder | None = None, max_batch: int = 256, max_wait_ms: float = 5.0,
-                 cache_size: int = 20_000):
+    def __init__(self, encoder: TextEncoder | None = None, max_batch: int = _DEFAULTS["max_batch"],
+                 max_wait_ms: float = _DEFAULTS["max_wait_ms"], cache_size: int = 20_000):
         if max_batch < 1 or max_wait_ms < 0 or cache_size < 1:
             raise ValueError(f"need max_batch >= 1, max_wait_ms >= 0 and cache_size >= 1, "
                              f"got {max_batch}, {max_wait_ms}, {cache_size}")

@@ -6,8 +6,6 @@ import asyncio
 from collections import defaultdict
 from typing import Any
 
-from testbed.overrides import hydra_quote as _quote
-
 
 def load_manager(ctx: Any) -> Any:
     """Our manager through verl's `load_reward_manager`, from the recipe's composed config."""
@@ -17,15 +15,13 @@ def load_manager(ctx: Any) -> Any:
     from testbed.tiny_qwen import build_tokenizer
 
     train = str(ctx.data / "rl_train.parquet")
-    overrides = [f"data.train_files={_quote(train)}", f"data.val_files={_quote(train)}",
-                 f"medgrpo.reward.normalization.stats_path={_quote(str(ctx.out / 'reward_stats.json'))}",
-                 "medgrpo.reward.judge.model=demo-judge", "medgrpo.reward.judge.api_key_env=MEDGRPO_DEMO_KEY",
-                 f"medgrpo.reward.judge.cache_path={_quote(str(ctx.out / 'judge_cache.sqlite'))}"]
-    if ctx.no_judge:
-        overrides += ["medgrpo.reward.judge.enabled=false", "medgrpo.reward.judge.base_url=null"]
-    else:
-        overrides.append(f"medgrpo.reward.judge.base_url={_quote(ctx.judge_url)}")
-    cfg = dry_run.compose("medgrpo_grpo", overrides)
+    judge = {"enabled": False} if ctx.no_judge else {"base_url": ctx.judge_url}
+    cfg = dry_run.compose("medgrpo_grpo", values={
+        "data.train_files": train, "data.val_files": train,
+        "medgrpo.reward.normalization.stats_path": str(ctx.out / "reward_stats.json"),
+        "medgrpo.reward.judge.model": "demo-judge", "medgrpo.reward.judge.api_key_env": "MEDGRPO_DEMO_KEY",
+        "medgrpo.reward.judge.cache_path": str(ctx.out / "judge_cache.sqlite"),
+        **{f"medgrpo.reward.judge.{key}": value for key, value in judge.items()}})
     return load_reward_manager(cfg, build_tokenizer())
 
 

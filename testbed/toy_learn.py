@@ -35,7 +35,8 @@ from PIL import Image, ImageDraw
 
 from data_preprocess.splits import stable_hash
 from reward_fns.atomic_io import write_text_atomic
-from testbed.toy_tasks import CVS_NAMES, NURVID_PROCEDURES, TOOLS, fmt_cvs, fmt_stg, fmt_tal, source_labels
+from reward_fns.tasks import cvs
+from testbed.toy_tasks import NURVID_PROCEDURES, TOOLS, fmt_stg, fmt_tal, source_labels
 
 TOY_LEARN_FILE = "medvidbench_toy_learn.json"
 SIZE = (112, 84)  # multiples of 28: qwen-vl-utils keeps it as it is (4 x 3 merged patches)
@@ -83,15 +84,15 @@ def blank(colour: tuple[int, int, int] = FIELD) -> Image.Image:
 
 @scene("CVS")
 def cvs_scene(rng: random.Random, source: str) -> Scene:
-    scores = {key: rng.randint(0, 2) for key in CVS_NAMES}
+    scores = {key: rng.randint(0, 2) for key in cvs.CRITERIA}
     frame = blank()
     draw = ImageDraw.Draw(frame)
-    for row, key in enumerate(CVS_NAMES):
+    for row, key in enumerate(cvs.CRITERIA):
         draw.rectangle((0, row * BAND, SIZE[0] - 1, (row + 1) * BAND - 1), fill=HUES[scores[key]])
     total = sum(scores.values())
     question = "Assess the critical view of safety: score two structures, cystic plate and hepatocystic triangle 0-2."
     struc = [{"cvs_scores": {**scores, "total": total, "critical_view_achieved": total >= 5}}]
-    return Scene((frame, frame), 1.0, "cvs_assessment", question, fmt_cvs(scores), struc)
+    return Scene((frame, frame), 1.0, "cvs_assessment", question, cvs.answer_text(scores), struc)
 
 
 def stg_box(rng: random.Random) -> list[int]:

@@ -17,8 +17,9 @@ from data_preprocess.splits import stable_hash
 from reward_fns.atomic_io import write_text_atomic
 from reward_fns.reference import record_answer, record_question, sample_id
 from reward_fns.registry import task_for_qa_type
+from reward_fns.tasks import cvs, sa
 from reward_fns.tasks.dvc_parse import gt_segments
-from testbed.toy_tasks import CVS_NAMES, SA_ASPECTS, fmt_cvs, fmt_dvc, fmt_sa, fmt_stg, fmt_tal
+from testbed.toy_tasks import fmt_dvc, fmt_stg, fmt_tal
 
 Perturb = Callable[[dict[str, Any], random.Random, dict[str, set[str]]], str]
 PERTURB: dict[str, Perturb] = {}
@@ -65,18 +66,18 @@ def _dvc(rec: dict[str, Any], rng: random.Random, answers: dict[str, set[str]]) 
 
 @perturber("CVS")
 def _cvs(rec: dict[str, Any], rng: random.Random, answers: dict[str, set[str]]) -> str:
-    scores = {k: int(rec["struc_info"][0]["cvs_scores"][k]) for k in CVS_NAMES}
-    key = rng.choice(list(CVS_NAMES))
+    scores = {k: int(rec["struc_info"][0]["cvs_scores"][k]) for k in cvs.CRITERIA}
+    key = rng.choice(list(cvs.CRITERIA))
     scores[key] = (scores[key] + 1) % 3
-    return fmt_cvs(scores)
+    return cvs.answer_text(scores)
 
 
 @perturber("SA")
 def _sa(rec: dict[str, Any], rng: random.Random, answers: dict[str, set[str]]) -> str:
     scores = dict(rec["struc_info"][0]["skill_scores"])
-    for aspect in rng.sample(SA_ASPECTS, 2):
+    for aspect in rng.sample(sa.ASPECTS, 2):
         scores[aspect] = 1 + (scores[aspect] % 5)
-    return fmt_sa(scores)
+    return sa.answer_text(scores)
 
 
 @perturber("NAP")

@@ -8,12 +8,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from reward_fns.tasks import cvs, sa
 from testbed.toy_scene import IDLE, Clip
 
-CVS_NAMES = {"two_structures": "Two structures", "cystic_plate": "Cystic plate",
-             "hepatocystic_triangle": "Hepatocystic triangle"}
-SA_ASPECTS = ("Respect for tissue", "Suture/needle handling", "Time and motion", "Flow of operation",
-              "Overall performance", "Quality of final product")
 NURVID_PROCEDURES = ("Intravenous Blood Sampling", "Bed Shampoo", "Nasogastric Gavage")
 TOOLS = {"AVOS": "scalpel", "CholecT50": "grasper", "CholecTrack20": "grasper", "Cholec80-CVS": "hook",
          "CoPESD": "electrosurgical knife", "EgoSurgery": "forceps", "JIGSAWS": "needle driver",
@@ -63,14 +60,6 @@ def fmt_stg(boxes: Mapping[str, Sequence[float]]) -> str:
 
 def fmt_dvc(events: Sequence[tuple[float, float, str]]) -> str:
     return "\n".join(f"{s:.1f}-{e:.1f} seconds: {caption}" for s, e, caption in events)
-
-
-def fmt_cvs(scores: Mapping[str, int]) -> str:
-    return ", ".join(f"{name}: {scores[key]}" for key, name in CVS_NAMES.items())
-
-
-def fmt_sa(scores: Mapping[str, int]) -> str:
-    return ", ".join(f"{aspect}: {scores[aspect]}/5" for aspect in SA_ASPECTS)
 
 
 def sentence(clip: Clip, label: str, variant: str) -> str:
@@ -153,21 +142,21 @@ def _nap(clip: Clip, rng: random.Random, variant: str) -> Built | None:
 
 @builder("CVS")
 def _cvs(clip: Clip, rng: random.Random, variant: str) -> Built | None:
-    scores = {key: rng.randint(0, 2) for key in CVS_NAMES}
+    scores = {key: rng.randint(0, 2) for key in cvs.CRITERIA}
     total = sum(scores.values())
     q = ("Assess the critical view of safety in this clip: score two structures, cystic plate and "
          "hepatocystic triangle from 0 to 2.")
     struc = [{"cvs_scores": {**scores, "total": total, "critical_view_achieved": total >= 5}}]
-    return Built(q, fmt_cvs(scores), struc)
+    return Built(q, cvs.answer_text(scores), struc)
 
 
 @builder("SA")
 def _sa(clip: Clip, rng: random.Random, variant: str) -> Built | None:
     level = rng.choice("NIE")
     base = {"N": 2, "I": 3, "E": 4}[level]
-    scores = {a: min(5, max(1, base + rng.randint(-1, 1))) for a in SA_ASPECTS}
+    scores = {a: min(5, max(1, base + rng.randint(-1, 1))) for a in sa.ASPECTS}
     q = "Rate the surgeon's skill in this suturing trial on the six OSATS aspects, each as k/5."
-    return Built(q, fmt_sa(scores), [{"skill_level": level, "skill_scores": scores}])
+    return Built(q, sa.answer_text(scores), [{"skill_level": level, "skill_scores": scores}])
 
 
 @builder("VS")

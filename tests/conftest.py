@@ -65,7 +65,7 @@ def toy_rl_run(tmp_path_factory, toy_subset):
     `toy_subset(n)` with no val split, and `stats.json` with `values(pair)` (default [0.2, 0.5, 0.8])
     for every (data_source, task) pair of it; returns the folder."""
     from data_preprocess import medvidbench
-    from reward_fns.manager import data_pairs
+    from reward_fns.build import data_pairs
     from reward_fns.normalize import RewardStats
 
     def make(name: str, per_qa_type: int, values=lambda pair: [0.2, 0.5, 0.8]):

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import math
+from dataclasses import asdict
 
 import pytest
 
 from reward_fns.answer_reward import NUMERIC_KEYS, RewardOutcome
 from reward_fns.build import build_scorer, check_pairs
 from reward_fns.config import MedGRPORewardConfig, RewardConfigError
+from reward_fns.defaults import reward_defaults
+from reward_fns.judge.client import JudgeConfig
 from reward_fns.normalize import LogisticNormalizer, RewardStats
 from reward_fns.reference import Reference
+from reward_fns.registry import TASK_NAMES
 from testbed.judge_server import FaultPlan, JudgeTestServer, expected_score
 
 TAG = Reference("tal", "AVOS", "10.0-20.0 seconds.", [{"action": "cut", "spans": [{"start": 10, "end": 20}]}])
@@ -102,6 +106,25 @@ def test_config_errors_name_the_key():
         MedGRPORewardConfig.from_mapping({"judgee": {}})
     with pytest.raises(RewardConfigError, match="stats_path is required"):
         MedGRPORewardConfig.from_mapping({"normalization": {"enabled": True}})
+    with pytest.raises(RewardConfigError, match="similarity: 'max_batch' must be int, got str"):
+        MedGRPORewardConfig.from_mapping({"normalization": {"enabled": False}, "similarity": {"max_batch": "8"}})
+    with pytest.raises(RewardConfigError, match="normalization: missing must be 'error' or 'identity'"):
+        MedGRPORewardConfig.from_mapping({"normalization": {"enabled": False, "missing": "zero"}})
+
+
+def test_defaults_come_from_the_one_yaml():
+    """reward_fns/medgrpo_reward.yaml holds every key's default; the GRPO recipe composes it in."""
+    from recipes import dry_run
+
+    defaults = reward_defaults()
+    assert tuple(defaults["tasks"]) == TASK_NAMES
+    plain = MedGRPORewardConfig.from_mapping({"normalization": {"enabled": False}})
+    assert plain.judge == JudgeConfig.from_dict({"enabled": False})  # no judge block: no judge
+    assert asdict(plain.similarity) == defaults["similarity"] and plain.check_data is defaults["check_data"]
+    assert asdict(plain.normalization) == {**defaults["normalization"], "enabled": False}
+    composed = dry_run.compose("medgrpo_grpo", ["medgrpo.reward.judge.timeout_s=7"]).medgrpo.reward
+    assert composed.judge.timeout_s == 7 and composed.judge.deadline_s == defaults["judge"]["deadline_s"]
+    assert composed.tasks.NAP is False and composed.similarity == defaults["similarity"]
 
 
 @pytest.mark.parametrize("plan, judge_ok", [(None, True), (FaultPlan.first(10, "500"), False),

@@ -176,7 +176,7 @@ def test_cvs_scores_and_drops(ctx: GenContext) -> None:
 
 
 def test_sa_answer_and_level(ctx: GenContext) -> None:
-    from data_preprocess.builder.generators.sa import ASPECTS
+    from reward_fns.tasks.sa import ASPECTS
 
     values = dict(zip(ASPECTS, (2, 2, 3, 2, 2, 3), strict=True))
     v = video("JIGSAWS", duration=61.0, scores=[Scores(0, 61.0, "skill", values, "N")])
@@ -221,7 +221,7 @@ def test_several_clip_lengths_each_window_once(ctx: GenContext) -> None:
 
 
 def test_windowed_cvs_and_sa_keep_the_span_scores(ctx: GenContext) -> None:
-    from data_preprocess.builder.generators.sa import ASPECTS
+    from reward_fns.tasks.sa import ASPECTS
 
     cvs = Scores(2.0, 32.0, "cvs", {"two_structures": 2, "cystic_plate": 1, "hepatocystic_triangle": 0})
     s = TaskSettings(fps=1.0, clip_len=20, stride=5, windowed=True)

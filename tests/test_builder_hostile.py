@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from data_preprocess.builder.canonical import SKILL_ASPECTS
 from data_preprocess.builder.cli import main
+from reward_fns.tasks.sa import ASPECTS
 from testbed import toy_sources as fx
 
 REPO = Path(__file__).resolve().parents[1]
@@ -368,14 +368,14 @@ def _(c: Ctx) -> list[str]:
 
 @case("skill-score-6-and-level", "field 'scores[0].values.Time and motion'")
 def _(c: Ctx) -> list[str]:
-    values = {**dict.fromkeys(SKILL_ASPECTS, 3), "Time and motion": 6}
+    values = {**dict.fromkeys(ASPECTS, 3), "Time and motion": 6}
     return _canonical(c, source="JIGSAWS", scores=[{"start": 0, "end": 20, "kind": "skill", "level": "N",
                                                    "values": values}])
 
 
 @case("skill-level-unknown", "field 'scores[0].level'")
 def _(c: Ctx) -> list[str]:
-    values = dict.fromkeys(SKILL_ASPECTS, 3)
+    values = dict.fromkeys(ASPECTS, 3)
     return _canonical(c, source="JIGSAWS", scores=[{"start": 0, "end": 20, "kind": "skill", "level": "X",
                                                    "values": values}])
 

@@ -123,7 +123,7 @@ def test_cached_flag_and_batched_concurrency(embedder: Embedder, tmp_path: Any) 
 
 
 def test_judged_caption_scores_persist_across_scorers(embedder: Embedder, tmp_path) -> None:
-    """A rerun with a warm cache pays neither the judge nor the embedding."""
+    """A rerun with a warm cache does not pay the judge again (one cache: the judge's)."""
     cache = str(tmp_path / "judge.sqlite")
 
     async def body() -> tuple[CaptionScore, CaptionScore, int, int]:
@@ -140,13 +140,13 @@ def test_judged_caption_scores_persist_across_scorers(embedder: Embedder, tmp_pa
             return results[0], results[1], server.requests, encodes[1]
 
     first, second, requests, second_encodes = asyncio.run(body())
-    assert requests == 1 and second_encodes == 0
+    assert requests == 1 and second_encodes == 1  # the fresh similarity service embeds once more
     assert second.judge_cached and not first.judge_cached
     assert (second.reward, second.judge_score, second.similarity) == (first.reward, first.judge_score, first.similarity)
 
 
 def test_one_cache_read_per_caption(embedder: Embedder, tmp_path) -> None:
-    """A caption read misses once (the caption entry); the judge does not read its own entry again."""
+    """One cache read per scored caption (the judge's entry), a miss and then a hit."""
     reads: list[str] = []
 
     class CountingCache(JudgeCache):
@@ -166,4 +166,4 @@ def test_one_cache_read_per_caption(embedder: Embedder, tmp_path) -> None:
 
     first, second = asyncio.run(body())
     assert first.judge_ok and not first.judge_cached and second.judge_cached
-    assert len(reads) == 2 and len(set(reads)) == 1  # one read per scored caption, the caption's own key
+    assert len(reads) == 2 and len(set(reads)) == 1  # one read per scored caption, the judge's key

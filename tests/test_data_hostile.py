@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -17,7 +18,7 @@ from PIL import Image
 
 from data_preprocess import medvidbench
 from data_preprocess.convert import ConvertConfig, convert
-from data_preprocess.outputs import OutputError, clean_stale
+from data_preprocess.outputs import OutputError, check_outputs, clean_stale
 from reward_fns.reference import RecordError
 from testbed import toy
 
@@ -184,65 +185,127 @@ def _dead_pid() -> int:
     return proc.pid
 
 
-def test_outputs_are_one_generation_and_debris_of_dead_runs_is_removed(toy_dataset_dir, records,
-                                                                       tmp_path) -> None:
+def _files(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+
+
+def test_outputs_are_plain_files_and_debris_of_dead_runs_is_removed(toy_dataset_dir, records, tmp_path) -> None:
     out = tmp_path / "out"
     run(toy_dataset_dir, out, records[:6])
     dead = _dead_pid()
     debris = [out / f".rl_train.parquet.tmp-{dead}", out / f".manifest.json.tmp-{dead}"]
     for path in debris:
         path.write_text("half")
-    (out / f".gen-1-{dead}").mkdir()
-    (out / f".gen-1-{dead}" / "rl_train.parquet").write_text("half")
-    alive = out / f".gen-2-{os.getppid()}"
-    alive.mkdir()
+    alive = out / f".rl_val.parquet.tmp-{os.getppid()}"
+    alive.write_text("a live run's")
     spill = tmp_path / "shm" / "medgrpo-spill-abc"
     spill.mkdir(parents=True)
     os.utime(spill, (time.time() - 3600, time.time() - 3600))
-    run(toy_dataset_dir, out, records[:8])
-    assert not any(p.exists() for p in debris) and not (out / f".gen-1-{dead}").exists()
-    assert alive.exists()  # a live process's staging folder is left alone
+    manifest = run(toy_dataset_dir, out, records[:8])
+    assert not any(p.exists() for p in debris) and alive.exists()  # a live process's temp file is left alone
     assert clean_stale(out, [str(tmp_path / "shm")]) == [str(spill)] and not spill.exists()
-    targets = {os.path.realpath(out / f"{n}.parquet") for n in OUTPUTS} | {os.path.realpath(out / "manifest.json")}
-    assert {os.path.dirname(t) for t in targets} == {os.path.realpath(out / ".current")}
-    assert len(list(out.glob(".gen-*"))) == 2  # the live one above and the current one
+    names = [f"{n}.parquet" for n in OUTPUTS] + ["manifest.json"]
+    assert all((out / n).is_file() and not (out / n).is_symlink() for n in names)
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [] and check_outputs(out) == manifest
+    assert json.loads((out / "manifest.json").read_text())["conversion"] == manifest["conversion"]
 
 
-def test_a_crash_before_the_switch_leaves_the_previous_generation(toy_dataset_dir, records, tmp_path,
-                                                                  monkeypatch) -> None:
+def test_a_crash_before_the_first_replacement_leaves_the_previous_outputs(toy_dataset_dir, records, tmp_path,
+                                                                         monkeypatch) -> None:
     out = tmp_path / "out"
     run(toy_dataset_dir, out, records[:6])
-    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
-    import data_preprocess.outputs as outputs
+    before = _files(out)
 
     def crash(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(outputs, "_symlink_replace", crash)  # everything written, the switch never happens
+    monkeypatch.setattr(os, "replace", crash)  # everything written, nothing replaced
     with pytest.raises(KeyboardInterrupt):
         run(toy_dataset_dir, out, records[:9])
-    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
-    assert len(list(out.glob(".gen-*"))) == 1
+    monkeypatch.undo()
+    assert _files(out) == before and check_outputs(out) is not None  # temp files removed, outputs intact
 
 
-def test_kill_9_mid_run_keeps_the_previous_outputs_and_the_next_run_cleans_up(toy_dataset_dir, records,
-                                                                               tmp_path) -> None:
+def test_a_conversion_interrupted_between_two_files_is_named_by_the_readers(toy_dataset_dir, records, tmp_path,
+                                                                           monkeypatch) -> None:
     out = tmp_path / "out"
     run(toy_dataset_dir, out, records[:6])
-    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    replace, done = os.replace, []
+
+    def replace_one_then_die(src, dst):
+        if done:
+            raise KeyboardInterrupt  # killed after the first output was replaced
+        done.append(dst)
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace_one_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run(toy_dataset_dir, out, records[:9])
+    monkeypatch.undo()
+    assert done == [out / "rl_train.parquet"]
+    with pytest.raises(OutputError, match=r"rl_train\.parquet: not the file .*manifest\.json describes .*"
+                                          r"interrupted midway; run it again"):
+        check_outputs(out)
+    from omegaconf import OmegaConf
+
+    from recipes.checks import Report, check_data_files
+
+    report = Report()  # the dry run (a launch's preflight) reads the data through the same check
+    cfg = OmegaConf.create({"data": {"train_files": str(out / "rl_train.parquet"), "val_files": None,
+                                     "prompt_key": "prompt", "video_key": "videos"}})
+    assert check_data_files(cfg, "ppo", report) == [] and "rl_train.parquet: not the file" in report.errors[-1]
+    manifest = run(toy_dataset_dir, out, records[:9])  # the next run repairs the folder
+    assert check_outputs(out) == manifest
+
+
+def test_a_copied_output_folder_converts_again(toy_dataset_dir, records, tmp_path) -> None:
+    out, copy_ = tmp_path / "out", tmp_path / "copy"
+    first = run(toy_dataset_dir, out, records[:6])
+    shutil.copytree(out, copy_)
+    assert check_outputs(copy_) == first  # the copy is a complete output folder
+    manifest = run(toy_dataset_dir, copy_, records[:9])
+    assert check_outputs(copy_) == manifest and manifest["conversion"] != first["conversion"]
+    assert sum(manifest["rows_written"].values()) > sum(first["rows_written"].values())
+    assert check_outputs(out) == first  # the original is untouched
+
+
+def test_an_old_symlinked_layout_and_its_copy_become_plain_files(toy_dataset_dir, records, tmp_path) -> None:
+    """Converters before 2027-01 wrote `name -> .current/name` and `.current -> .gen-<time>-<pid>/`; a
+    copy that followed the links turned `.current` into a folder."""
+    old = tmp_path / "old"
+    run(toy_dataset_dir, old, records[:6])
+    generation = old / ".gen-1-1"
+    generation.mkdir()
+    for name in [f"{n}.parquet" for n in OUTPUTS] + ["manifest.json"]:
+        (old / name).rename(generation / name)
+        (old / name).symlink_to(Path(".current") / name)
+    (old / ".current").symlink_to(generation.name)
+    copied = tmp_path / "copied"
+    shutil.copytree(old, copied)
+    assert (copied / ".current").is_dir() and not (copied / ".current").is_symlink()
+    for out in (old, copied):
+        manifest = run(toy_dataset_dir, out, records[:8])
+        assert not any(p.is_symlink() or p.is_dir() for p in out.iterdir()) and check_outputs(out) == manifest
+
+
+def test_kill_9_while_writing_keeps_the_previous_outputs_and_the_next_run_cleans_up(toy_dataset_dir, records,
+                                                                                    tmp_path) -> None:
+    out = tmp_path / "out"
+    run(toy_dataset_dir, out, records[:6])
+    before = _files(out)
     source = tmp_path / "big.json"
     source.write_text(json.dumps([dict(r, extra=k) for k in range(20) for r in records]))  # 1,100 records
     proc = subprocess.Popen([sys.executable, "-m", "data_preprocess.medvidbench", "--input", str(source),
                              "--data-root", str(toy_dataset_dir), "--out-dir", str(out), "--workers", "1"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO,
                             env={**os.environ, "PYTHONPATH": str(REPO)})
+    temp = out / f".rl_train.parquet.tmp-{proc.pid}"
     deadline = time.time() + 120
-    while proc.poll() is None and time.time() < deadline and not any(
-            p.name.endswith(f"-{proc.pid}") for p in out.glob(".gen-*")):
+    while proc.poll() is None and time.time() < deadline and not temp.exists():
         time.sleep(0.005)
     proc.kill()
     proc.wait()
-    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before  # killed before the switch
-    assert any(p.name.endswith(f"-{proc.pid}") for p in out.glob(".gen-*"))  # its staging folder is left
+    assert temp.exists()  # killed while writing its temp files
+    assert {k: v for k, v in _files(out).items() if not k.startswith(".")} == before
     run(toy_dataset_dir, out, records[:8])
-    assert not any(p.name.endswith(f"-{proc.pid}") for p in out.glob(".gen-*"))
+    assert not temp.exists()

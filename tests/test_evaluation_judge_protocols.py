@@ -290,8 +290,8 @@ def test_medgrpo_backend_queues_outside_the_client_deadline() -> None:
 
     pairs = [CaptionPair(f"the surgeon clips duct {i}", f"the surgeon clips the cystic duct {i}") for i in range(5)]
     with JudgeTestServer(latency_s=0.2).run_in_thread() as server:
-        config = JudgeConfig(base_url=server.base_url, model="m", concurrency=1, timeout_s=0.45, deadline_s=0.5,
-                             max_retries=0)
+        config = JudgeConfig.from_dict({"base_url": server.base_url, "model": "m", "concurrency": 1,
+                                        "timeout_s": 0.45, "deadline_s": 0.5, "max_retries": 0})
         scores = JudgeBackend(MedicalJudge(config)).score_pairs(pairs)  # 5 x 0.2 s in a row > the 0.5 s deadline
     assert all(s is not None for s in scores) and JudgeBackend.suffix == "_medjudge"
 

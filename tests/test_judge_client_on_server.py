@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import socket
 import time
@@ -13,7 +12,7 @@ from typing import Any
 import pytest
 
 from reward_fns.judge.chat import Usage
-from reward_fns.judge.client import _FIELD_TYPES, JudgeConfig, JudgeResult, MedicalJudge
+from reward_fns.judge.client import JudgeConfig, JudgeResult, MedicalJudge
 from testbed.judge_server import FaultPlan, JudgeTestServer, count_tokens, expected_score
 
 REF = "The surgeon clips the cystic duct with a titanium clip applier."
@@ -211,8 +210,11 @@ def test_disabled_judge_makes_no_calls() -> None:
 
 
 def test_config_validation() -> None:
-    assert set(_FIELD_TYPES) == {f.name for f in dataclasses.fields(JudgeConfig)}
-    assert JudgeConfig.from_dict(None) == JudgeConfig()
+    with pytest.raises(ValueError, match="'max_failure_rate' must be int or float, got bool"):
+        JudgeConfig.from_dict({"max_failure_rate": True})
+    with pytest.raises(ValueError, match="'base_url' must be str or None, got int"):
+        JudgeConfig.from_dict({"base_url": 8000})
+    assert JudgeConfig.from_dict(None) == JudgeConfig.from_dict({}) and JudgeConfig.from_dict(None).enabled
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['temprature'\]; known keys"):
         JudgeConfig.from_dict({"temprature": 0.0})
     with pytest.raises(ValueError, match="'concurrency' must be int"):

@@ -33,7 +33,8 @@ def run(check: Any, plan: FaultPlan, **server_kw: Any) -> Any:
 
 def test_dribbling_server_is_cut_by_the_total_deadline() -> None:
     async def check(server: JudgeTestServer) -> tuple[float, Any]:
-        judge = MedicalJudge(JudgeConfig(base_url=server.base_url, timeout_s=0.4, deadline_s=1.5, max_retries=10))
+        judge = MedicalJudge(JudgeConfig.from_dict({"base_url": server.base_url, "timeout_s": 0.4, "deadline_s": 1.5,
+                                                     "max_retries": 10}))
         start = time.monotonic()
         try:
             result = await judge.score(REF, PRED)
@@ -49,7 +50,8 @@ def test_dribbling_server_is_cut_by_the_total_deadline() -> None:
 
 def test_one_dribbled_attempt_is_cut_and_retried() -> None:
     async def check(server: JudgeTestServer) -> Any:
-        judge = MedicalJudge(JudgeConfig(base_url=server.base_url, timeout_s=0.3, deadline_s=10, max_retries=2))
+        judge = MedicalJudge(JudgeConfig.from_dict({"base_url": server.base_url, "timeout_s": 0.3, "deadline_s": 10,
+                                                     "max_retries": 2}))
         try:
             return await judge.score(REF, PRED)
         finally:
@@ -82,8 +84,9 @@ def test_echoed_key_never_leaves_the_client(fault: str, monkeypatch: pytest.Monk
     cache_path = tmp_path / "judge.sqlite"
 
     async def check(server: JudgeTestServer) -> tuple[list[Any], ChatError]:
-        config = JudgeConfig(base_url=server.base_url, api_key_env="MEDGRPO_HOSTILE_KEY", timeout_s=2,
-                             deadline_s=10, max_retries=1, cache_path=str(cache_path))
+        config = JudgeConfig.from_dict({"base_url": server.base_url, "api_key_env": "MEDGRPO_HOSTILE_KEY",
+                                        "timeout_s": 2, "deadline_s": 10, "max_retries": 1,
+                                        "cache_path": str(cache_path)})
         judge = MedicalJudge(config)
         results = [await judge.score(REF, PRED), await judge.score(REF, PRED + " again")]
         client = ChatClient(server.base_url, api_key_env="MEDGRPO_HOSTILE_KEY", max_retries=0)

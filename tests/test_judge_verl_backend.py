@@ -23,7 +23,6 @@ from recipes.checks import check_reward
 from reward_fns.judge.tally import JudgeTally, Prices
 from reward_fns.judge.verl_backend import check_verl_judge, genrm_route, router_base_url
 from testbed.judge_server import FaultPlan, JudgeTestServer
-from testbed.overrides import hydra_quote as _q
 from testbed.policy import reference_answer
 from testbed.rollouts import read_rl_rows, rollout_batch
 from testbed.tiny_qwen import build_tokenizer
@@ -39,13 +38,12 @@ def data(toy_rl_run) -> dict[str, Path]:
     return {"root": root, "train": root / "data" / "rl_train.parquet", "stats": root / "stats.json"}
 
 
-def compose(data: dict[str, Path], *extra: str) -> Any:
+def compose(data: dict[str, Path], *extra: str, base_url: str | None = None) -> Any:
     return dry_run.compose("medgrpo_grpo", [
-        f"data.train_files={_q(str(data['train']))}", f"data.val_files={_q(str(data['train']))}",
-        f"actor_rollout_ref.model.path={_q(str(data['root']))}", "data.filter_overlong_prompts=false",
-        f"medgrpo.reward.normalization.stats_path={_q(str(data['stats']))}",
-        "medgrpo.reward.judge.base_url=null", "medgrpo.reward.judge.model=gpt-4.1",
-        "medgrpo.reward.judge.api_key_env=MEDGRPO_UNSET_KEY", "medgrpo.reward.judge.cache_path=null", *extra])
+        "data.filter_overlong_prompts=false", "medgrpo.reward.judge.api_key_env=MEDGRPO_UNSET_KEY", *extra],
+        values={"data.train_files": str(data["train"]), "data.val_files": str(data["train"]),
+                "actor_rollout_ref.model.path": str(data["root"]), "medgrpo.reward.judge.base_url": base_url,
+                "medgrpo.reward.normalization.stats_path": str(data["stats"])})
 
 
 VERL = ("medgrpo_judge=verl", f"medgrpo.judge_server.model_path={JUDGE_MODEL}",
@@ -194,9 +192,9 @@ def test_run_single_is_bounded_by_the_judge_deadline_and_prices_its_calls(data: 
             JudgeTestServer().run_in_thread() as fine:
         results = {}
         for name, server in (("slow", slow), ("fine", fine)):
-            cfg = compose(data, f"medgrpo.reward.judge.base_url={_q(server.base_url)}",
-                          "medgrpo.reward.judge.timeout_s=0.3", "medgrpo.reward.judge.deadline_s=1.0",
-                          "medgrpo.reward.judge.startup_check=false")  # the dribbling judge would fail it
+            cfg = compose(data, "medgrpo.reward.judge.timeout_s=0.3", "medgrpo.reward.judge.deadline_s=1.0",
+                          "medgrpo.reward.judge.startup_check=false",  # the dribbling judge would fail it
+                          base_url=server.base_url)
             OmegaConf.resolve(cfg)
             manager = load_reward_manager(cfg, tokenizer)
             batch = rollout_batch(tokenizer, rows, [reference_answer(r) for r in rows])

@@ -221,7 +221,7 @@ def test_settings_are_validated() -> None:
     ({"k": 0}, "k must be a number"),
     ({"eps": 0}, r"eps must be a number in \(0, 1\]"),
     ({"min_n": 0}, "min_n must be an integer >= 1"),
-    ({"min_n": "20"}, "min_n must be an integer >= 1"),
+    ({"min_n": "20"}, "'min_n' must be int, got str"),
 ])
 def test_reward_config_refuses_bad_normalization_settings(block: dict, message: str) -> None:
     from reward_fns.config import MedGRPORewardConfig, RewardConfigError

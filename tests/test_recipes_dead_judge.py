@@ -24,7 +24,6 @@ import torch
 from recipes import dry_run
 from reward_fns.judge.health import JudgeHealth, JudgeUnavailableError
 from testbed.judge_server import JudgeTestServer
-from testbed.overrides import hydra_quote as _q
 from testbed.tiny_qwen import build_tokenizer
 
 SUMMARY = "The surgeon clips the cystic duct and artery and removes the gallbladder from the liver bed."
@@ -44,10 +43,10 @@ def manager_for(url: str, *overrides: str):
 
     cfg = dry_run.compose("medgrpo_grpo", [
         "medgrpo.reward.normalization.enabled=false", "medgrpo.reward.check_data=false",
-        f"medgrpo.reward.judge.base_url={_q(url)}", "medgrpo.reward.judge.model=med-judge",
-        "medgrpo.reward.judge.api_key_env=MEDGRPO_TEST_JUDGE_KEY", "medgrpo.reward.judge.cache_path=null",
+        "medgrpo.reward.judge.model=med-judge", "medgrpo.reward.judge.api_key_env=MEDGRPO_TEST_JUDGE_KEY",
         "medgrpo.reward.judge.max_retries=0", "medgrpo.reward.judge.timeout_s=5", "medgrpo.reward.judge.deadline_s=10",
-        "medgrpo.reward.judge.failure_window=4", "medgrpo.reward.judge.max_failure_rate=0.75", *overrides])
+        "medgrpo.reward.judge.failure_window=4", "medgrpo.reward.judge.max_failure_rate=0.75", *overrides],
+        values={"medgrpo.reward.judge.base_url": url})
     OmegaConf.resolve(cfg)
     return load_reward_manager(cfg, build_tokenizer())
 

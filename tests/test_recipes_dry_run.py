@@ -20,7 +20,6 @@ import pytest
 import yaml
 
 from recipes import dry_run
-from testbed.overrides import hydra_quote as _quote
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "recipes"
@@ -89,7 +88,7 @@ def write_data(data: Path, frames: list[str]) -> None:
 
 def write_stats(path: Path, data: Path) -> None:
     """Normalization stats covering every (data_source, task) of the RL files."""
-    from reward_fns.manager import data_pairs
+    from reward_fns.build import data_pairs
     from reward_fns.normalize import RewardStats
 
     stats = RewardStats(k=2.0)
@@ -340,9 +339,8 @@ def test_rl_dataset_keeps_videospec_frame_sizes(setup, tiny_processor, tmp_path,
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf"))
     tokenizer, processor = tiny_processor
     train = str(setup["data"] / "rl_train.parquet")
-    cfg = dry_run.compose("medgrpo_grpo", [f"data.train_files={_quote(train)}",
-                                           "data.filter_overlong_prompts_workers=1",
-                                           f"+data.cache_dir={_quote(str(tmp_path / 'verl'))}"])
+    cfg = dry_run.compose("medgrpo_grpo", ["data.filter_overlong_prompts_workers=1"],
+                          values={"data.train_files": train, "data.cache_dir": str(tmp_path / "verl")})
     OmegaConf.resolve(cfg)
     ds = RLHFDataset(train, tokenizer, cfg.data, processor=processor)
     import pyarrow.parquet as pq
@@ -363,7 +361,7 @@ def test_sft_dataset_keeps_videospec_frame_sizes(setup, tiny_processor):
 
     tokenizer, processor = tiny_processor
     train = str(setup["data"] / "sft_train.parquet")
-    cfg = dry_run.compose("medgrpo_sft", [f"data.train_files={_quote(train)}"])
+    cfg = dry_run.compose("medgrpo_sft", values={"data.train_files": train})
     OmegaConf.resolve(cfg)
     ds = MultiTurnSFTDataset(train, tokenizer, cfg.data, processor=processor, max_samples=2)
     for i in range(len(ds)):

@@ -11,8 +11,6 @@ import json
 
 import pytest
 
-from testbed.overrides import hydra_quote as _q
-
 # Qwen2.5-VL-7B-Instruct's config.json (the fields the estimate reads)
 QWEN25VL_7B = {"model_type": "qwen2_5_vl", "hidden_size": 3584, "num_hidden_layers": 28, "intermediate_size": 18944,
                "vocab_size": 152064, "num_attention_heads": 28, "num_key_value_heads": 4,
@@ -58,11 +56,8 @@ def _plan(root, *overrides):
     from recipes.run_plan import run_plan
     from reward_fns.config import MedGRPORewardConfig
 
-    cfg = dry_run.compose("medgrpo_grpo", [
-        f"actor_rollout_ref.model.path={_q(str(root / 'model'))}", "medgrpo.reward.judge.base_url=null",
-        "medgrpo.reward.judge.model=gpt-4.1", "medgrpo.reward.judge.api_key_env=OPENAI_API_KEY",
-        "medgrpo.reward.judge.cache_path=null", "medgrpo.reward.normalization.stats_path=/nonexistent.json",
-        *overrides])
+    cfg = dry_run.compose("medgrpo_grpo", ["medgrpo.reward.normalization.stats_path=/nonexistent.json", *overrides],
+                          values={"actor_rollout_ref.model.path": str(root / "model")})
     OmegaConf.resolve(cfg)
     settings = MedGRPORewardConfig.from_trainer_config(cfg)
     return run_plan(cfg, str(root / "rl_train.parquet"), str(root / "rl_val.parquet"), settings), settings

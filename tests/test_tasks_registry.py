@@ -14,6 +14,7 @@ from reward_fns.registry import (
     Task,
     all_columns,
     all_tasks,
+    caption_task_names,
     get_task,
     register_task,
 )
@@ -45,12 +46,20 @@ def test_plot_reads_the_same_columns(tmp_path):
 
 
 def test_unknown_or_repeated_task_is_refused():
-    dummy = Task("XYZ", ("xyz",), parse=lambda t: None, evaluate=lambda p, r, s: None, reward=lambda p, r, c: 0.0)
+    dummy = Task("XYZ", "xyz", parse=lambda t: None, evaluate=lambda p, r, s: None, reward=lambda p, r, c: 0.0)
     with pytest.raises(ValueError, match="not in TASK_NAMES"):
         register_task(dummy)
     with pytest.raises(ValueError, match="registered twice"):
         register_task(get_task("CVS"))
     assert Column("x_llm", "X", "mean_caption", "pooled", (1.0, 2.0), judged=True).similarity_key == "x_sim"
+
+
+def test_qa_types_come_from_the_stem_and_the_caption_variants():
+    assert get_task("TAG").qa_types == ("tal",) and not get_task("TAG").captioned
+    assert get_task("DVC").qa_types == ("dense_captioning_gpt", "dense_captioning_gemini")
+    assert caption_task_names() == ("DVC", "VS", "RC")
+    # every judged benchmark column belongs to a captioned task, and every captioned task has one
+    assert {t.name for t in all_tasks().values() if any(c.judged for c in t.columns)} == set(caption_task_names())
 
 
 @pytest.mark.parametrize("task, struc, reason", [

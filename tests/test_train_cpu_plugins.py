@@ -40,8 +40,11 @@ def test_cpu_engine_rolls_out_on_verls_vllm_replica_with_the_vllm_fixes():
     rollout = config["actor_rollout_ref"]["rollout"]
     assert rollout["name"] == "vllm" and rollout["enable_sleep_mode"] is False and rollout["enforce_eager"]
     modules = config["ray_kwargs"]["ray_init"]["runtime_env"]["env_vars"]["VERL_USE_EXTERNAL_MODULES"].split(",")
-    assert "evaluation.backends.vllm_fixes" in modules
-    assert modules[0] == "recipes.ext.cpu_platform" and modules[-1] == "recipes.ext.trainer"
+    grpo = yaml.safe_load((REPO / "recipes" / "config" / "medgrpo_grpo.yaml").read_text())
+    grpo_modules = grpo["ray_kwargs"]["ray_init"]["runtime_env"]["env_vars"]["VERL_USE_EXTERNAL_MODULES"].split(",")
+    assert "evaluation.backends.vllm_fixes" in modules and modules[0] == "recipes.ext.cpu_platform"
+    # the overlay replaces the GRPO list, so it ends with it (the launchers read the plug-ins off its front)
+    assert modules[-len(grpo_modules):] == grpo_modules and grpo_modules[-1] == "recipes.ext.trainer"
 
 
 def test_cpu_platform_starts_a_plain_gloo_group(monkeypatch):

@@ -22,7 +22,6 @@ import torch
 from recipes import dry_run
 from reward_fns.answer_reward import NUMERIC_KEYS
 from testbed.judge_server import JudgeTestServer
-from testbed.overrides import hydra_quote as _q
 from testbed.policy import group_responses, noisy_predictions, reference_answer
 from testbed.tiny_qwen import build_processor, build_tokenizer
 
@@ -104,14 +103,13 @@ def test_grpo_reward_path_on_cpu(setup, tmp_path):
 
     with JudgeTestServer().run_in_thread() as server:
         cfg = dry_run.compose("medgrpo_grpo", [
-            f"data.train_files={_q(str(setup['train']))}", f"data.val_files={_q(str(setup['train']))}",
-            f"actor_rollout_ref.model.path={_q(str(setup['root']))}", f"actor_rollout_ref.rollout.n={N}",
-            "data.filter_overlong_prompts=false", f"+data.cache_dir={_q(str(tmp_path / 'verl'))}",
-            f"medgrpo.reward.normalization.stats_path={_q(str(setup['root'] / 'stats.json'))}",
-            f"medgrpo.reward.judge.base_url={_q(server.base_url)}", "medgrpo.reward.judge.cache_path=null",
-            "medgrpo.reward.judge.model=med-judge", "medgrpo.reward.judge.api_key_env=MEDGRPO_TEST_JUDGE_KEY",
-            "medgrpo.reward.tasks.NAP=true",
-        ])
+            f"actor_rollout_ref.rollout.n={N}",
+            "data.filter_overlong_prompts=false", "medgrpo.reward.judge.model=med-judge",
+            "medgrpo.reward.judge.api_key_env=MEDGRPO_TEST_JUDGE_KEY", "medgrpo.reward.tasks.NAP=true",
+        ], values={"data.train_files": str(setup["train"]), "data.val_files": str(setup["train"]),
+                   "actor_rollout_ref.model.path": str(setup["root"]), "data.cache_dir": str(tmp_path / "verl"),
+                   "medgrpo.reward.normalization.stats_path": str(setup["root"] / "stats.json"),
+                   "medgrpo.reward.judge.base_url": server.base_url})
         OmegaConf.resolve(cfg)
         prompts, n_prompts = _prompt_batch(setup, cfg)
         batch, texts = _with_responses(setup, prompts)

@@ -27,13 +27,11 @@ from data_preprocess.builder.validate import (
     text_problem,
     to_number,
 )
+from reward_fns.tasks import cvs, sa
 
 SEGMENT_KINDS = ("phase", "action", "gesture", "motion", "step")
 FRAME_KINDS = ("folder", "video")
-CVS_CRITERIA = ("two_structures", "cystic_plate", "hepatocystic_triangle")
-SKILL_ASPECTS = ("Respect for tissue", "Suture/needle handling", "Time and motion", "Flow of operation",
-                 "Overall performance", "Quality of final product")
-SCORE_KEYS = {"cvs": CVS_CRITERIA, "skill": SKILL_ASPECTS}
+SCORE_KEYS = {"cvs": tuple(cvs.CRITERIA), "skill": sa.ASPECTS}  # the CVS and SA tasks' vocabularies
 SCORE_RANGES = {"cvs": (0, 2), "skill": (1, 5)}
 SKILL_LEVELS = ("N", "I", "E")
 MAX_IMAGE_SIDE = 100_000  # pixels

@@ -26,10 +26,9 @@ from data_preprocess.builder.validate import (
     template_problem,
     text_problem,
 )
-from reward_fns.registry import SOURCES
+from reward_fns.registry import SOURCES, TASK_NAMES
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "recipes" / "config" / "medvidbench_build.yaml"
-TASKS = ("TAG", "NAP", "DVC", "VS", "RC", "STG", "CVS", "SA")
 FPS_CHOICES = (0.5, 1.0, 2.0)
 
 
@@ -175,8 +174,8 @@ def _questions(raw: Any, path: Path) -> dict[str, dict[str, tuple[str, ...]]]:
     """The question banks, each template checked (plain `{name}` placeholders the task provides only)."""
     out: dict[str, dict[str, tuple[str, ...]]] = {}
     for task, by_src in _mapping(raw, f"{path}: questions").items():
-        if task not in TASKS:
-            raise ConfigError(f"{path}: questions.{task}: unknown task; known: {TASKS}")
+        if task not in TASK_NAMES:
+            raise ConfigError(f"{path}: questions.{task}: unknown task; known: {TASK_NAMES}")
         allowed = (*COMMON_PLACEHOLDERS, *TASK_PLACEHOLDERS.get(task, ()))
         out[task] = {}
         for src, bank in _mapping(by_src, f"{path}: questions.{task}").items():
@@ -219,8 +218,8 @@ def load_config(path: str | Path | None = None) -> BuildConfig:
         raise ConfigError(f"{path}: seed: {problem}")
     defaults = {}
     for task, raw in _mapping(data.get("task_defaults"), f"{path}: task_defaults").items():
-        if task not in TASKS:
-            raise ConfigError(f"{path}: task_defaults.{task}: unknown task; known: {TASKS}")
+        if task not in TASK_NAMES:
+            raise ConfigError(f"{path}: task_defaults.{task}: unknown task; known: {TASK_NAMES}")
         defaults[task] = _settings(raw, TaskSettings(), f"{path}: task_defaults.{task}")
     sources = {}
     for name, raw in _mapping(data.get("sources"), f"{path}: sources").items():
@@ -238,8 +237,8 @@ def load_config(path: str | Path | None = None) -> BuildConfig:
             raise ConfigError(f"{where}.procedure: {problem}")
         tasks = {}
         for task, over in _mapping(raw.get("tasks"), f"{where}.tasks").items():
-            if task not in TASKS:
-                raise ConfigError(f"{where}.tasks.{task}: unknown task; known: {TASKS}")
+            if task not in TASK_NAMES:
+                raise ConfigError(f"{where}.tasks.{task}: unknown task; known: {TASK_NAMES}")
             tasks[task] = _settings(over, defaults.get(task, TaskSettings()), f"{where}.tasks.{task}")
         sources[name] = SourceConfig(name, licence, procedure, tasks)
     questions = _questions(data.get("questions"), path)

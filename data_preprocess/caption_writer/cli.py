@@ -29,11 +29,11 @@ from data_preprocess.caption_writer.frames import KeyframeLoader
 from data_preprocess.caption_writer.llm import CACHE_WAIT_S, ModelCall, open_cache
 from data_preprocess.caption_writer.pipeline import Journal, Outcome, Variant, run_all
 from data_preprocess.caption_writer.prompts import PROMPT_VERSION
-from data_preprocess.caption_writer.records import VARIANTS
 from data_preprocess.caption_writer.report import build_report, write_plot
 from reward_fns.atomic_io import write_json_atomic
 from reward_fns.judge.chat import ChatClient
 from reward_fns.judge.redact import bare_url
+from reward_fns.registry import CAPTION_VARIANTS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="env var holding the key for both models")
     p.add_argument("--gen-key-env", help="env var of the first model's key (overrides --api-key-env)")
     p.add_argument("--val-key-env", help="env var of the second model's key (overrides --api-key-env)")
-    p.add_argument("--variants", default="gpt,gemini", help="comma list of gpt, gemini")
+    p.add_argument("--variants", default=",".join(CAPTION_VARIANTS),
+                   help="comma list of " + ", ".join(CAPTION_VARIANTS))
     p.add_argument("--max-rounds", type=int, default=2, help="write/review rounds before an item is dropped")
     p.add_argument("--concurrency", type=int, default=32, help="requests in flight per model")
     p.add_argument("--timeout-s", type=float, default=120.0, help="one HTTP attempt, connect to last byte")
@@ -70,9 +71,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _variants(text: str) -> list[str]:
     names = [v.strip() for v in text.split(",") if v.strip()]
-    bad = [v for v in names if v not in VARIANTS]
+    bad = [v for v in names if v not in CAPTION_VARIANTS]
     if not names or bad or len(set(names)) != len(names):
-        raise SystemExit(f"error: --variants must list distinct names from {list(VARIANTS)}, got {text!r}")
+        raise SystemExit(f"error: --variants must list distinct names from {list(CAPTION_VARIANTS)}, got {text!r}")
     return names
 
 

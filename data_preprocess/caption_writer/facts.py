@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from data_preprocess.builder.canonical import Segment
+from reward_fns.registry import caption_task_names, get_task
 
-TASK_STEMS: dict[str, str] = {"dvc": "dense_captioning", "vs": "video_summary", "rc": "region_caption"}
+TASK_STEMS: dict[str, str] = {name.lower(): get_task(name).stem for name in caption_task_names()}  # dvc, vs, rc
 SEGMENT_KINDS = frozenset({"phase", "action", "gesture", "motion"})
 DETAIL_LIST_KEYS = ("instruments", "verbs", "targets", "triplets", "anatomy")
 

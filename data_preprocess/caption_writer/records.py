@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from data_preprocess.caption_writer.facts import FactsItem, caption_slots
-
-VARIANTS = ("gpt", "gemini")
+from reward_fns.registry import CAPTION_VARIANTS
 
 
 def dvc_answer(item: FactsItem, captions: Sequence[str]) -> str:
@@ -21,8 +20,8 @@ def finished_record(item: FactsItem, variant: str, captions: Sequence[str]) -> d
     """The record with the answer and struc_info captions filled, `qa_type` = `<stem>_<variant>` and
     `caption_facts` removed. A DVC slot's caption is "<label>: <caption>", what the DVC parser reads
     back from the answer line."""
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}; known: {list(VARIANTS)}")
+    if variant not in CAPTION_VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; known: {list(CAPTION_VARIANTS)}")
     record = copy.deepcopy(dict(item.record))
     record.pop("caption_facts", None)
     record["qa_type"] = f"{item.facts.stem}_{variant}"

@@ -19,10 +19,10 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from reward_fns.judge.tally import JUDGE_COUNTERS
+
 PREFIX = "medgrpo/"
 RAW, NORM, SAMPLES, JUDGE = "reward_raw", "reward_norm", "samples", "judge"
-JUDGE_COUNTERS = ("requests", "http_calls", "cache_hits", "failures", "injections",
-                  "prompt_tokens", "completion_tokens", "cost_usd")
 _PER_SOURCE = {RAW: "raw", NORM: "normalized"}  # metric group -> reward_extra_info key
 
 

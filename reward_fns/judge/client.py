@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from reward_fns.defaults import reward_defaults, type_problem
 from reward_fns.judge.cache import JudgeCache, cache_key
 from reward_fns.judge.chat import DUMMY_API_KEY, ChatClient, ChatError, Usage
 from reward_fns.judge.health import ON_FAILURE, JudgeHealth
@@ -32,53 +33,42 @@ logger = logging.getLogger(__name__)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 BACKENDS = ("openai", "verl")
 _DEPRECATED = ("backoff_base_s", "backoff_max_s")  # the openai SDK's own backoff is used now
-_NUMBER = (int, float)
-_FIELD_TYPES: dict[str, tuple[type, ...]] = {
-    "backend": (str,), "base_url": (str, type(None)), "model": (str,), "api_key_env": (str,),
-    "temperature": _NUMBER, "max_tokens": (int,), "timeout_s": _NUMBER, "deadline_s": _NUMBER,
-    "max_retries": (int,), "concurrency": (int,), "cache_path": (str, type(None)),
-    "max_prediction_chars": (int,), "enabled": (bool,), "prompt_price_per_mtok": _NUMBER,
-    "completion_price_per_mtok": _NUMBER, "startup_check": (bool,), "on_failure": (str,),
-    "failure_window": (int,), "max_failure_rate": _NUMBER,
-}
 
 
 @dataclass(frozen=True)
 class JudgeConfig:
-    """Judge settings (one YAML block). `backend`: `openai` (any OpenAI-compatible `base_url`;
-    None = api.openai.com) or `verl` (verl's reward-model router; `base_url` unused). `timeout_s`
+    """Judge settings (one YAML block; every key and its default: reward_fns/medgrpo_reward.yaml, built
+    with `from_dict`). `backend`: `openai` (any OpenAI-compatible `base_url`; None = api.openai.com)
+    or `verl` (verl's reward-model router; `base_url` unused). `timeout_s`
     bounds one HTTP attempt (connect to last byte), `deadline_s` one judgement (queue, retries and
     waits included). Prices are USD per million tokens (0 = unpriced). `cache_path=None`: no cache.
     Dead-judge handling (reward_fns/judge/health.py): `startup_check` sends one real request before
     training (launch preflight and every reward worker); `on_failure` (abort | similarity) says what
     training does once `max_failure_rate` of the last `failure_window` judge requests failed."""
 
-    backend: str = "openai"
-    base_url: str | None = None
-    model: str = "gpt-4.1"
-    api_key_env: str = "OPENAI_API_KEY"
-    temperature: float = 0.0
-    max_tokens: int = 128
-    timeout_s: float = 60.0
-    deadline_s: float = 180.0
-    max_retries: int = 4
-    concurrency: int = 32
-    cache_path: str | None = None
-    max_prediction_chars: int = 2000
-    enabled: bool = True
-    prompt_price_per_mtok: float = 0.0
-    completion_price_per_mtok: float = 0.0
-    startup_check: bool = True
-    on_failure: str = "abort"
-    failure_window: int = 64
-    max_failure_rate: float = 0.5
+    backend: str
+    base_url: str | None
+    model: str
+    api_key_env: str
+    temperature: float
+    max_tokens: int
+    timeout_s: float
+    deadline_s: float
+    max_retries: int
+    concurrency: int
+    cache_path: str | None
+    max_prediction_chars: int
+    enabled: bool
+    prompt_price_per_mtok: float
+    completion_price_per_mtok: float
+    startup_check: bool
+    on_failure: str
+    failure_window: int
+    max_failure_rate: float
 
     def __post_init__(self) -> None:
-        for name, kinds in _FIELD_TYPES.items():
-            value = getattr(self, name)
-            if isinstance(value, bool) != (bool in kinds) or not isinstance(value, kinds):
-                allowed = " or ".join("None" if k is type(None) else k.__name__ for k in kinds)
-                raise ValueError(f"judge config: '{name}' must be {allowed}, got {type(value).__name__}")
+        if problem := type_problem(self):
+            raise ValueError(f"judge config: {problem}")
         if not _ENV_NAME.match(self.api_key_env):
             raise ValueError("judge config: 'api_key_env' must be the NAME of an environment variable "
                              "holding the key (e.g. OPENAI_API_KEY), not the key itself")
@@ -98,7 +88,8 @@ class JudgeConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> JudgeConfig:
-        """Build from a mapping (YAML/Hydra); an unknown key is an error naming the known ones."""
+        """Build from a mapping (YAML/Hydra) over the defaults (the `judge` block of
+        reward_fns/medgrpo_reward.yaml); an unknown key is an error naming the known ones."""
         data = dict(data or {})
         for name in _DEPRECATED:
             if data.pop(name, None) is not None:
@@ -109,7 +100,12 @@ class JudgeConfig:
             raise ValueError(f"judge config: unknown key(s) {unknown}; known keys: {known}")
         if isinstance(data.get("cache_path"), os.PathLike):
             data["cache_path"] = os.fspath(data["cache_path"])
-        return cls(**data)
+        return cls(**{**reward_defaults("judge"), **data})
+
+    @classmethod
+    def off(cls) -> JudgeConfig:
+        """The defaults with the judge disabled (a reward config without a judge block)."""
+        return cls.from_dict({"enabled": False})
 
     def api_key(self) -> str:
         """The key from the environment, or the dummy key local servers accept."""
@@ -163,12 +159,10 @@ class MedicalJudge:
         """Close this loop's HTTP client (a later call opens a new one)."""
         await self.chat.aclose()
 
-    async def score(self, reference: str, prediction: str, *, read_cache: bool = True) -> JudgeResult:
-        """Judge `prediction` against `reference`; never raises on endpoint or reply trouble.
-
-        `read_cache=False` skips the cache read (a caller that has just missed its own entry for the
-        same pair); the result is still stored."""
-        result = await self._score(reference, prediction, read_cache)
+    async def score(self, reference: str, prediction: str) -> JudgeResult:
+        """Judge `prediction` against `reference` (the cache first); never raises on endpoint or reply
+        trouble. The one place that counts judgements into the current tally and the health window."""
+        result = await self._score(reference, prediction)
         if self.config.enabled and not result.cached and not result.injection:  # a judgement sent (or not sent)
             self.health.record(result.ok, result.reason)
         tally = current_tally()
@@ -181,7 +175,7 @@ class MedicalJudge:
             tally.add_usage(result.usage)
         return result
 
-    async def _score(self, reference: str, prediction: str, read_cache: bool) -> JudgeResult:
+    async def _score(self, reference: str, prediction: str) -> JudgeResult:
         if not self.config.enabled:
             return JudgeResult(None, ok=False, reason="judge disabled")
         flagged, why = detect_injection(prediction[: self.config.max_prediction_chars])  # what the judge would see
@@ -195,7 +189,7 @@ class MedicalJudge:
         future: asyncio.Future[JudgeResult] = asyncio.get_running_loop().create_future()
         inflight[key] = future
         try:
-            result = await self._judge_uncached(key, reference, prediction, read_cache)
+            result = await self._cached_or_requested(key, reference, prediction)
             future.set_result(result)
             return result
         except BaseException as exc:
@@ -205,8 +199,8 @@ class MedicalJudge:
         finally:
             inflight.pop(key, None)
 
-    async def _judge_uncached(self, key: str, reference: str, prediction: str, read_cache: bool) -> JudgeResult:
-        hit = self.cache.lookup(key) if self.cache is not None and read_cache else None
+    async def _cached_or_requested(self, key: str, reference: str, prediction: str) -> JudgeResult:
+        hit = self.cache.lookup(key) if self.cache is not None else None
         if isinstance(hit, dict) and isinstance(hit.get("score"), (int, float)):
             return JudgeResult(float(hit["score"]), ok=True, cached=True)
         result, scores = await self._request(reference, prediction)

@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from reward_fns.jsonl import json_lines
+from reward_fns.judge.tally import JUDGE_COUNTERS
 
-KEYS = ("judge_requests", "judge_http_calls", "judge_cache_hits", "judge_failures", "judge_injections",
-        "judge_prompt_tokens", "judge_completion_tokens", "judge_cost_usd")
+KEYS = tuple(f"judge_{name}" for name in JUDGE_COUNTERS)
 
 
 def step_totals(path: Path) -> dict[str, float]:

@@ -20,11 +20,12 @@ import dataclasses
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from reward_fns.registry import caption_task_names
+
 if TYPE_CHECKING:
     from reward_fns.judge.client import JudgeConfig, JudgeResult
 
 ON_FAILURE = ("abort", "similarity")
-JUDGED_TASKS = ("DVC", "VS", "RC")  # the caption tasks, whose reward uses the judge (reward_fns/caption_reward.py)
 PROBE_DEADLINE_S = 90.0  # a probe never waits longer than this (or the configured deadline_s if shorter)
 PROBE_MAX_RETRIES = 2
 # The probe's caption pair: a real judge request, small and always the same (never cached).
@@ -33,8 +34,8 @@ PROBE_PREDICTION = "The cystic duct is clipped and cut before the gallbladder is
 
 
 def judge_used(settings: Any) -> bool:
-    """Whether a MedGRPORewardConfig rewards any judged task (a caption task) with the judge on."""
-    return bool(settings.judge.enabled and any(settings.tasks.get(task) for task in JUDGED_TASKS))
+    """Whether a MedGRPORewardConfig rewards any captioned task (whose reward uses the judge) with the judge on."""
+    return bool(settings.judge.enabled and any(settings.tasks.get(task) for task in caption_task_names()))
 
 
 class JudgeUnavailableError(RuntimeError):

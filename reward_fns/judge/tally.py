@@ -17,6 +17,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from reward_fns.judge.chat import Usage
 
+JUDGE_COUNTERS: tuple[str, ...] = ("requests", "http_calls", "cache_hits", "failures", "injections",
+                                   "prompt_tokens", "completion_tokens", "cost_usd")
+"""What a sample's judging took, in `reward_extra_info` as `judge_<name>` (`JudgeTally.metrics`)."""
 _CURRENT: contextvars.ContextVar[JudgeTally | None] = contextvars.ContextVar("medgrpo_judge_tally", default=None)
 
 
@@ -65,14 +68,9 @@ class JudgeTally(TokenCounts):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def metrics(self, prices: Prices) -> dict[str, float | int]:
-        """Numeric `reward_extra_info` keys (the same for every sample)."""
-        return {
-            "judge_requests": self.requests, "judge_http_calls": self.http_calls,
-            "judge_cache_hits": self.cache_hits, "judge_failures": self.failures,
-            "judge_injections": self.injections, "judge_prompt_tokens": self.prompt_tokens,
-            "judge_completion_tokens": self.completion_tokens,
-            "judge_cost_usd": self.cost(prices),
-        }
+        """Numeric `reward_extra_info` keys `judge_<counter>` (the same for every sample)."""
+        values = {**{name: getattr(self, name) for name in self.__dataclass_fields__}, "cost_usd": self.cost(prices)}
+        return {f"judge_{name}": values[name] for name in JUDGE_COUNTERS}
 
 
 @contextlib.contextmanager

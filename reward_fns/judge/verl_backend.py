@@ -76,14 +76,13 @@ def check_verl_judge(trainer_config: Any) -> tuple[list[str], list[str]]:
 
 
 def judge_config_for(config: JudgeConfig, trainer_config: Any, router_address: str | None) -> JudgeConfig:
-    """The judge settings to use: unchanged for `openai`; router URL and served model for `verl`."""
+    """The judge settings to use: unchanged for `openai`; router URL and served model for `verl` (the
+    trainer config checked by `reward_fns.build.load_reward`)."""
     if config.backend != "verl" or not config.enabled:
         return config
-    errors, _ = check_verl_judge(trainer_config)
     if router_address is None:
-        errors.append("judge backend 'verl' but verl handed the reward manager no reward_router_address")
-    if errors:
-        raise ValueError("medgrpo.reward.judge: " + "; ".join(errors))
+        raise ValueError("medgrpo.reward.judge: judge backend 'verl' but verl handed the reward manager no "
+                         "reward_router_address")
     model = _get(trainer_config, "reward.reward_model.model_path")
     return dataclasses.replace(config, base_url=router_base_url(str(router_address)), model=str(model))
 

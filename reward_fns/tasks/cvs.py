@@ -9,17 +9,19 @@ from reward_fns.reference import Reference
 from reward_fns.registry import Column, Parsed, SampleResult, ScoredCaption, Task, register_task
 from reward_fns.tasks.common import clip01, score_value, text_of, unparsed
 
-COMPONENTS: dict[str, str] = {  # answer name -> struc_info key
-    "two structures": "two_structures",
-    "cystic plate": "cystic_plate",
-    "hepatocystic triangle": "hepatocystic_triangle",
+CRITERIA: dict[str, str] = {  # struc_info `cvs_scores` key -> its name in the answer
+    "two_structures": "Two structures",
+    "cystic_plate": "Cystic plate",
+    "hepatocystic_triangle": "Hepatocystic triangle",
 }
+COMPONENTS: dict[str, str] = {name.lower(): key for key, name in CRITERIA.items()}  # as the parser reads them
 # `<name>:` + optional whitespace + digits, anywhere in the part; "two structure(s)" takes either form
-_VALUE = {
-    "two structures": re.compile(r"two structures?:\s*(\d+)"),
-    "cystic plate": re.compile(r"cystic plate:\s*(\d+)"),
-    "hepatocystic triangle": re.compile(r"hepatocystic triangle:\s*(\d+)"),
-}
+_VALUE = {name: re.compile(name.replace("structures", "structures?") + r":\s*(\d+)") for name in COMPONENTS}
+
+
+def answer_text(scores: Mapping[str, int]) -> str:
+    """The canonical answer for {criterion key: 0-2 score}: `Two structures: 2, Cystic plate: 1, ...`."""
+    return ", ".join(f"{name}: {scores[key]}" for key, name in CRITERIA.items())
 
 
 def parse_components(answer: object) -> Parsed[dict[str, int]]:
@@ -71,7 +73,7 @@ def gt_problem(ref: Reference) -> str | None:
 
 
 TASK = register_task(Task(
-    name="CVS", qa_types=("cvs_assessment",), parse=parse_components, evaluate=evaluate, reward=reward,
+    name="CVS", stem="cvs_assessment", parse=parse_components, evaluate=evaluate, reward=reward,
     gt_problem=gt_problem,
     columns=(Column("cvs_acc", "CVS acc", "component_accuracy_or_zero", "source_mean", paper=(0.894, 0.914)),),
 ))

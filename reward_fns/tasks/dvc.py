@@ -106,7 +106,7 @@ def gt_problem(ref: Reference) -> str | None:
 
 
 TASK = register_task(Task(
-    name="DVC", qa_types=("dense_captioning_gpt", "dense_captioning_gemini"),
+    name="DVC", stem="dense_captioning", captioned=True,
     parse=parse_segments, evaluate=evaluate, reward=reward, caption_pairs=caption_pairs, gt_problem=gt_problem,
     columns=(
         Column("dvc_llm", "DVC llm", "mean_caption", "pooled", paper=(3.665, 3.797), judged=True),

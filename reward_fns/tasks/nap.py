@@ -111,6 +111,6 @@ def reward(parsed: Parsed[NapAnswer], ref: Reference, captions: Sequence[ScoredC
 
 
 TASK = register_task(Task(
-    name="NAP", qa_types=("next_action",), parse=parse_action, evaluate=evaluate, reward=reward, resolve=snap,
+    name="NAP", stem="next_action", parse=parse_action, evaluate=evaluate, reward=reward, resolve=snap,
     columns=(Column("nap_acc", "NAP acc", "all_checks", "pooled", paper=(0.442, 0.427)),),
 ))

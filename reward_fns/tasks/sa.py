@@ -9,7 +9,7 @@ from reward_fns.reference import Reference
 from reward_fns.registry import Column, Parsed, SampleResult, ScoredCaption, Task, register_task
 from reward_fns.tasks.common import clip01, score_value, text_of, unparsed
 
-ASPECTS: tuple[str, ...] = (
+ASPECTS: tuple[str, ...] = (  # JIGSAWS' GRS aspects, in the answer's order
     "Respect for tissue", "Suture/needle handling", "Time and motion",
     "Flow of operation", "Overall performance", "Quality of final product",
 )
@@ -17,6 +17,11 @@ _HAS_SCORE = re.compile(r"\d/5")
 # the colon-free text before the first colon followed by optional whitespace and `digits/5`; a match can
 # only start at the part's start or right after a colon, so only those starts are tried (linear time)
 _ASPECT = re.compile(r"(?:^|(?<=:))([^:]+?):\s*(\d+)/5")
+
+
+def answer_text(scores: Mapping[str, int]) -> str:
+    """The canonical answer for {aspect: 1-5 score}: `Respect for tissue: 3/5, ...` in ASPECTS order."""
+    return ", ".join(f"{aspect}: {scores[aspect]}/5" for aspect in ASPECTS)
 
 
 def parse_aspects(answer: object) -> Parsed[dict[str, int]]:
@@ -73,7 +78,7 @@ def gt_problem(ref: Reference) -> str | None:
 
 
 TASK = register_task(Task(
-    name="SA", qa_types=("skill_assessment",), parse=parse_aspects, evaluate=evaluate, reward=reward,
+    name="SA", stem="skill_assessment", parse=parse_aspects, evaluate=evaluate, reward=reward,
     gt_problem=gt_problem,
     columns=(Column("sa_acc", "SA acc", "component_accuracy_or_zero", "source_mean", paper=(0.218, 0.244)),),
 ))

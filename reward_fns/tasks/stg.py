@@ -148,6 +148,6 @@ def gt_problem(ref: Reference) -> str | None:
 
 
 TASK = register_task(Task(
-    name="STG", qa_types=("stg",), parse=parse_boxes, evaluate=evaluate, reward=reward, gt_problem=gt_problem,
+    name="STG", stem="stg", parse=parse_boxes, evaluate=evaluate, reward=reward, gt_problem=gt_problem,
     columns=(Column("stg_miou", "STG mIoU", "mean_score", "pooled", paper=(0.177, 0.202), score="miou"),),
 ))

@@ -105,7 +105,7 @@ def gt_problem(ref: Reference) -> str | None:
 
 
 TASK = register_task(Task(
-    name="TAG", qa_types=("tal",), parse=parse_spans, evaluate=evaluate, reward=reward, gt_problem=gt_problem,
+    name="TAG", stem="tal", parse=parse_spans, evaluate=evaluate, reward=reward, gt_problem=gt_problem,
     columns=(
         Column("tag_miou_03", "TAG mIoU@0.3", "mean_score", "pooled", paper=(0.142, 0.216), score="miou@0.3"),
         Column("tag_miou_05", "TAG mIoU@0.5", "mean_score", "pooled", paper=(0.091, 0.156), score="miou@0.5"),

@@ -33,12 +33,12 @@ def reward(parsed: Parsed[str], ref: Reference, captions: Sequence[ScoredCaption
 
 
 VS = register_task(Task(
-    name="VS", qa_types=("video_summary_gpt", "video_summary_gemini"),
+    name="VS", stem="video_summary", captioned=True,
     parse=parse_caption, evaluate=evaluate, reward=reward, caption_pairs=caption_pairs,
     columns=(Column("vs_llm", "VS llm", "mean_caption", "pooled", paper=(3.596, 4.184), judged=True),),
 ))
 RC = register_task(Task(
-    name="RC", qa_types=("region_caption_gpt", "region_caption_gemini"),
+    name="RC", stem="region_caption", captioned=True,
     parse=parse_caption, evaluate=evaluate, reward=reward, caption_pairs=caption_pairs,
     columns=(Column("rc_llm", "RC llm", "mean_caption", "pooled", paper=(2.757, 3.442), judged=True),),
 ))

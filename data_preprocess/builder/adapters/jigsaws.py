@@ -10,8 +10,8 @@ from pathlib import Path
 
 from data_preprocess.builder.adapters.base import SourceRead, adapter
 from data_preprocess.builder.canonical import AnnotationError, FrameSource, Scores, Segment, Video, read_text_file
-from data_preprocess.builder.generators.sa import ASPECTS
 from data_preprocess.builder.validate import id_problem
+from reward_fns.tasks.sa import ASPECTS
 
 FPS = 30.0
 PROCEDURES = {"Suturing": "robotic suturing", "Knot_Tying": "robotic knot tying",

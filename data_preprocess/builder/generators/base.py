@@ -9,23 +9,28 @@ from typing import Any, Protocol
 
 from data_preprocess.builder.canonical import Segment, Video
 from data_preprocess.builder.config import TaskSettings
+from reward_fns.registry import caption_task_names, get_task
 
 EPS = 1e-6
 
 
 @dataclass(frozen=True)
 class Item:
-    """One record's content before frames and metadata: clip bounds (video seconds), qa_type, turns."""
+    """One record's content before frames and metadata: task, clip bounds (video seconds), turns."""
 
     task: str
     start: float
     end: float
-    qa_type: str
     question: str
     answer: str
     struc_info: list[Any]
     rc_box: tuple[int, int, int, int] | None = None
     facts: Mapping[str, Any] | None = None  # caption_facts (DVC / VS / RC), without frame paths
+
+    @property
+    def qa_type(self) -> str:
+        """The task's qa_type stem (caption tasks get their `_<variant>` in the caption stage)."""
+        return get_task(self.task).stem
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,7 @@ class Context(Protocol):
 
 Generator = Callable[[Video, TaskSettings, Context], Iterator[Item | Drop]]
 GENERATORS: dict[str, Generator] = {}
-CAPTION_TASKS = frozenset({"DVC", "VS", "RC"})
+CAPTION_TASKS = frozenset(caption_task_names())  # written only with `--captions facts`
 
 
 def generator(task: str) -> Callable[[Generator], Generator]:
@@ -137,7 +142,8 @@ def facts_segments(spans: Sequence[Span]) -> list[dict[str, Any]]:
 
 
 def base_facts(task: str, video: Video, ctx: Context, start: float, end: float, fps: float) -> dict[str, Any]:
-    return {"task": task, "source": video.source, "procedure": video.procedure or ctx.procedure,
+    """The caption_facts fields every caption task has; `task` is written lower-case ('dvc', 'vs', 'rc')."""
+    return {"task": task.lower(), "source": video.source, "procedure": video.procedure or ctx.procedure,
             "clip": {"start": start, "end": end, "fps": fps}}
 
 

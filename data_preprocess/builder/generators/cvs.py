@@ -5,15 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from data_preprocess.builder.canonical import CVS_CRITERIA, Video
+from data_preprocess.builder.canonical import Video
 from data_preprocess.builder.config import TaskSettings
 from data_preprocess.builder.generators.base import Context, Drop, Item, generator, snap_up, windows
-
-CRITERIA = dict(zip(CVS_CRITERIA, ("Two structures", "Cystic plate", "Hepatocystic triangle"), strict=True))
-
-
-def cvs_answer(values: dict[str, int]) -> str:
-    return ", ".join(f"{name}: {values[key]}" for key, name in CRITERIA.items())
+from reward_fns.tasks.cvs import CRITERIA, answer_text
 
 
 @generator("CVS")
@@ -33,4 +28,4 @@ def generate(video: Video, s: TaskSettings, ctx: Context) -> Iterator[Item | Dro
         clips = windows(end - start, s, offset=start) if s.windowed else [(start, end)]
         for a, b in clips:
             question = ctx.ask("CVS", video, a, duration=b - a)
-            yield Item("CVS", a, b, "cvs_assessment", question, cvs_answer(values), struc)
+            yield Item("CVS", a, b, question, answer_text(values), struc)

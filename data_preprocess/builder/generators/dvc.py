@@ -54,6 +54,6 @@ def generate(video: Video, s: TaskSettings, ctx: Context) -> Iterator[Item | Dro
         if len(spans) < s.min_segments:
             yield Drop("DVC", f"fewer than {s.min_segments} segments in the clip")
             continue
-        facts = {**base_facts("dvc", video, ctx, start, end, s.fps), "segments": facts_segments(spans)}
+        facts = {**base_facts("DVC", video, ctx, start, end, s.fps), "segments": facts_segments(spans)}
         question = ctx.ask("DVC", video, start, duration=end - start, **words)
-        yield Item("DVC", start, end, "dense_captioning", question, "", dvc_struc(video, spans), facts=facts)
+        yield Item("DVC", start, end, question, "", dvc_struc(video, spans), facts=facts)

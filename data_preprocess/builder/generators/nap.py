@@ -49,7 +49,7 @@ def _clips(video: Video, s: TaskSettings, seg: Segment, label: str, words: dict[
         if label not in classes:
             yield Drop("NAP", "next action not in the leaderboard class list")
             continue
-        yield Item("NAP", start, end, "next_action", question, label, [{"next_action": label}])
+        yield Item("NAP", start, end, question, label, [{"next_action": label}])
 
 
 def _fixed_list(source: str, procedure: str) -> tuple[str, ...]:

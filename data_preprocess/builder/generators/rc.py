@@ -40,7 +40,7 @@ def _clips(video: Video, s: TaskSettings, ctx: Context) -> Iterator[Item | Drop]
                                end=f"{end - start:.1f}")
             struc = [{"struc_info": {"start": 0.0, "end": round(end - start, 1), "object": box.label},
                       "question": question}]
-            facts = {**base_facts("rc", video, ctx, start, end, s.fps),
+            facts = {**base_facts("RC", video, ctx, start, end, s.fps),
                      "region": {"object": box.label, "bbox": list(pixels), "time": 0.0,
                                 "image_size": [video.width, video.height]}}
-            yield Item("RC", start, end, "region_caption", question, "", struc, rc_box=pixels, facts=facts)
+            yield Item("RC", start, end, question, "", struc, rc_box=pixels, facts=facts)

@@ -5,15 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from data_preprocess.builder.canonical import SKILL_ASPECTS, Video
+from data_preprocess.builder.canonical import SKILL_LEVELS, Video
 from data_preprocess.builder.config import TaskSettings
 from data_preprocess.builder.generators.base import Context, Drop, Item, generator, snap_down, snap_up, windows
-
-ASPECTS = SKILL_ASPECTS
-
-
-def sa_answer(values: dict[str, int]) -> str:
-    return ", ".join(f"{aspect}: {values[aspect]}/5" for aspect in ASPECTS)
+from reward_fns.tasks.sa import ASPECTS, answer_text
 
 
 @generator("SA")
@@ -22,7 +17,7 @@ def generate(video: Video, s: TaskSettings, ctx: Context) -> Iterator[Item | Dro
         start, end = snap_up(sc.start, s.fps), snap_down(min(sc.end, video.duration), s.fps)
         if s.max_len and end - start > s.max_len and not s.windowed:
             end = start + s.max_len  # the trial's opening, as long as the config allows
-        if end - start < 1 / s.fps or sc.level not in ("N", "I", "E"):
+        if end - start < 1 / s.fps or sc.level not in SKILL_LEVELS:
             yield Drop("SA", "trial shorter than one frame or without an N/I/E skill level")
             continue
         values = {a: int(sc.values[a]) for a in ASPECTS}
@@ -30,4 +25,4 @@ def generate(video: Video, s: TaskSettings, ctx: Context) -> Iterator[Item | Dro
         clips = windows(end - start, s, offset=start) if s.windowed else [(start, end)]
         for a, b in clips:
             question = ctx.ask("SA", video, a, duration=b - a)
-            yield Item("SA", a, b, "skill_assessment", question, sa_answer(values), struc)
+            yield Item("SA", a, b, question, answer_text(values), struc)

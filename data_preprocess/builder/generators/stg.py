@@ -78,4 +78,4 @@ def generate(video: Video, s: TaskSettings, ctx: Context) -> Iterator[Item | Dro
                                    first=seconds(first), last=seconds(last), stride=seconds(s.box_stride))
                 struc = [{"start": first, "end": last, "stride": s.box_stride, "object": label,
                           "bbox_dict": bbox_dict}]
-                yield Item("STG", start, end, "stg", question, stg_answer(bbox_dict), struc)
+                yield Item("STG", start, end, question, stg_answer(bbox_dict), struc)

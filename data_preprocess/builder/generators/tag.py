@@ -35,4 +35,4 @@ def generate(video: Video, s: TaskSettings, ctx: Context) -> Iterator[Item | Dro
             merged = [(sp.start, sp.end) for sp in merge_touching([sp for sp in spans if sp.label == label])]
             question = ctx.ask("TAG", video, start, label=label, duration=end - start, **words)
             struc = [{"action": label, "spans": [{"start": a, "end": b} for a, b in merged]}]
-            yield Item("TAG", start, end, "tal", question, tal_answer(merged), struc)
+            yield Item("TAG", start, end, question, tal_answer(merged), struc)

@@ -26,6 +26,6 @@ def generate(video: Video, s: TaskSettings, ctx: Context) -> Iterator[Item | Dro
         if len(spans) < s.min_segments:
             yield Drop("VS", f"fewer than {s.min_segments} segments in the clip")
             continue
-        facts = {**base_facts("vs", video, ctx, start, end, s.fps), "segments": facts_segments(spans)}
+        facts = {**base_facts("VS", video, ctx, start, end, s.fps), "segments": facts_segments(spans)}
         question = ctx.ask("VS", video, start, duration=end - start)
-        yield Item("VS", start, end, "video_summary", question, "", [], facts=facts)
+        yield Item("VS", start, end, question, "", [], facts=facts)
