@@ -114,7 +114,8 @@ def build_config(tokenizer, family: str = "qwen2_5_vl"):
 
 # Standard deviation of the text attention's query/key weights. At the usual 0.02 the attention is
 # near-uniform, so the model barely depends on token positions: vLLM placing a 4-frame clip's time
-# positions wrongly moved its log-probs by 1e-3 only; at 0.2 by 0.18, which the rollout/actor check sees.
+# positions wrongly moved a prompt's log-probs by 1e-3 at most; at 0.2 by up to 0.18, and train-smoke's
+# rollout/actor check (at most 1e-4) then sees it: 7e-4 to 9e-4 with the bug, 1.4e-5 without.
 QK_STD = 0.2
 
 

@@ -15,7 +15,7 @@ per GRPO step, the reward (raw and normalized per data_source, as the recipe's m
 logged them and as recomputed from the rollout dump: they must agree), the judge's calls, cache hits,
 tokens and cost (logged; the HTTP calls must equal what the test judge server answered), KL,
 entropy and verl's `rollout_probs_diff_max` (vLLM's log-probs of the sampled tokens vs the actor's; at
-most 1e-3); writes DIR/train_smoke.json (every step's metrics, stage timings) and DIR/metrics.json (the
+most 1e-4); writes DIR/train_smoke.json (every step's metrics, stage timings) and DIR/metrics.json (the
 10 columns).
 The model is random and tiny: the numbers prove the plumbing, not learning.
 """
@@ -60,8 +60,10 @@ VLLM_INFER_ARGS = ("--backend", "vllm", "--engine-arg", "dtype=float32")
 CALIB_INFER_ARGS = " ".join((*VLLM_INFER_ARGS, "--max-new-tokens", "48"))
 # vLLM-CPU for the offline stages: a 1 GB KV cache, the engine in-process (shorter start-up).
 VLLM_OFFLINE_ENV = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
-# The rollout engine (verl's vLLM replica) and the actor must score the sampled tokens alike.
-MAX_ROLLOUT_PROBS_DIFF = 1e-3
+# The rollout engine (verl's vLLM replica) and the actor must score the sampled tokens alike. Measured
+# on this tiny model: 1.4e-5 when they agree; 7e-4 to 9e-4 with vLLM placing video time at 24 fps
+# (vLLM 0.24 without evaluation/backends/vllm_fixes.py's video fix), so the bound sits between them.
+MAX_ROLLOUT_PROBS_DIFF = 1e-4
 EVAL_MAX_NEW_TOKENS = "48"
 MARKER = ".train_smoke"
 # The judge's start-up probes (reward_fns/judge/health.py): one from the launch preflight, one per reward
