@@ -187,7 +187,7 @@ def check(steps: dict[str, Any]) -> list[str]:
         if not step.get("rollout_probs_diff_max", 0.0) <= MAX_ROLLOUT_PROBS_DIFF:
             problems.append(f"GRPO step {step['step']}: rollout_probs_diff_max {step['rollout_probs_diff_max']:.2e} "
                             f"> {MAX_ROLLOUT_PROBS_DIFF:g} (the vLLM rollout and the actor disagree on the "
-                            "sampled tokens' probabilities: stale or wrong weights?)")
+                            "sampled tokens' probabilities: stale or wrong weights, or other positions?)")
         if len(step.get("sources", {})) < MIN_SOURCES_PER_STEP:
             problems.append(f"GRPO step {step['step']}: batch covers {len(step.get('sources', {}))} data sources "
                             f"(want >= {MIN_SOURCES_PER_STEP})")
