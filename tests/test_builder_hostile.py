@@ -693,7 +693,7 @@ def test_hostile_input_is_a_one_line_error(ctx: Ctx, capsys: pytest.CaptureFixtu
 
 
 def test_case_count() -> None:
-    """The figure docs/builder.md reports (kept honest)."""
+    """The figure docs/benchmarks.md reports (kept honest)."""
     assert len(CASES) >= 100
 
 

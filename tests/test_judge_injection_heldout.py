@@ -1,6 +1,6 @@
 """Injection flagging on corpora written for issue 21 (encoding, fake-reply, homoglyph and note-to-grader
 families): the held-out corpus, five blind rounds (each written with the rules frozen, measured, and
-only then used to generalise the rules: docs/reliability.md gives the before-tuning figures), and the
+only then used to generalise the rules: docs/benchmarks.md gives the before-tuning figures), and the
 benign clinical captions; plus the decoders and views that do the generalising."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """learn-smoke, short: its stages run through the launchers, learning.json has its shape, the curves tool
-reads the run. (The learning target itself is a benchmark figure: docs/training.md, not asserted here.)"""
+reads the run. (Its target, docs/training.md, is not asserted here; measured runs: docs/benchmarks.md.)"""
 
 from __future__ import annotations
 
