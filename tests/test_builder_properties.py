@@ -84,3 +84,23 @@ def test_records_hold_their_invariants_and_score_perfectly(video: Video, s: Task
     report = score(build_references(records), [record_answer(r) for r in records])
     for column in ("nap_acc", "stg_miou", "tag_miou_03", "tag_miou_05", "dvc_f1"):
         assert report.columns[column] in (None, 1.0), (column, report.columns)
+
+
+@given(st.text(max_size=40) | st.integers(min_value=0, max_value=10**400).map(str)
+       | st.floats(allow_nan=True, allow_infinity=True).map(str))
+def test_nurvid_ids_never_raise_and_keep_non_integers(text: str) -> None:
+    from data_preprocess.builder.adapters.nurvid import _id
+
+    out = _id(text)
+    whole, dot, fraction = text.strip().partition(".")
+    if whole.isascii() and whole.isdigit() and (not dot or (fraction.isascii() and not fraction.strip("0"))):
+        assert out == (whole.lstrip("0") or "0")
+    else:
+        assert out == text.strip()
+
+
+def test_nurvid_id_forms() -> None:
+    from data_preprocess.builder.adapters.nurvid import _id
+
+    assert [_id(v) for v in ("7", "007", "0", "7.0", " 7.00 ", 7, "7.5", "walk", "9" * 400 + ".5", "1" * 5000)] == \
+        ["7", "7", "0", "7", "7", "7", "7.5", "walk", "9" * 400 + ".5", "1" * 5000]

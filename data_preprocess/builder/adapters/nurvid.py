@@ -33,8 +33,13 @@ KINDS = {"procedure": "procedure", "operation": "procedure", "action": "action",
 
 
 def _id(value: Any) -> str:
+    """An id as the tables write it: `7`, `007` and `7.0` (a spreadsheet's float) are all "7"; any other
+    text (`7.5`, a name, a 400-digit number with a fraction) is kept as it is."""
     text = str(value).strip()
-    return str(int(float(text))) if text.replace(".", "", 1).isdigit() else text
+    whole, dot, fraction = text.partition(".")
+    if whole.isascii() and whole.isdigit() and (not dot or (fraction.isascii() and fraction.strip("0") == "")):
+        return whole.lstrip("0") or "0"
+    return text
 
 
 def _kind(text: object) -> str | None:
